@@ -1,0 +1,107 @@
+"""Engine settings: one typed object, read from the environment (`MIRAGE_` prefix) and `.env`.
+
+Every field is documented in `.env.example`. Secrets come only from the environment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"change-me", "changeme", "secret", "token", "xxx"}
+
+
+class EngineSettings(BaseSettings):
+    """Everything the engine process can be told."""
+
+    model_config = SettingsConfigDict(env_prefix="MIRAGE_", env_file=".env", extra="ignore")
+
+    # where and who
+    profile: Literal["real", "tiny"] = "real"
+    data_dir: Path = Path("data")
+    host: str = "127.0.0.1"
+    port: int = 8700
+    engine_token: SecretStr | None = None
+
+    # models (an id on the hub or a local directory)
+    clip_model: str = "hf-hub:luhuitong/CLIP-ViT-L-14-448px-MedICaT-ROCO"
+    llm_model: str = "databricks/dolly-v2-3b"
+    diffusion_model: str = "Nihirc/Prompt2MedImage"
+    lcm_lora: str = "latent-consistency/lcm-lora-sdv1-5"
+    device: str = "auto"
+    dtype: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    llm_8bit: Literal["auto", "on", "off"] = "auto"
+    enable_llm: bool = True
+    enable_diffusion: bool = True
+
+    # atlas store
+    qdrant_url: str | None = None
+    qdrant_api_key: SecretStr | None = None
+    collection: str = "roco"
+    hnsw_ef: int = 128
+    search_exact: bool = False
+    quantization: Literal["none", "int8"] = "none"
+    dedup_threshold: float = Field(default=0.985, ge=0.0, le=1.0)
+
+    # pipelines (reference implementation's parameters, DESIGN.md §2)
+    context_captions: int = Field(default=3, ge=1, le=10)
+    llm_max_new_tokens: int = Field(default=100, ge=1, le=512)
+    llm_top_p: float = Field(default=0.92, gt=0.0, le=1.0)
+    llm_seed: int = 0
+    diffusion_steps: int = Field(default=30, ge=1, le=100)
+    diffusion_guidance: float = 7.5
+    fast_steps: int = Field(default=4, ge=1, le=8)
+    fast_guidance: float = 1.5
+
+    # service
+    queue_size: int = Field(default=16, ge=1)
+    gpu_workers: int = Field(default=1, ge=1)
+    request_timeout_s: float = Field(default=120.0, gt=0)
+    retry_after_s: int = Field(default=5, ge=1)
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_exposure(self) -> EngineSettings:
+        token = self.engine_token.get_secret_value() if self.engine_token else None
+        if token is not None and token.strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("MIRAGE_ENGINE_TOKEN is a placeholder; set a real secret")
+        if token is None and not is_loopback(self.host):
+            raise ValueError(
+                f"MIRAGE_ENGINE_TOKEN is unset, so the engine only listens on loopback; got host {self.host!r}"
+            )
+        return self
+
+    @property
+    def models_dir(self) -> Path:
+        """Cache of locally built (tiny) models."""
+        return self.data_dir / "models"
+
+    @property
+    def atlas_dir(self) -> Path:
+        """The embedded store's files."""
+        return self.data_dir / "atlas"
+
+    @property
+    def demo_atlas_dir(self) -> Path:
+        """The generated demo dataset in ROCO's file layout."""
+        return self.data_dir / "demo-roco"
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and any 127.0.0.0/8 or ::1 address."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@lru_cache
+def get_settings() -> EngineSettings:
+    """The process-wide settings, read once."""
+    return EngineSettings()

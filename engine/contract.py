@@ -1,0 +1,162 @@
+"""The HTTP contract between the bot and the engine (DESIGN.md §5).
+
+Pure pydantic: the bot imports this module, so it must never import torch, numpy or
+anything else from the engine. Limits live here once; the engine enforces them and the
+bot declares the same numbers on its slash commands so Discord enforces them too.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+# --- limits shared by engine and bot -------------------------------------------------
+QUERY_MAX_CHARS = 500
+K_MIN, K_MAX, K_DEFAULT = 1, 10, 4
+STEPS_MIN, STEPS_MAX = 1, 100
+FAST_STEPS_MIN, FAST_STEPS_MAX = 1, 8
+GUIDANCE_MIN, GUIDANCE_MAX = 0.0, 20.0
+SEED_MIN, SEED_MAX = 0, 2**32 - 1
+EMBED_MAX_TEXTS = 64
+IMAGE_MAX_BYTES = 10 * 1024 * 1024
+IMAGE_MAX_PIXELS = 40_000_000
+
+Modality = Literal["x-ray", "ct", "mri", "ultrasound", "angiography", "nuclear", "other"]
+MODALITIES: tuple[str, ...] = ("x-ray", "ct", "mri", "ultrasound", "angiography", "nuclear", "other")
+
+DISCLAIMER = "For education, not diagnosis."
+SYNTHETIC_LABEL = "SYNTHETIC"
+
+QueryText = Field(min_length=1, max_length=QUERY_MAX_CHARS)
+
+
+# --- pieces ----------------------------------------------------------------------------
+class Source(BaseModel):
+    """Where a real atlas image comes from: ROCO id, PubMed Central id and licence."""
+
+    roco_id: str
+    pmc_id: str | None = None
+    licence: str | None = None
+
+
+class Hit(BaseModel):
+    """One real atlas image found for a query."""
+
+    id: str = Field(description="Atlas id (the ROCO id, e.g. ROCO_00020).")
+    score: float = Field(description="Cosine similarity to the query vector.")
+    caption: str
+    modality: str = "other"
+    source: Source
+    image_url: str = Field(description="Engine path of the image bytes, e.g. /v1/atlas/ROCO_00020/image.")
+    keywords: list[str] = Field(default_factory=list)
+    split: str | None = None
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every non-2xx answer of the engine has this shape."""
+
+    error: ErrorDetail
+
+
+# --- search ----------------------------------------------------------------------------
+class SearchRequest(BaseModel):
+    query: str = QueryText
+    k: int = Field(default=K_DEFAULT, ge=K_MIN, le=K_MAX)
+    enrich: bool = True
+    modality: Modality | None = None
+    seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX)
+
+
+class SearchResponse(BaseModel):
+    query: str
+    enriched: str | None = Field(description="The LLM's explanation, written from the top captions.")
+    best: Hit | None = Field(description="The atlas image that best matches the enriched text.")
+    hits: list[Hit] = Field(description="First-pass hits for the query itself.")
+    context_ids: list[str] = Field(default_factory=list, description="Hits whose captions went to the LLM.")
+    disclaimer: str = DISCLAIMER
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+class ImageSearchResponse(BaseModel):
+    hits: list[Hit]
+    disclaimer: str = DISCLAIMER
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+# --- compare ---------------------------------------------------------------------------
+class CompareRequest(BaseModel):
+    query: str = QueryText
+    subtract: str = QueryText
+    add: str = QueryText
+    k: int = Field(default=1, ge=K_MIN, le=K_MAX)
+    modality: Modality | None = None
+
+
+class HitList(BaseModel):
+    hits: list[Hit]
+
+
+class CompareResponse(BaseModel):
+    query: str
+    subtract: str
+    add: str
+    original: HitList
+    modified: HitList
+    disclaimer: str = DISCLAIMER
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+# --- generate --------------------------------------------------------------------------
+class GenerateRequest(BaseModel):
+    prompt: str = QueryText
+    seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX)
+    steps: int | None = Field(default=None, ge=STEPS_MIN, le=STEPS_MAX)
+    guidance: float | None = Field(default=None, ge=GUIDANCE_MIN, le=GUIDANCE_MAX)
+    fast: bool = False
+
+
+class GenerateResponse(BaseModel):
+    prompt: str
+    prompt_used: str = Field(description="The prompt as the diffusion text encoder saw it (77 tokens).")
+    image_png_b64: str = Field(description="The synthetic image, stamped SYNTHETIC, as base64 PNG.")
+    seed: int
+    steps: int
+    guidance: float
+    fast: bool
+    synthetic: Literal[True] = True
+    nearest: Hit | None = Field(description="The real atlas image nearest to the synthetic one.")
+    disclaimer: str = DISCLAIMER
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+class GenerateProgress(BaseModel):
+    """One server-sent event while generating: `event: progress`."""
+
+    step: int
+    total: int
+
+
+# --- embed -----------------------------------------------------------------------------
+class EmbedRequest(BaseModel):
+    texts: list[str] = Field(min_length=1, max_length=EMBED_MAX_TEXTS)
+
+
+class EmbedResponse(BaseModel):
+    vectors: list[list[float]]
+    dim: int
+
+
+# --- health ----------------------------------------------------------------------------
+class ReadyResponse(BaseModel):
+    ready: bool
+    loaded: list[str] = Field(default_factory=list)
+    missing: list[str] = Field(default_factory=list)
+    detail: dict[str, str] = Field(default_factory=dict)
+    atlas_points: int | None = None
+    profile: str | None = None

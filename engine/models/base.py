@@ -1,0 +1,89 @@
+"""What the pipelines need from each model role. Loaders in this package return these.
+
+Kept as Protocols so pipelines and tests depend on behaviour, not on open_clip,
+transformers or diffusers types.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import numpy as np
+from PIL import Image
+
+# (step_done, total_steps) -> None; called from the worker thread during generation.
+ProgressCallback = Callable[[int, int], None]
+
+
+class WeightsNotFoundError(RuntimeError):
+    """Model weights are not available locally and cannot be downloaded (e.g. HF_HUB_OFFLINE=1)."""
+
+    def __init__(self, role: str, model_id: str, looked_in: Sequence[str], hint: str = "") -> None:
+        self.role, self.model_id, self.looked_in = role, model_id, list(looked_in)
+        where = ", ".join(self.looked_in) or "(nowhere)"
+        msg = f"{role} weights not found at {where} for {model_id!r}"
+        super().__init__(f"{msg}. {hint}".strip() if hint else msg)
+
+
+class GenerationCancelled(RuntimeError):
+    """Raised inside generation when its cancel event is set (the caller went away)."""
+
+
+class ClipEncoder(Protocol):
+    """Text and images into one space of L2-normalised float32 vectors."""
+
+    dim: int
+    model_id: str
+
+    def encode_text(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, dim) unit rows."""
+        ...
+
+    def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """(n, dim) unit rows; images are RGB PIL images of any size."""
+        ...
+
+
+class TextGenerator(Protocol):
+    """A causal LM that completes a prompt (Dolly-style)."""
+
+    model_id: str
+
+    def generate(
+        self,
+        prompt: str,
+        *,
+        max_new_tokens: int,
+        top_p: float,
+        seed: int,
+        cancel: threading.Event | None = None,
+    ) -> str:
+        """The completion only (not the prompt), cut at the stop marker, stripped."""
+        ...
+
+
+class ImageGenerator(Protocol):
+    """A text-to-image diffusion pipeline (SD 1.x family)."""
+
+    model_id: str
+    supports_fast: bool
+
+    def truncate_prompt(self, prompt: str) -> str:
+        """The prompt cut to the text encoder's token limit (77 for SD 1.x), as text."""
+        ...
+
+    def generate(
+        self,
+        prompt: str,
+        *,
+        seed: int,
+        steps: int,
+        guidance: float,
+        fast: bool = False,
+        on_step: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Image.Image:
+        """One RGB image (unstamped); raises GenerationCancelled when `cancel` is set."""
+        ...

@@ -1,0 +1,165 @@
+"""The atlas store interface: unit vectors plus payload, behind two Qdrant backends.
+
+`EdgeStore` (qdrant-edge-py, in-process, on local disk) is the default; `ClientStore`
+(qdrant-client, a server URL, or `:memory:` in tests) is for a server or cluster. Both
+implement `AtlasStore`; congruence tests run the same calls against both.
+"""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+VECTOR_NAME = "clip"
+# Payload key holding a downsized JPEG of the image (bytes travel with the atlas, DESIGN.md §1).
+IMAGE_KEY = "image_jpeg_b64"
+POINT_NAMESPACE = uuid.UUID("6f1c1f0e-6d1a-4c53-9a51-3b0f2b6c7e01")
+
+
+def point_id(atlas_id: str) -> str:
+    """Stable Qdrant point id (a UUID string) derived from the atlas (ROCO) id."""
+    return str(uuid.uuid5(POINT_NAMESPACE, atlas_id))
+
+
+@dataclass
+class AtlasPayload:
+    """What is stored with each vector (DESIGN.md §4)."""
+
+    atlas_id: str
+    caption: str
+    pmc_id: str | None = None
+    licence: str | None = None
+    split: str | None = None
+    modality: str = "other"
+    keywords: list[str] = field(default_factory=list)
+    image_path: str | None = None
+    image_jpeg_b64: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The payload as stored in Qdrant."""
+        return {
+            "atlas_id": self.atlas_id,
+            "caption": self.caption,
+            "pmc_id": self.pmc_id,
+            "licence": self.licence,
+            "split": self.split,
+            "modality": self.modality,
+            "keywords": list(self.keywords),
+            "image_path": self.image_path,
+            IMAGE_KEY: self.image_jpeg_b64,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AtlasPayload:
+        """Inverse of `to_dict`; unknown keys are ignored."""
+        return cls(
+            atlas_id=d["atlas_id"],
+            caption=d.get("caption", ""),
+            pmc_id=d.get("pmc_id"),
+            licence=d.get("licence"),
+            split=d.get("split"),
+            modality=d.get("modality") or "other",
+            keywords=list(d.get("keywords") or []),
+            image_path=d.get("image_path"),
+            image_jpeg_b64=d.get(IMAGE_KEY),
+        )
+
+
+@dataclass
+class AtlasRecord:
+    """One point to write: a unit vector and its payload."""
+
+    vector: np.ndarray
+    payload: AtlasPayload
+
+
+@dataclass
+class StoredHit:
+    """One search result. `payload.image_jpeg_b64` is not filled by `search` (use `image`)."""
+
+    atlas_id: str
+    score: float
+    payload: AtlasPayload
+    vector: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """Search-effort knobs (defaults come from bench/store_search.py's curve)."""
+
+    hnsw_ef: int = 128
+    exact: bool = False
+    rescore: bool = True
+    oversampling: float = 2.0
+
+
+class AtlasStore(ABC):
+    """A collection of unit vectors with payload, searched by cosine similarity."""
+
+    dim: int
+
+    @abstractmethod
+    def upsert(self, records: Sequence[AtlasRecord]) -> None:
+        """Insert or replace points (id derived from `payload.atlas_id`)."""
+
+    @abstractmethod
+    def search(
+        self,
+        vector: np.ndarray,
+        k: int,
+        *,
+        modality: str | None = None,
+        params: SearchParams | None = None,
+        with_vectors: bool = False,
+    ) -> list[StoredHit]:
+        """Top-k by cosine, best first; `modality` is an exact payload filter."""
+
+    @abstractmethod
+    def retrieve(self, atlas_ids: Sequence[str], *, with_vectors: bool = False) -> list[StoredHit]:
+        """The points with these atlas ids (missing ones are left out), score 1.0."""
+
+    @abstractmethod
+    def image(self, atlas_id: str) -> bytes | None:
+        """The stored image bytes (JPEG) of one point, or None."""
+
+    @abstractmethod
+    def existing_ids(self, atlas_ids: Sequence[str]) -> set[str]:
+        """Which of these atlas ids are already stored (for resumable ingestion)."""
+
+    @abstractmethod
+    def count(self, *, modality: str | None = None) -> int:
+        """Number of points (optionally of one modality), exact."""
+
+    @abstractmethod
+    def scroll(self, batch_size: int = 256, *, with_images: bool = True) -> Iterator[list[AtlasRecord]]:
+        """Every point with vector and payload, in batches (for export to another backend)."""
+
+    @abstractmethod
+    def optimize(self) -> None:
+        """Build indexes (HNSW) after bulk loading; a no-op where the backend does it itself."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Flush and release files."""
+
+    def __enter__(self) -> AtlasStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def as_unit_rows(vectors: np.ndarray | Iterable[Iterable[float]]) -> np.ndarray:
+    """float32 rows scaled to unit L2 norm; raises ValueError on a zero row."""
+    arr = np.asarray(vectors, dtype=np.float32)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    if np.any(norms == 0):
+        raise ValueError("cannot normalise a zero vector")
+    return arr / norms
