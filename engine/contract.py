@@ -160,3 +160,23 @@ class ReadyResponse(BaseModel):
     detail: dict[str, str] = Field(default_factory=dict)
     atlas_points: int | None = None
     profile: str | None = None
+
+
+# --- server-sent events ----------------------------------------------------------------
+# POST /v1/generate (and /v1/search) with `Accept: text/event-stream` answers a stream of
+#   event: queued    data: {"position": <int, 0 = running now>}
+#   event: progress  data: {"step": n, "total": N}          (generate only)
+#   event: result    data: <the route's normal JSON answer>
+#   event: error     data: {"error": {"code", "message"}, "status": <http status>}
+# and ends after `result` or `error`. Without that Accept header the route answers plain JSON.
+SSE_MEDIA_TYPE = "text/event-stream"
+SSE_QUEUED, SSE_PROGRESS, SSE_RESULT, SSE_ERROR = "queued", "progress", "result", "error"
+
+
+class QueuedEvent(BaseModel):
+    position: int
+
+
+class StreamError(BaseModel):
+    error: ErrorDetail
+    status: int
