@@ -47,6 +47,9 @@ class EngineSettings(BaseSettings):
     search_exact: bool = False
     quantization: Literal["none", "int8"] = "none"
     dedup_threshold: float = Field(default=0.985, ge=0.0, le=1.0)
+    hnsw_m: int = Field(default=16, ge=4, le=128)  # HNSW graph degree, fixed when the atlas is created
+    hnsw_ef_construct: int = Field(default=100, ge=4, le=1000)  # HNSW build effort, fixed at creation
+    oversampling: float = Field(default=2.0, ge=1.0, le=16.0)  # int8: candidates x this, rescored in fp32
 
     # pipelines (reference implementation's parameters, DESIGN.md §2)
     context_captions: int = Field(default=3, ge=1, le=10)

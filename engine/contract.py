@@ -79,6 +79,9 @@ class SearchResponse(BaseModel):
     best: Hit | None = Field(description="The atlas image that best matches the enriched text.")
     hits: list[Hit] = Field(description="First-pass hits for the query itself.")
     context_ids: list[str] = Field(default_factory=list, description="Hits whose captions went to the LLM.")
+    notes: list[str] = Field(
+        default_factory=list, description="What fell back and why (e.g. the LLM wrote nothing usable)."
+    )
     disclaimer: str = DISCLAIMER
     timings_ms: dict[str, float] = Field(default_factory=dict)
 

@@ -1,0 +1,81 @@
+"""The Discord client: start-up in `setup_hook`, errors at one edge, nothing else."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+import httpx
+from discord import app_commands
+
+from .commands import MirageCommands
+from .config import BotSettings
+from .engine_client import make_http_client
+from .errors import report_unexpected
+from .services import Services
+from .views import PERSISTENT_ITEMS
+
+log = logging.getLogger(__name__)
+
+
+class MirageTree(app_commands.CommandTree):
+    """The command tree; its `on_error` is where unexpected command errors end."""
+
+    async def on_error(
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError, /
+    ) -> None:
+        """Log with the traceback; tell the user briefly."""
+        await report_unexpected(interaction, error)
+
+
+class MirageBot(discord.Client):
+    """The MIRAGE bot: slash commands and persistent buttons; no privileged intents."""
+
+    def __init__(self, settings: BotSettings) -> None:
+        # Slash commands and buttons arrive as interactions: only the guilds intent (channel cache) is needed.
+        super().__init__(intents=discord.Intents(guilds=True))
+        self.settings = settings
+        self.tree = MirageTree(self)
+        self.engine_http: httpx.AsyncClient | None = None
+        self.services: Services | None = None
+
+    async def login(self, token: str) -> None:
+        """Log in, first pointing discord.py at a local Discord stand-in when one is configured (e2e tests)."""
+        if self.settings.discord_api_base:
+            log.warning(
+                "using a stand-in for Discord's API at %s (tests only)", self.settings.discord_api_base
+            )
+            discord.http.Route.BASE = self.settings.discord_api_base
+        await super().login(token)
+
+    async def setup_hook(self) -> None:
+        """Open the engine client, add the commands and persistent buttons, sync the commands."""
+        self.engine_http = make_http_client(self.settings)
+        self.services = Services.build(self.settings, self.engine_http)
+        self.tree.add_command(MirageCommands(self.services))
+        self.add_dynamic_items(*PERSISTENT_ITEMS)
+        if self.settings.dev_guild_id is not None:
+            # A guild sync shows up at once; global commands can take up to an hour to propagate.
+            guild = discord.Object(id=self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to the dev guild %s", len(synced), self.settings.dev_guild_id)
+        else:
+            synced = await self.tree.sync()
+            log.info("synced %d global commands", len(synced))
+
+    async def on_ready(self) -> None:
+        """Only log: on_ready can fire again after reconnects."""
+        log.info(
+            "logged in as %s (%s); engine at %s",
+            self.user,
+            getattr(self.user, "id", "?"),
+            self.settings.engine_url,
+        )
+
+    async def close(self) -> None:
+        """Close the engine client, then Discord."""
+        if self.engine_http is not None:
+            await self.engine_http.aclose()
+        await super().close()

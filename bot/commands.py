@@ -1,0 +1,118 @@
+"""The `/mirage` slash-command group. Limits come from the engine's contract, so Discord enforces them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from engine.contract import (
+    FAST_STEPS_MAX,
+    FAST_STEPS_MIN,
+    K_DEFAULT,
+    K_MAX,
+    K_MIN,
+    QUERY_MAX_CHARS,
+    SEED_MAX,
+    SEED_MIN,
+    STEPS_MAX,
+    STEPS_MIN,
+)
+
+from . import jobs, messages
+from .services import Services
+
+Text = app_commands.Range[str, 1, QUERY_MAX_CHARS]
+MODALITY_CHOICES = [
+    app_commands.Choice(name=name, value=value)
+    for name, value in (
+        ("X-ray", "x-ray"),
+        ("CT", "ct"),
+        ("MRI", "mri"),
+        ("Ultrasound", "ultrasound"),
+        ("Angiography", "angiography"),
+        ("Nuclear medicine", "nuclear"),
+        ("Other", "other"),
+    )
+]
+
+
+@app_commands.guild_only()
+class MirageCommands(
+    app_commands.Group, name="mirage", description="Radiology images and explanations for study"
+):
+    """`/mirage search | compare | generate | help`."""
+
+    def __init__(self, services: Services) -> None:
+        super().__init__()
+        self.services = services
+
+    @app_commands.command(description="Find real atlas images and a short explanation (or images like yours)")
+    @app_commands.describe(
+        query=f"What to look for, e.g. 'pneumothorax on chest x-ray' (1–{QUERY_MAX_CHARS} characters)",
+        k=f"How many images ({K_MIN}–{K_MAX}, default {K_DEFAULT})",
+        modality="Only images of this kind",
+        image="Search by this image instead of text",
+    )
+    @app_commands.choices(modality=MODALITY_CHOICES)
+    async def search(
+        self,
+        interaction: discord.Interaction[Any],
+        query: Text | None = None,
+        k: app_commands.Range[int, K_MIN, K_MAX] = K_DEFAULT,
+        modality: app_commands.Choice[str] | None = None,
+        image: discord.Attachment | None = None,
+    ) -> None:
+        """Search by text (with an explanation) or by image."""
+        if image is not None:
+            await jobs.start_image_search(interaction, self.services, image, k=k)
+        elif query is not None and query.strip():
+            await jobs.start_search(
+                interaction, self.services, query.strip(), k=k, modality=modality.value if modality else None
+            )
+        else:
+            await interaction.response.send_message(
+                "Give me a `query` (text) or an `image` to search with.", ephemeral=True
+            )
+
+    @app_commands.command(description="Move a query in image space: base − subtract + add, side by side")
+    @app_commands.describe(
+        base="The starting query, e.g. 'left pleural effusion'",
+        subtract="What to take away, e.g. 'left'",
+        add="What to put in, e.g. 'right'",
+    )
+    async def compare(
+        self, interaction: discord.Interaction[Any], base: Text, subtract: Text, add: Text
+    ) -> None:
+        """Compare the top image for base with the one for base − subtract + add."""
+        await jobs.start_compare(interaction, self.services, base, subtract, add)
+
+    @app_commands.command(description="Make a SYNTHETIC image from a prompt, beside the nearest real one")
+    @app_commands.describe(
+        prompt="What to draw, e.g. 'axial CT of the brain with a subdural hematoma'",
+        seed=f"Same seed, same picture ({SEED_MIN}–{SEED_MAX}); random when left out",
+        steps=f"Diffusion steps ({STEPS_MIN}–{STEPS_MAX}; {FAST_STEPS_MIN}–{FAST_STEPS_MAX} with fast)",
+        fast="Answer in seconds with a few-step model (lower quality)",
+    )
+    async def generate(
+        self,
+        interaction: discord.Interaction[Any],
+        prompt: Text,
+        seed: app_commands.Range[int, SEED_MIN, SEED_MAX] | None = None,
+        steps: app_commands.Range[int, STEPS_MIN, STEPS_MAX] | None = None,
+        fast: bool = False,
+    ) -> None:
+        """Generate a synthetic image."""
+        if fast and steps is not None and not FAST_STEPS_MIN <= steps <= FAST_STEPS_MAX:
+            await interaction.response.send_message(
+                f"With `fast:True`, steps must be {FAST_STEPS_MIN}–{FAST_STEPS_MAX} (got {steps}).",
+                ephemeral=True,
+            )
+            return
+        await jobs.start_generate(interaction, self.services, prompt, seed=seed, steps=steps, fast=fast)
+
+    @app_commands.command(name="help", description="What MIRAGE can do, with examples")
+    async def help_(self, interaction: discord.Interaction[Any]) -> None:
+        """Explain the commands (only you see it)."""
+        await interaction.response.send_message(messages.HELP_TEXT, ephemeral=True)

@@ -1,0 +1,92 @@
+"""Bot settings: one typed object, read from the environment (`MIRAGE_` prefix) and `.env`.
+
+Secrets (the Discord token, the engine token) come only from the environment; placeholders are refused.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "token", "xxx", "your-token-here", "none"}
+
+IdList = Annotated[list[int], NoDecode]
+
+
+class BotSettings(BaseSettings):
+    """Everything the bot process can be told."""
+
+    model_config = SettingsConfigDict(env_prefix="MIRAGE_", env_file=".env", extra="ignore")
+
+    # who we are and where the engine lives
+    discord_token: SecretStr
+    engine_url: str = "http://127.0.0.1:8700"
+    engine_token: SecretStr | None = None
+    dev_guild_id: int | None = None
+    # Only for end-to-end tests: a local stand-in for Discord's REST API (e.g. http://127.0.0.1:9999/api/v10).
+    discord_api_base: str | None = None
+    log_level: str = "INFO"
+
+    # who may use the bot where (empty = everyone, everywhere)
+    allowed_channel_ids: IdList = Field(default_factory=list)
+    allowed_role_ids: IdList = Field(default_factory=list)
+
+    # fairness
+    user_open_jobs_max: int = Field(default=2, ge=1)
+    user_cooldown_s: float = Field(default=5.0, ge=0)
+    engine_max_concurrent: int = Field(default=2, ge=1)
+
+    # talking to the engine
+    engine_connect_timeout_s: float = Field(default=5.0, gt=0)
+    engine_timeout_s: float = Field(
+        default=120.0, gt=0, description="Longest wait for any engine answer or event."
+    )
+    job_timeout_s: float = Field(
+        default=600.0, gt=0, description="Longest a whole job may take, images included."
+    )
+    engine_retries: int = Field(
+        default=3, ge=0, description="Retries on 429/503/unreachable before giving up."
+    )
+    engine_retry_base_s: float = Field(default=1.0, ge=0)
+    engine_retry_max_s: float = Field(default=30.0, ge=0)
+
+    # Discord etiquette: message edits for progress no more often than this
+    progress_interval_s: float = Field(default=1.5, ge=0)
+
+    @field_validator("allowed_channel_ids", "allowed_role_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: Any) -> Any:
+        """Accept `123,456`, `123 456` or a JSON-ish list from the environment."""
+        if isinstance(value, str):
+            parts = value.replace(",", " ").replace("[", " ").replace("]", " ").split()
+            return [int(p) for p in parts]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @field_validator("discord_token")
+    @classmethod
+    def _refuse_placeholder_token(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError(
+                "MIRAGE_DISCORD_TOKEN is empty or a placeholder; set the bot token from the Developer Portal"
+            )
+        return value
+
+    @field_validator("engine_token")
+    @classmethod
+    def _refuse_placeholder_engine_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS - {""}:
+            raise ValueError("MIRAGE_ENGINE_TOKEN is a placeholder; set the engine's real secret")
+        if value is not None and not value.get_secret_value().strip():
+            return None
+        return value
+
+    @field_validator("engine_url", "discord_api_base")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http(s) URL, got {value!r}")
+        return value.rstrip("/") if value else value

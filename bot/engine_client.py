@@ -1,0 +1,309 @@
+"""The engine's HTTP API as seen by the bot (DESIGN.md §5): typed calls, retries, live events.
+
+Busy (429), not ready (503) and unreachable engines are retried with exponential backoff that
+honours `Retry-After`; everything else becomes an `EngineError` carrying the engine's own message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from engine.contract import (
+    SSE_ERROR,
+    SSE_MEDIA_TYPE,
+    SSE_PROGRESS,
+    SSE_QUEUED,
+    SSE_RESULT,
+    CompareRequest,
+    CompareResponse,
+    ErrorBody,
+    GenerateProgress,
+    GenerateRequest,
+    GenerateResponse,
+    Hit,
+    ImageSearchResponse,
+    QueuedEvent,
+    SearchRequest,
+    SearchResponse,
+    StreamError,
+)
+
+from .config import BotSettings
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = frozenset({429, 503})
+QueuedHook = Callable[[int], Awaitable[None]]
+ProgressHook = Callable[[int, int], Awaitable[None]]
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class EngineError(Exception):
+    """The engine could not answer; `message` is fit to show a user, `code` says why."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.retry_after = retry_after
+        self.retryable = retryable
+        self.attempts = 1
+
+
+def make_http_client(settings: BotSettings) -> httpx.AsyncClient:
+    """The one shared HTTP client: engine base URL, bearer token, timeouts."""
+    headers = {"User-Agent": "mirage-bot"}
+    if settings.engine_token is not None:
+        headers["Authorization"] = f"Bearer {settings.engine_token.get_secret_value()}"
+    timeout = httpx.Timeout(settings.engine_timeout_s, connect=settings.engine_connect_timeout_s)
+    limits = httpx.Limits(max_connections=settings.engine_max_concurrent * 4 + 4)
+    return httpx.AsyncClient(base_url=settings.engine_url, headers=headers, timeout=timeout, limits=limits)
+
+
+class EngineClient:
+    """Typed calls to the engine over a shared `httpx.AsyncClient`."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        retries: int = 3,
+        retry_base_s: float = 1.0,
+        retry_max_s: float = 30.0,
+    ) -> None:
+        self.http = http
+        self.retries = retries
+        self.retry_base_s = retry_base_s
+        self.retry_max_s = retry_max_s
+
+    @classmethod
+    def from_settings(cls, http: httpx.AsyncClient, settings: BotSettings) -> EngineClient:
+        """An engine client with the retry policy from the settings."""
+        return cls(
+            http,
+            retries=settings.engine_retries,
+            retry_base_s=settings.engine_retry_base_s,
+            retry_max_s=settings.engine_retry_max_s,
+        )
+
+    # --- routes ---------------------------------------------------------------------------
+    async def search(self, request: SearchRequest, *, on_queued: QueuedHook | None = None) -> SearchResponse:
+        """Text search with enrichment; engine queue places go to `on_queued`."""
+        data = await self._retrying(
+            lambda: self._stream("/v1/search", request.model_dump(exclude_none=True), on_queued, None)
+        )
+        return _parse(SearchResponse, data)
+
+    async def search_image(self, image: bytes, *, k: int, filename: str = "query.png") -> ImageSearchResponse:
+        """Search the atlas by an image's CLIP embedding."""
+
+        async def attempt() -> Any:
+            response = await self._send(
+                "POST", "/v1/search/image", files={"image": (filename, image)}, data={"k": str(k)}
+            )
+            return response.json()
+
+        return _parse(ImageSearchResponse, await self._retrying(attempt))
+
+    async def compare(self, request: CompareRequest) -> CompareResponse:
+        """Vector arithmetic: query − subtract + add."""
+
+        async def attempt() -> Any:
+            return (
+                await self._send("POST", "/v1/compare", json=request.model_dump(exclude_none=True))
+            ).json()
+
+        return _parse(CompareResponse, await self._retrying(attempt))
+
+    async def generate(
+        self,
+        request: GenerateRequest,
+        *,
+        on_queued: QueuedHook | None = None,
+        on_progress: ProgressHook | None = None,
+    ) -> GenerateResponse:
+        """A synthetic image; diffusion steps go to `on_progress(step, total)`."""
+        payload = request.model_dump(exclude_none=True)
+        data = await self._retrying(lambda: self._stream("/v1/generate", payload, on_queued, on_progress))
+        return _parse(GenerateResponse, data)
+
+    async def atlas_hit(self, atlas_id: str) -> Hit:
+        """The payload of one atlas image."""
+
+        async def attempt() -> Any:
+            return (await self._send("GET", f"/v1/atlas/{quote(atlas_id, safe='')}")).json()
+
+        return _parse(Hit, await self._retrying(attempt))
+
+    async def atlas_image(self, atlas_id: str) -> bytes:
+        """The bytes of one atlas image."""
+        return await self.fetch_image(f"/v1/atlas/{quote(atlas_id, safe='')}/image")
+
+    async def fetch_image(self, image_url: str) -> bytes:
+        """Image bytes from an engine `image_url` (relative, or absolute on the engine's own origin)."""
+        if not self._is_engine_url(image_url):
+            raise EngineError(
+                "The engine pointed at an image on another server; I only fetch images from the engine.",
+                code="foreign_image_url",
+            )
+
+        async def attempt() -> bytes:
+            return (await self._send("GET", image_url)).content
+
+        return await self._retrying(attempt)
+
+    # --- plumbing -------------------------------------------------------------------------
+    def _is_engine_url(self, url: str) -> bool:
+        parts = urlsplit(url)
+        if not parts.scheme and not parts.netloc:
+            return True
+        base = self.http.base_url
+        return parts.scheme == base.scheme and parts.netloc == base.netloc.decode()
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[Any]]) -> Any:
+        for n in range(self.retries + 1):
+            try:
+                return await attempt()
+            except EngineError as error:
+                error.attempts = n + 1
+                if not error.retryable or n == self.retries:
+                    raise
+                delay = min(self.retry_base_s * 2**n, self.retry_max_s)
+                if error.retry_after is not None:
+                    if error.retry_after > self.retry_max_s:
+                        raise  # the engine asks for longer than we are willing to make the user wait
+                    delay = max(delay, error.retry_after)
+                log.warning(
+                    "engine %s (%s); retry %d/%d in %.2fs", error.code, error, n + 1, self.retries, delay
+                )
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self.http.request(method, url, **kwargs)
+        except httpx.HTTPError as error:
+            raise _transport_error(error) from error
+        if response.status_code >= 400:
+            raise _status_error(response)
+        return response
+
+    async def _stream(
+        self,
+        url: str,
+        payload: dict[str, Any],
+        on_queued: QueuedHook | None,
+        on_progress: ProgressHook | None,
+    ) -> Any:
+        headers = {"Accept": SSE_MEDIA_TYPE}
+        try:
+            async with self.http.stream("POST", url, json=payload, headers=headers) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise _status_error(response)
+                if not response.headers.get("content-type", "").startswith(SSE_MEDIA_TYPE):
+                    await response.aread()
+                    return response.json()  # an engine without streaming answers plain JSON
+                async for event, data in iter_sse(response.aiter_lines()):
+                    if event == SSE_QUEUED and on_queued is not None:
+                        await on_queued(QueuedEvent.model_validate_json(data).position)
+                    elif event == SSE_PROGRESS and on_progress is not None:
+                        progress = GenerateProgress.model_validate_json(data)
+                        await on_progress(progress.step, progress.total)
+                    elif event == SSE_RESULT:
+                        return json.loads(data)
+                    elif event == SSE_ERROR:
+                        raise _stream_error(data)
+        except httpx.HTTPError as error:
+            raise _transport_error(error) from error
+        except (ValidationError, json.JSONDecodeError) as error:
+            raise EngineError("The engine sent an event I could not read.", code="bad_event") from error
+        raise EngineError("The engine closed the connection before answering.", code="stream_ended")
+
+
+async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str]]:
+    """Server-sent events as (event, data) pairs; comments and ids are skipped."""
+    event, data = "message", []
+    async for line in lines:
+        if line == "":
+            if data:
+                yield event, "\n".join(data)
+            event, data = "message", []
+        elif line.startswith(":"):
+            continue
+        else:
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "event":
+                event = value
+            elif field == "data":
+                data.append(value)
+    if data:
+        yield event, "\n".join(data)
+
+
+def _parse(model: type[ModelT], data: Any) -> ModelT:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        log.error("engine answer does not match %s: %s", model.__name__, error)
+        raise EngineError("The engine's answer was not in the format I expect.", code="bad_answer") from error
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
+
+
+def _status_error(response: httpx.Response) -> EngineError:
+    status = response.status_code
+    try:
+        detail = ErrorBody.model_validate(response.json()).error
+        code, message = detail.code, detail.message
+    except (ValueError, ValidationError):
+        code, message = f"http_{status}", f"The engine answered HTTP {status}."
+    if status == 504:
+        code = "timeout"
+    return EngineError(
+        message,
+        code=code,
+        status=status,
+        retry_after=_retry_after(response),
+        retryable=status in RETRYABLE_STATUS,
+    )
+
+
+def _stream_error(data: str) -> EngineError:
+    error = StreamError.model_validate_json(data)
+    code = "timeout" if error.status == 504 else error.error.code
+    return EngineError(
+        error.error.message, code=code, status=error.status, retryable=error.status in RETRYABLE_STATUS
+    )
+
+
+def _transport_error(error: httpx.HTTPError) -> EngineError:
+    if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
+        return EngineError("The engine is not reachable.", code="unreachable", retryable=True)
+    if isinstance(error, httpx.TimeoutException):
+        return EngineError("The engine took too long to answer.", code="timeout")
+    return EngineError("The connection to the engine broke.", code="connection_lost")

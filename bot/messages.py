@@ -1,0 +1,140 @@
+"""Everything the bot says, as plain text: answers, sources, queue places, help, friendly errors.
+
+Answers that carry buttons start with a marked line (`🔎 **Search:** <query>`) from which the buttons
+read their query back after a restart; `mark` and `read_mark` are the two halves of that.
+"""
+
+from __future__ import annotations
+
+import re
+
+from engine.contract import DISCLAIMER, K_MAX, QUERY_MAX_CHARS, SYNTHETIC_LABEL, Hit
+
+from .engine_client import EngineError
+from .render import trim
+
+SEARCH_MARK = "🔎 **Search:** "
+GENERATE_MARK = "🎨 **Generate:** "
+DISCLAIMER_LINE = f"-# ⚕️ {DISCLAIMER}"
+CAPTION_MAX = 300
+
+_MARKDOWN = re.compile(r"([\\*_~|`>#\[\]()<@:-])")
+
+HELP_TEXT = f"""**MIRAGE**: radiology images and explanations for study groups.
+
+🔎 `/mirage search query:<text> [k] [modality] [image]`
+Finds real images from the ROCO atlas, writes a short explanation and shows where each image comes from.
+Give an `image` instead of text to find similar atlas images.
+ e.g. `/mirage search query:pneumothorax on chest x-ray k:4`
+ e.g. `/mirage search query:ring-enhancing lesion modality:MRI`
+
+⚖️ `/mirage compare base:<text> subtract:<text> add:<text>`
+Moves the query in CLIP space: base − subtract + add, and shows both top images side by side.
+ e.g. `/mirage compare base:left pleural effusion subtract:left add:right`
+
+🎨 `/mirage generate prompt:<text> [seed] [steps] [fast]`
+Makes a **synthetic** image (stamped {SYNTHETIC_LABEL}) next to the nearest real atlas image.
+`fast:True` answers in seconds with fewer steps (1–8).
+ e.g. `/mirage generate prompt:axial CT of the brain with a subdural hematoma seed:7 fast:True`
+
+Texts are 1–{QUERY_MAX_CHARS} characters; `k` is 1–{K_MAX}. Answers open in a thread under your command.
+Buttons on answers: **More results**, **New seed**, **Use this as a query**.
+
+{DISCLAIMER_LINE}"""
+
+
+# --- marks (state that survives a restart) ---------------------------------------------
+def escape(text: str) -> str:
+    """Escape Discord markdown and mentions so `unescape` gives the text back exactly."""
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+def unescape(text: str) -> str:
+    """Undo `escape`."""
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def mark(prefix: str, text: str) -> str:
+    """A marked first line carrying `text`."""
+    return prefix + escape(text)
+
+
+def read_mark(content: str, prefix: str) -> str | None:
+    """The text carried by a marked line in `content`, or None."""
+    for line in content.splitlines():
+        if line.startswith(prefix):
+            return unescape(line[len(prefix) :]).strip() or None
+    return None
+
+
+# --- pieces of answers -----------------------------------------------------------------
+def source_line(hit: Hit) -> str:
+    """ROCO id · PMC id · licence, as one line."""
+    source = hit.source
+    parts = [f"`{source.roco_id}`"]
+    parts.append(
+        f"[{source.pmc_id}](<https://www.ncbi.nlm.nih.gov/pmc/articles/{source.pmc_id}/>)"
+        if source.pmc_id
+        else "PMC id unknown"
+    )
+    parts.append(source.licence or "licence unknown")
+    return " · ".join(parts)
+
+
+def hit_block(hit: Hit, number: int | str, filename: str | None) -> str:
+    """One real image: caption, source, similarity, and which attachment shows it."""
+    attachment = f" 📎 `{filename}`" if filename else " (image unavailable)"
+    return (
+        f"**{number}.** {escape(trim(hit.caption, CAPTION_MAX))}\n"
+        f"   {source_line(hit)} · {hit.modality} · similarity {hit.score:.2f}{attachment}"
+    )
+
+
+def queue_place(place: int) -> str:
+    """Status while waiting in the bot's queue."""
+    if place <= 0:
+        return "⚙️ Starting…"
+    if place == 1:
+        return "⏳ You're next in the queue."
+    return f"⏳ Place {place} in the queue."
+
+
+def engine_place(position: int, working: str) -> str:
+    """Status while the engine has the job: its own queue place, or working."""
+    return working if position <= 0 else f"⏳ The engine is busy: place {position} in its queue."
+
+
+def progress(step: int, total: int) -> str:
+    """Generation progress line."""
+    return f"🎨 Generating… step {step} of {total}"
+
+
+def thread_name(prefix: str, text: str) -> str:
+    """A thread title: `Search: pneumothorax…`."""
+    return trim(f"{prefix}: {text}".replace("\n", " "), 100)
+
+
+# --- failures --------------------------------------------------------------------------
+def friendly_error(error: EngineError) -> str:
+    """What to tell a user when the engine failed; uses the engine's own message where it has one."""
+    code, status = error.code, error.status
+    if code == "unreachable":
+        return "The MIRAGE engine is not reachable right now. Please try again in a few minutes."
+    if code == "timeout":
+        return "The engine took too long, so I stopped waiting. Please try again later (or try `fast:True`)."
+    if status == 429:
+        tries = f" I tried {error.attempts} times." if error.attempts > 1 else ""
+        wait = f" It asked to wait {error.retry_after:.0f} s." if error.retry_after else ""
+        return f"The engine is busy ({error.message}).{tries}{wait} Please try again in a minute."
+    if status == 503:
+        return f"The engine is not ready yet ({error.message}). Please try again shortly."
+    if status == 401 or status == 403:
+        return "The bot could not log in to the engine (token mismatch). Please tell a server admin."
+    if code in ("connection_lost", "stream_ended"):
+        return "The connection to the engine broke mid-answer. Please try again."
+    return f"The engine could not do that: {error.message}"
+
+
+def with_disclaimer(text: str) -> str:
+    """`text` followed by the education-only line."""
+    return f"{text}\n{DISCLAIMER_LINE}" if text else DISCLAIMER_LINE

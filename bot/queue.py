@@ -1,0 +1,215 @@
+"""The bot's job queue: a per-user cap and cooldown, fair round-robin order, bounded concurrency.
+
+Each user's jobs wait in their own line; when a slot frees, users take turns, so one person with
+many requests cannot starve the others. No more than `max_concurrent` jobs talk to the engine at once,
+and a job's slot is freed however it ends (answer, error, timeout or cancel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+JobState = Literal["waiting", "running", "done", "cancelled"]
+PositionHook = Callable[[int], Awaitable[None]]
+
+
+class QueueRejected(Exception):
+    """A job was refused at the door (cap or cooldown); the message is fit to show the user."""
+
+
+class JobCancelled(Exception):
+    """The job's owner cancelled it."""
+
+
+@dataclass(eq=False)
+class Job:
+    """One user request travelling through the queue."""
+
+    user_id: int
+    label: str
+    id: str = field(default_factory=lambda: secrets.token_hex(6))  # random: old buttons never match new jobs
+    state: JobState = "waiting"
+    _granted: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    _moved: asyncio.Event = field(default_factory=asyncio.Event)
+    _task: asyncio.Task | None = None  # type: ignore[type-arg]
+
+
+class JobQueue:
+    """Admission (cap, cooldown), fair dispatch and cancellation of bot jobs."""
+
+    def __init__(
+        self,
+        *,
+        max_concurrent: int,
+        per_user_cap: int,
+        cooldown_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_concurrent < 1 or per_user_cap < 1 or cooldown_s < 0:
+            raise ValueError(
+                f"max_concurrent and per_user_cap must be ≥ 1 and cooldown_s ≥ 0; "
+                f"got {max_concurrent}, {per_user_cap}, {cooldown_s}"
+            )
+        self.max_concurrent = max_concurrent
+        self.per_user_cap = per_user_cap
+        self.cooldown_s = cooldown_s
+        self._clock = clock
+        self._lines: dict[int, deque[Job]] = {}  # user id → their waiting jobs, oldest first
+        self._turns: deque[int] = deque()  # users with waiting jobs, whose turn is next first
+        self._open: dict[str, Job] = {}
+        self._last_submit: dict[int, float] = {}
+        self.running = 0
+        self.peak_running = 0
+
+    # --- admission ------------------------------------------------------------------------
+    def submit(self, user_id: int, label: str) -> Job:
+        """Open a job for `user_id`, or raise `QueueRejected` saying why not (cap, cooldown)."""
+        mine = [job for job in self._open.values() if job.user_id == user_id]
+        if len(mine) >= self.per_user_cap:
+            raise QueueRejected(
+                f"You already have {len(mine)} request(s) open (the limit is {self.per_user_cap}). "
+                "Wait for one to finish or cancel it."
+            )
+        now = self._clock()
+        last = self._last_submit.get(user_id)
+        if last is not None and now - last < self.cooldown_s:
+            wait = self.cooldown_s - (now - last)
+            raise QueueRejected(f"Slow down a little: you can send another request in {wait:.0f} s.")
+        self._last_submit[user_id] = now
+        job = Job(user_id=user_id, label=label)
+        self._open[job.id] = job
+        self._lines.setdefault(user_id, deque()).append(job)
+        if user_id not in self._turns:
+            self._turns.append(user_id)
+        self._dispatch()
+        return job
+
+    def open_jobs(self, user_id: int | None = None) -> list[Job]:
+        """Jobs not yet finished, optionally only one user's."""
+        return [j for j in self._open.values() if user_id is None or j.user_id == user_id]
+
+    def get(self, job_id: str) -> Job | None:
+        """An open job by id."""
+        return self._open.get(job_id)
+
+    # --- order ----------------------------------------------------------------------------
+    def waiting_order(self) -> list[Job]:
+        """Waiting jobs in the order they will start: users take turns, each user's jobs in order."""
+        lines = [list(self._lines[user]) for user in self._turns]
+        order: list[Job] = []
+        for round_ in itertools.zip_longest(*lines):
+            order.extend(job for job in round_ if job is not None)
+        return order
+
+    def position(self, job: Job) -> int:
+        """1 = next to start, 2 = after that …; 0 once running."""
+        if job.state != "waiting":
+            return 0
+        return self.waiting_order().index(job) + 1
+
+    # --- running --------------------------------------------------------------------------
+    async def run(
+        self, job: Job, work: Callable[[], Awaitable[T]], on_position: PositionHook | None = None
+    ) -> T:
+        """Wait for the job's turn (telling `on_position` each new place), then run `work`.
+
+        Raises `JobCancelled` if the owner cancelled it. The slot is freed whatever happens.
+        """
+        try:
+            await self._wait_for_turn(job, on_position)
+            job._task = asyncio.ensure_future(work())
+            try:
+                return await job._task
+            except asyncio.CancelledError:
+                if job.state == "cancelled":
+                    raise JobCancelled() from None
+                raise
+        finally:
+            self.close(job)
+
+    async def _wait_for_turn(self, job: Job, on_position: PositionHook | None) -> None:
+        shown = None
+        while not job._granted.done():
+            place = self.position(job)
+            if on_position is not None and place != shown:
+                shown = place
+                await on_position(place)
+            job._moved.clear()
+            moved = asyncio.ensure_future(job._moved.wait())
+            try:
+                await asyncio.wait({moved, job._granted}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                moved.cancel()
+        if job._granted.cancelled() or job.state == "cancelled":
+            raise JobCancelled()
+
+    def cancel(self, job_id: str, user_id: int) -> bool:
+        """Cancel an open job of `user_id`; False if there is no such job (finished, or not theirs)."""
+        job = self._open.get(job_id)
+        if job is None or job.user_id != user_id or job.state in ("done", "cancelled"):
+            return False
+        was_running = job.state == "running"
+        job.state = "cancelled"
+        if was_running and job._task is not None:
+            job._task.cancel()
+        elif not job._granted.done():
+            self._remove_waiting(job)
+            job._granted.cancel()
+            self._dispatch()
+        return True
+
+    # --- bookkeeping ----------------------------------------------------------------------
+    def _remove_waiting(self, job: Job) -> None:
+        line = self._lines.get(job.user_id)
+        if line is not None and job in line:
+            line.remove(job)
+            if not line:
+                del self._lines[job.user_id]
+                self._turns.remove(job.user_id)
+        self._notify_waiting()
+
+    def close(self, job: Job) -> None:
+        """Forget a job and free its slot or place in line; safe to call more than once."""
+        if self._open.pop(job.id, None) is None:
+            return
+        if job._granted.done() and not job._granted.cancelled():
+            self.running -= 1
+        else:
+            self._remove_waiting(job)
+        if job.state != "cancelled":
+            job.state = "done"
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        started = False
+        while self.running < self.max_concurrent and self._turns:
+            user = self._turns.popleft()
+            line = self._lines[user]
+            job = line.popleft()
+            if line:
+                self._turns.append(user)  # their next job waits for everyone else's turn
+            else:
+                del self._lines[user]
+            job.state = "running"
+            self.running += 1
+            self.peak_running = max(self.peak_running, self.running)
+            job._granted.set_result(None)
+            started = True
+        if started:
+            self._notify_waiting()
+
+    def _notify_waiting(self) -> None:
+        for line in self._lines.values():
+            for job in line:
+                job._moved.set()

@@ -1,0 +1,186 @@
+"""The bounded queue for model work: a few worker threads, a waiting line of fixed length.
+
+Model calls block (torch), so they never run on the event loop. A request gets a `Job`: an
+asyncio future for its result, a `cancel` event the model code polls, and a stream of events
+(`queued` position, `progress` steps) for server-sent events. When the waiting line is full,
+`submit` raises `QueueFull` (the route answers 429). A job cancelled while it is still waiting
+is dropped without ever touching a model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any
+
+from engine.contract import SSE_PROGRESS, SSE_QUEUED
+
+logger = logging.getLogger(__name__)
+
+
+class QueueFull(RuntimeError):
+    """The waiting line is full; try again later."""
+
+
+class JobDropped(RuntimeError):
+    """The job was cancelled before a worker started it."""
+
+
+class Job:
+    """One unit of model work; `fn(job)` runs on a worker thread."""
+
+    def __init__(self, fn: Callable[[Job], Any], loop: asyncio.AbstractEventLoop) -> None:
+        self.fn = fn
+        self.loop = loop
+        self.cancel = threading.Event()
+        self.future: asyncio.Future[Any] = loop.create_future()
+        self.events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self.started = threading.Event()
+
+    def emit(self, event: str, data: dict[str, Any]) -> None:
+        """Queue an event for the request's stream (thread-safe, in order)."""
+        self._call_in_loop(self.events.put_nowait, (event, data))
+
+    def progress(self, step: int, total: int) -> None:
+        """A ProgressCallback: `step` of `total` done."""
+        self.emit(SSE_PROGRESS, {"step": int(step), "total": int(total)})
+
+    def _resolve(self, result: Any = None, error: BaseException | None = None) -> None:
+        def settle() -> None:
+            if self.future.done():
+                return
+            if isinstance(error, JobDropped):
+                self.future.cancel(str(error))  # nobody may be awaiting it: no "never retrieved" noise
+            elif error is not None:
+                self.future.set_exception(error)
+            else:
+                self.future.set_result(result)
+
+        self._call_in_loop(settle)
+
+    def _call_in_loop(self, fn: Callable[..., Any], *args: Any) -> None:
+        with suppress(RuntimeError):  # the loop is closed: nobody is listening any more
+            self.loop.call_soon_threadsafe(fn, *args)
+
+
+class WorkQueue:
+    """`workers` threads taking jobs from a waiting line of at most `size` jobs."""
+
+    def __init__(self, *, size: int, workers: int = 1, name: str = "model-work") -> None:
+        if size < 1:
+            raise ValueError(f"size: at least 1 (got {size})")
+        if workers < 1:
+            raise ValueError(f"workers: at least 1 (got {workers})")
+        self.size, self.workers, self.name = size, workers, name
+        self._waiting: deque[Job] = deque()
+        self._cond = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._stopping = False
+        self.running = 0
+        self.completed = 0
+        self.failed = 0
+        self.dropped = 0
+
+    def start(self) -> None:
+        """Start the worker threads (idempotent)."""
+        with self._cond:
+            if self._threads:
+                return
+            self._stopping = False
+            self._threads = [
+                threading.Thread(target=self._work, name=f"{self.name}-{i}", daemon=True)
+                for i in range(self.workers)
+            ]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Drop the waiting jobs, cancel the running ones' events and join the workers."""
+        with self._cond:
+            self._stopping = True
+            waiting, self._waiting = list(self._waiting), deque()
+            self._cond.notify_all()
+            threads, self._threads = self._threads, []
+        for job in waiting:
+            job.cancel.set()
+            job._resolve(error=JobDropped("the engine is shutting down"))
+        for thread in threads:
+            thread.join(timeout)
+
+    @property
+    def waiting(self) -> int:
+        """Jobs waiting for a worker."""
+        with self._cond:
+            return len(self._waiting)
+
+    def submit(self, fn: Callable[[Job], Any]) -> Job:
+        """Queue `fn`; raises QueueFull when `size` jobs are already waiting. Call from the event loop."""
+        job = Job(fn, asyncio.get_running_loop())
+        with self._cond:
+            if self._stopping:
+                raise QueueFull("the engine is shutting down")
+            if len(self._waiting) >= self.size:
+                raise QueueFull(f"{len(self._waiting)} requests are waiting (the limit is {self.size})")
+            self._waiting.append(job)
+            position = len(self._waiting)
+            self._cond.notify()
+        job.emit(SSE_QUEUED, {"position": position})
+        return job
+
+    def discard(self, job: Job) -> bool:
+        """Set the job's cancel event; if it is still waiting, drop it now. True when dropped."""
+        job.cancel.set()
+        with self._cond:
+            try:
+                self._waiting.remove(job)
+            except ValueError:
+                return False
+            self.dropped += 1
+            ahead = list(self._waiting)
+        job._resolve(error=JobDropped("cancelled while waiting"))
+        self._announce_positions(ahead)
+        return True
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._waiting and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                job = self._waiting.popleft()
+                still_waiting = list(self._waiting)
+                if job.cancel.is_set():
+                    self.dropped += 1
+                else:
+                    self.running += 1
+            self._announce_positions(still_waiting)
+            if job.cancel.is_set():
+                job._resolve(error=JobDropped("cancelled while waiting"))
+                continue
+            self._run(job)
+
+    def _run(self, job: Job) -> None:
+        job.started.set()
+        job.emit(SSE_QUEUED, {"position": 0})
+        try:
+            result = job.fn(job)
+        except BaseException as exc:  # handed to the waiting request, which decides what to answer
+            with self._cond:
+                self.running -= 1
+                self.failed += 1
+            job._resolve(error=exc)
+        else:
+            with self._cond:
+                self.running -= 1
+                self.completed += 1
+            job._resolve(result)
+
+    @staticmethod
+    def _announce_positions(jobs: list[Job]) -> None:
+        for position, job in enumerate(jobs, start=1):
+            job.emit(SSE_QUEUED, {"position": position})

@@ -1,0 +1,151 @@
+"""`python -m engine eval`: evaluate the configured models on an indexed split and write a report.
+
+    python -m engine eval [--split test] [--roco DIR] [--n-synthetic 16] [--pairs 2000] [--out DIR] [--seed 0]
+
+Models come from the settings (`model_ids_for(get_settings())`); the pairs from the atlas (the
+split's stored image vectors) or, with `--roco DIR`, from a ROCO tree whose images are encoded
+afresh. In the tiny profile with no atlas yet, the demo atlas is evaluated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+log = logging.getLogger(__name__)
+
+
+def _count(minimum: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def register(subparsers: Any) -> None:
+    """Add the `eval` command to `python -m engine`'s subparsers."""
+    p = subparsers.add_parser("eval", help="semantic consistency, retrieval and enrichment report on a split",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("--split", default="test", help="split to evaluate: train, validation or test (default test)")
+    p.add_argument("--roco", type=Path, metavar="DIR", help="read the split from this ROCO tree instead of the atlas")
+    p.add_argument("--out", type=Path, metavar="DIR", help="output directory (default <data_dir>/eval/<split>)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    p.add_argument("--limit", type=_count(2), metavar="N", help="evaluate at most N pairs of the split (sampled)")
+    p.add_argument("--pairs", type=_count(2), default=2000, help="subset size of the retrieval protocol (default 2000)")
+    p.add_argument("--draws", type=_count(1), default=5, help="random subsets averaged in the protocol (default 5)")
+    p.add_argument("--n-consistency", type=_count(4), default=2000,
+                   help="real image–caption pairs for the consistency analysis (default 2000)")
+    p.add_argument("--n-enrich", type=_count(0), default=50,
+                   help="captions run through search with the LLM (0 skips; default 50)")
+    p.add_argument("--n-synthetic", type=_count(0), default=16,
+                   help="captions turned into synthetic images (0 skips; default 16)")
+    p.add_argument("--synthetic-steps", type=_count(1), help="diffusion steps (default the engine's setting)")
+    p.add_argument("--fast", action="store_true", help="generate the synthetic images in the LCM fast mode")
+    p.set_defaults(func=eval_command)
+
+
+def eval_command(args: argparse.Namespace) -> int:
+    """Load the models, assemble the split, evaluate, write the report; 0 on success, 2 on a usage error."""
+    from engine.atlas.items import AtlasSourceError
+    from engine.config import get_settings
+    from engine.models.base import WeightsNotFoundError
+
+    from .data import EvalDataError
+
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        log.error("invalid settings: %s", "; ".join(str(e["msg"]) for e in exc.errors()))
+        return 2
+    try:
+        return _run(args, settings)
+    except (EvalDataError, AtlasSourceError, WeightsNotFoundError, ValueError) as exc:
+        # a usage or data problem: one clear line (the traceback only at --log-level debug)
+        log.error("eval: %s", exc, exc_info=log.isEnabledFor(logging.DEBUG))
+        return 2
+
+
+def _run(args: argparse.Namespace, settings: Any) -> int:
+    from engine.models.presets import model_ids_for
+
+    from .report import write_report
+    from .runner import EvalConfig, run_evaluation
+
+    # 1. Settings into an evaluation config (checked before anything slow is loaded)
+    config = EvalConfig(
+        seed=args.seed, pairs=args.pairs, draws=args.draws, n_consistency=args.n_consistency,
+        n_enrich=args.n_enrich if settings.enable_llm else 0,
+        n_synthetic=args.n_synthetic if settings.enable_diffusion else 0,
+        context_captions=settings.context_captions, max_new_tokens=settings.llm_max_new_tokens,
+        top_p=settings.llm_top_p,
+        synthetic_steps=args.synthetic_steps or (settings.fast_steps if args.fast else settings.diffusion_steps),
+        synthetic_guidance=settings.fast_guidance if args.fast else settings.diffusion_guidance,
+        synthetic_fast=args.fast,
+    )
+    out_dir = args.out or settings.data_dir / "eval" / args.split
+
+    # 2. Models, as the engine loads them
+    ids = model_ids_for(settings)
+    clip = _load_clip(ids.clip, settings)
+
+    # 3. The split: from a ROCO tree, the atlas, or (tiny profile, no atlas yet) the demo atlas
+    split = _load_split(args, settings, clip)
+    log.info("evaluating %d pairs of split %r from %s", len(split), split.name, split.source)
+    llm = _load_llm(ids.llm, settings) if config.n_enrich else None
+    diffusion = _load_diffusion(ids.diffusion, ids.lcm_lora, settings, args.fast) if config.n_synthetic else None
+
+    # 4. Evaluate and write
+    results = run_evaluation(split, clip, llm=llm, diffusion=diffusion, config=config)
+    written = write_report(results, out_dir)
+    log.info("wrote %s", ", ".join(str(p) for p in written.values()))
+    print(f"report: {written['report.md']}")  # noqa: T201 - the command's answer on stdout
+    return 0
+
+
+def _load_split(args: argparse.Namespace, settings: Any, clip: Any):
+    from engine.store.factory import open_store
+
+    from .data import sample, split_from_roco, split_from_store
+
+    if args.roco is not None:
+        return split_from_roco(args.roco, args.split, clip, limit=args.limit, seed=args.seed)
+    if settings.profile == "tiny" and settings.qdrant_url is None and not settings.atlas_dir.exists():
+        from engine.demo_atlas import build_demo_atlas
+
+        root = build_demo_atlas(settings.demo_atlas_dir)
+        log.info("tiny profile and no atlas yet: evaluating the demo atlas at %s", root)
+        return split_from_roco(root, args.split, clip, limit=args.limit, seed=args.seed)
+    store = open_store(settings, clip.dim)
+    try:
+        return sample(split_from_store(store, args.split, dim=clip.dim), args.limit, args.seed)
+    finally:
+        store.close()
+
+
+def _load_clip(model_id: str, settings: Any):
+    from engine.models.clip import load_clip
+
+    return load_clip(model_id, device=settings.device, dtype=settings.dtype)
+
+
+def _load_llm(model_id: str, settings: Any):
+    from engine.models.llm import load_llm
+
+    return load_llm(model_id, device=settings.device, dtype=settings.dtype, load_8bit=settings.llm_8bit)
+
+
+def _load_diffusion(model_id: str, lcm_lora: str | None, settings: Any, fast: bool):
+    from engine.models.diffusion import load_diffusion
+
+    return load_diffusion(model_id, device=settings.device, dtype=settings.dtype,
+                          lcm_lora=lcm_lora if fast else None)

@@ -1,0 +1,44 @@
+"""Top-k from the atlas with near-duplicates folded, shared by every pipeline.
+
+ROCO holds many near-identical figures (the same image in several articles); showing four copies
+of one picture wastes the user's k. The store is asked for a few extra hits so folding can still
+fill k.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.config import EngineSettings
+from engine.contract import MODALITIES
+from engine.store.base import AtlasStore, SearchParams, StoredHit
+from engine.store.dedup import fold_near_duplicates
+
+from .results import InvalidInput
+
+EXTRA_HITS = 4
+
+
+class Retriever:
+    """Cosine top-k over the atlas, near-duplicates folded, optionally within one modality."""
+
+    def __init__(self, store: AtlasStore, *, dedup_threshold: float, params: SearchParams | None = None):
+        self.store = store
+        self.dedup_threshold = dedup_threshold
+        self.params = params  # None: the store's own defaults
+
+    @classmethod
+    def from_settings(cls, store: AtlasStore, settings: EngineSettings) -> Retriever:
+        """A retriever with the dedup threshold of `settings` (the store already has its search effort)."""
+        return cls(store, dedup_threshold=settings.dedup_threshold)
+
+    def top_k(self, vector: np.ndarray, k: int, *, modality: str | None = None) -> list[StoredHit]:
+        """The k best distinct hits for a unit `vector`, best first."""
+        if k < 1:
+            raise InvalidInput(f"k: at least 1 (got {k})")
+        if modality is not None and modality not in MODALITIES:
+            raise InvalidInput(f"modality: one of {', '.join(MODALITIES)} (got {modality!r})")
+        hits = self.store.search(
+            vector, k + EXTRA_HITS, modality=modality, params=self.params, with_vectors=True
+        )
+        return fold_near_duplicates(hits, self.dedup_threshold)[:k]

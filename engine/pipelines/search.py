@@ -1,0 +1,174 @@
+"""Search (DESIGN.md §2): query → atlas → the top captions → LLM explanation → atlas again.
+
+    query ──CLIP text──▶ q ──top-k──▶ hits ──captions of the top 3──▶ Dolly prompt
+          ──LLM──▶ enriched explanation ──CLIP text──▶ e ──top-1──▶ best image
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+
+import numpy as np
+
+from engine.config import EngineSettings
+from engine.contract import K_DEFAULT, K_MAX, K_MIN, QUERY_MAX_CHARS, SEED_MAX, SEED_MIN
+from engine.models.base import ClipEncoder, GenerationCancelled, TextGenerator
+from engine.store.base import StoredHit
+
+from .prompts import cut_at_end, dolly_prompt, explain_instruction
+from .results import InvalidInput, SearchResult, Stopwatch
+from .retrieval import Retriever
+
+logger = logging.getLogger(__name__)
+
+# An explanation needs at least one real word; a random or broken LLM may answer with only
+# punctuation, digits or nothing at all.
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+class SearchPipeline:
+    """Text search with LLM enrichment and a second retrieval on the enriched text."""
+
+    def __init__(
+        self,
+        clip: ClipEncoder,
+        retriever: Retriever,
+        llm: TextGenerator | None = None,
+        *,
+        context_captions: int = 3,
+        max_new_tokens: int = 100,
+        top_p: float = 0.92,
+        default_seed: int = 0,
+    ) -> None:
+        self.clip = clip
+        self.retriever = retriever
+        self.llm = llm
+        self.context_captions = context_captions
+        self.max_new_tokens = max_new_tokens
+        self.top_p = top_p
+        self.default_seed = default_seed
+
+    @classmethod
+    def from_settings(
+        cls, clip: ClipEncoder, retriever: Retriever, llm: TextGenerator | None, settings: EngineSettings
+    ) -> SearchPipeline:
+        """The pipeline with the reference parameters held in `settings`."""
+        return cls(
+            clip,
+            retriever,
+            llm,
+            context_captions=settings.context_captions,
+            max_new_tokens=settings.llm_max_new_tokens,
+            top_p=settings.llm_top_p,
+            default_seed=settings.llm_seed,
+        )
+
+    def __call__(
+        self,
+        query: str,
+        *,
+        k: int = K_DEFAULT,
+        enrich: bool = True,
+        modality: str | None = None,
+        seed: int | None = None,
+        cancel: threading.Event | None = None,
+    ) -> SearchResult:
+        """Run the search; without `enrich` (or without an LLM) the best image is the top hit."""
+        watch = Stopwatch()
+        # 1. Check inputs
+        query = self.check_inputs(query, k, seed)
+
+        # 2. Encode the query with CLIP's text tower
+        with watch("encode_query"):
+            query_vector = self.encode_text(query)
+
+        # 3. First retrieval: the atlas images nearest to the query (enough of them for the context)
+        with watch("retrieve"):
+            found = self.retriever.top_k(query_vector, max(k, self.context_captions), modality=modality)
+        result = SearchResult(
+            query=query, hits=found[:k], context=[], prompt=None, enriched=None,
+            best=found[0] if found else None, query_vector=query_vector,
+        )
+        if not found:
+            result.notes.append("the atlas has no image for this query")
+        elif not enrich:
+            pass
+        elif self.llm is None:
+            result.notes.append("the LLM is disabled; the best image is the top hit")
+        else:
+            self.enrich_and_retrieve_again(result, found, modality, seed, cancel, watch)
+        result.timings_ms = watch.total()
+        return result
+
+    def enrich_and_retrieve_again(
+        self,
+        result: SearchResult,
+        found: list[StoredHit],
+        modality: str | None,
+        seed: int | None,
+        cancel: threading.Event | None,
+        watch: Stopwatch,
+    ) -> None:
+        """Steps 4–6, filling `result` in place; falls back to the top hit when the LLM gives nothing usable."""
+        # 4. Context: the captions of the top hits, in Dolly's instruction format
+        result.context = found[: self.context_captions]
+        captions = [hit.payload.caption for hit in result.context]
+        result.prompt = dolly_prompt(explain_instruction(result.query, captions))
+
+        # 5. Enrich: the LLM explains the condition from those findings
+        with watch("llm"):
+            enriched = self.explain(result.prompt, seed, cancel, result.notes)
+        if enriched is None:
+            return
+        result.enriched = enriched
+
+        # 6. Second retrieval: the enriched text, re-encoded with CLIP, picks the best image
+        with watch("encode_enriched"):
+            result.enriched_vector = self.encode_text(enriched)
+        with watch("retrieve_enriched"):
+            best = self.retriever.top_k(result.enriched_vector, 1, modality=modality)
+        if best:
+            result.best = best[0]
+
+    def check_inputs(self, query: str, k: int, seed: int | None) -> str:
+        """The stripped query; raises InvalidInput naming the bad argument."""
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInput("query: must not be empty")
+        if len(query) > QUERY_MAX_CHARS:
+            raise InvalidInput(f"query: at most {QUERY_MAX_CHARS} characters (got {len(query)})")
+        if not K_MIN <= k <= K_MAX:
+            raise InvalidInput(f"k: between {K_MIN} and {K_MAX} (got {k})")
+        if seed is not None and not SEED_MIN <= seed <= SEED_MAX:
+            raise InvalidInput(f"seed: between {SEED_MIN} and {SEED_MAX} (got {seed})")
+        return query.strip()
+
+    def encode_text(self, text: str) -> np.ndarray:
+        """One unit vector from CLIP's text tower."""
+        return np.asarray(self.clip.encode_text([text])[0], dtype=np.float32)
+
+    def explain(
+        self, prompt: str, seed: int | None, cancel: threading.Event | None, notes: list[str]
+    ) -> str | None:
+        """The LLM's explanation, or None (with a note) when it fails or writes nothing usable."""
+        assert self.llm is not None
+        try:
+            text = self.llm.generate(
+                prompt,
+                max_new_tokens=self.max_new_tokens,
+                top_p=self.top_p,
+                seed=self.default_seed if seed is None else seed,
+                cancel=cancel,
+            )
+        except GenerationCancelled:
+            raise
+        except Exception as exc:  # a broken LLM must not take search down with it
+            logger.exception("LLM generation failed; falling back to the top hit")
+            notes.append(f"the LLM failed ({type(exc).__name__}); the best image is the top hit")
+            return None
+        text = cut_at_end(text or "")
+        if not _WORD.search(text):
+            notes.append("the LLM wrote no usable explanation; the best image is the top hit")
+            return None
+        return text

@@ -1,0 +1,94 @@
+"""`python -m engine migrate`: move the atlas between the embedded store and a Qdrant server.
+
+    python -m engine migrate --to-url http://qdrant:6333 [--collection roco]
+    python -m engine migrate --from-url http://qdrant:6333 --to-path data/atlas-copy
+
+The embedded side defaults to the configured atlas (MIRAGE_DATA_DIR/atlas); the API key comes
+from MIRAGE_QDRANT_API_KEY, never from the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.config import EngineSettings, get_settings
+from engine.store.client import ClientStore
+from engine.store.edge import EdgeStore, stored_dim
+from engine.store.factory import search_params
+from engine.store.migrate import MigrationError, copy_atlas
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def register(subparsers: Any) -> None:
+    """Add the `migrate` subcommand to an argparse subparsers object."""
+    p = subparsers.add_parser(
+        "migrate",
+        help="copy the atlas to or from a Qdrant server, without re-embedding",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    direction = p.add_mutually_exclusive_group(required=True)
+    direction.add_argument("--to-url", metavar="URL", help="export the embedded atlas to this Qdrant server")
+    direction.add_argument("--from-url", metavar="URL", help="import from this Qdrant server into an embedded atlas")
+    p.add_argument("--collection", help="collection on the server (default: MIRAGE_COLLECTION)")
+    p.add_argument("--from-path", type=Path, help="embedded atlas to export (default: MIRAGE_DATA_DIR/atlas)")
+    p.add_argument("--to-path", type=Path, help="embedded atlas to import into (required with --from-url)")
+    p.add_argument("--batch-size", type=int, default=256, help="points per request (default 256)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_migrate)
+
+
+def run_migrate(args: argparse.Namespace, settings: EngineSettings | None = None) -> int:
+    """Run one migration from parsed arguments; returns the process exit code."""
+    settings = settings or get_settings()
+    if args.batch_size < 1:
+        return _fail(f"--batch-size must be at least 1 (got {args.batch_size})", EXIT_USAGE)
+    collection = args.collection or settings.collection
+    api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+    try:
+        if args.to_url:
+            src_path = args.from_path or settings.atlas_dir
+            if stored_dim(src_path) is None:
+                return _fail(f"no embedded atlas at {src_path}; index one first or pass --from-path", EXIT_USAGE)
+            with EdgeStore.open(src_path) as src, ClientStore.from_url(
+                args.to_url, api_key=api_key, collection=collection, dim=src.dim
+            ) as dst:
+                n = copy_atlas(src, dst, batch_size=args.batch_size, progress=not args.no_progress)
+            where = f"{args.to_url} collection {collection!r}"
+        else:
+            if args.to_path is None:
+                return _fail("--from-url needs --to-path DIR (the embedded atlas to write)", EXIT_USAGE)
+            with ClientStore.from_url(args.from_url, api_key=api_key, collection=collection, dim=None) as src:
+                with EdgeStore.open_or_create(
+                    args.to_path,
+                    src.dim,
+                    hnsw_m=settings.hnsw_m,
+                    ef_construct=settings.hnsw_ef_construct,
+                    quantization=settings.quantization,
+                    default_params=search_params(settings),
+                ) as dst:
+                    n = copy_atlas(src, dst, batch_size=args.batch_size, progress=not args.no_progress)
+            where = str(args.to_path)
+    except (ValueError, FileNotFoundError, FileExistsError, MigrationError) as err:
+        return _fail(str(err), EXIT_FAILED)
+    except Exception as err:  # connection refused, auth, server errors: say what, not a traceback
+        log.debug("migration failed", exc_info=True)
+        url = args.to_url or args.from_url
+        return _fail(
+            f"{type(err).__name__}: {err} (is the Qdrant server at {url} reachable, and MIRAGE_QDRANT_API_KEY right?)",
+            EXIT_FAILED,
+        )
+    print(f"copied {n} points to {where}")
+    return EXIT_OK
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"migrate: {message}", file=sys.stderr)
+    return code

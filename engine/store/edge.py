@@ -1,0 +1,306 @@
+"""The embedded atlas store: Qdrant's own engine in-process (qdrant-edge-py), data on local disk.
+
+Thread-safety (measured with qdrant-edge-py 0.9.0): the binding is safe to call from several
+threads at once; queries release the GIL, and upserts or `optimize()` running alongside
+queries give correct results. Closing is guarded here so a closed store answers with a clear
+error instead of the binding's "Shard is not initialized".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from qdrant_edge import (
+    CountRequest,
+    Distance,
+    EdgeConfig,
+    EdgeShard,
+    EdgeVectorParams,
+    FieldCondition,
+    Filter,
+    HnswIndexConfig,
+    MatchValue,
+    PayloadSchemaType,
+    PayloadSelector,
+    Point,
+    Query,
+    QueryRequest,
+    ScalarQuantizationConfig,
+    ScalarType,
+    ScrollRequest,
+    UpdateOperation,
+)
+from qdrant_edge import QuantizationSearchParams as EdgeQuantizationParams
+from qdrant_edge import SearchParams as EdgeSearchParams
+
+from engine.store.base import (
+    IMAGE_KEY,
+    VECTOR_NAME,
+    AtlasRecord,
+    AtlasStore,
+    SearchParams,
+    StoredHit,
+    point_id,
+)
+from engine.store.points import (
+    ID_CHUNK,
+    check_k,
+    check_query_vector,
+    check_records,
+    chunks,
+    decode_image,
+    hit_from_point,
+    ids_by_point,
+    record_from_point,
+)
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "edge_config.json"  # written by qdrant-edge next to the segments
+INDEXED_FIELDS = ("modality", "atlas_id")
+# Qdrant's default: below this many KB of vectors a (filtered) search scans instead of walking HNSW.
+FULL_SCAN_THRESHOLD_KB = 10_000
+UPSERT_CHUNK = 512
+Quantization = Literal["none", "int8"]
+
+
+class EdgeStore(AtlasStore):
+    """AtlasStore on an in-process Qdrant Edge shard in a local directory."""
+
+    def __init__(self, shard: EdgeShard, path: Path, dim: int, default_params: SearchParams | None) -> None:
+        """Wrap an open shard; use `create`, `open` or `open_or_create` instead."""
+        self._shard: EdgeShard | None = shard
+        self._close_lock = threading.Lock()
+        self.path = path
+        self.dim = dim
+        self.default_params = default_params or SearchParams()
+        self._ensure_payload_indexes()
+
+    # ---- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        path: Path,
+        dim: int,
+        *,
+        hnsw_m: int = 16,
+        ef_construct: int = 100,
+        quantization: Quantization = "none",
+        default_params: SearchParams | None = None,
+    ) -> EdgeStore:
+        """A new, empty atlas at `path` for `dim`-d unit vectors (cosine)."""
+        path = Path(path)
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+            raise ValueError(f"dim: must be a positive integer, got {dim!r}")
+        if quantization not in ("none", "int8"):
+            raise ValueError(f"quantization: must be 'none' or 'int8', got {quantization!r}")
+        if (path / CONFIG_FILE).exists():
+            raise FileExistsError(f"an atlas already exists at {path}; open it instead")
+        quant = (
+            ScalarQuantizationConfig(type=ScalarType.Int8, quantile=0.99, always_ram=True)
+            if quantization == "int8"
+            else None
+        )
+        config = EdgeConfig(
+            vectors={
+                VECTOR_NAME: EdgeVectorParams(size=dim, distance=Distance.Cosine, quantization_config=quant)
+            },
+            hnsw_config=HnswIndexConfig(
+                m=hnsw_m, ef_construct=ef_construct, full_scan_threshold=FULL_SCAN_THRESHOLD_KB
+            ),
+        )
+        path.mkdir(parents=True, exist_ok=True)
+        shard = EdgeShard.create(str(path), config)
+        log.info("created atlas at %s (%d-d, m=%d, ef_construct=%d, %s)", path, dim, hnsw_m, ef_construct, quantization)
+        return cls(shard, path, dim, default_params)
+
+    @classmethod
+    def open(cls, path: Path, *, default_params: SearchParams | None = None) -> EdgeStore:
+        """An existing atlas at `path`; its dimension comes from the stored config."""
+        path = Path(path)
+        dim = stored_dim(path)
+        if dim is None:
+            raise FileNotFoundError(f"no atlas at {path} (no {CONFIG_FILE}); create one first")
+        try:
+            shard = EdgeShard.load(str(path))
+        except Exception as err:  # the binding raises a bare Exception
+            raise RuntimeError(f"cannot open the atlas at {path} (is another engine process using it?): {err}") from err
+        log.info("opened atlas at %s (%d-d)", path, dim)
+        return cls(shard, path, dim, default_params)
+
+    @classmethod
+    def open_or_create(cls, path: Path, dim: int, **kwargs: Any) -> EdgeStore:
+        """Open the atlas at `path`, or create it; ValueError if it holds vectors of another size."""
+        path = Path(path)
+        existing = stored_dim(path)
+        if existing is None:
+            return cls.create(path, dim, **kwargs)
+        if existing != dim:
+            raise ValueError(
+                f"atlas at {path} holds {existing}-d vectors but the CLIP model gives {dim}-d: "
+                "re-index, or point MIRAGE_DATA_DIR elsewhere"
+            )
+        return cls.open(path, default_params=kwargs.get("default_params"))
+
+    # ---- writing -------------------------------------------------------------------------
+
+    def upsert(self, records: Sequence[AtlasRecord]) -> None:
+        """Insert or replace points; the point id is derived from `payload.atlas_id`."""
+        rows = check_records(records, self.dim)
+        shard = self._open_shard()
+        for start in range(0, len(records), UPSERT_CHUNK):
+            points = [
+                Point(
+                    id=point_id(rec.payload.atlas_id),
+                    vector={VECTOR_NAME: rows[start + i].tolist()},
+                    payload=rec.payload.to_dict(),
+                )
+                for i, rec in enumerate(records[start : start + UPSERT_CHUNK])
+            ]
+            shard.update(UpdateOperation.upsert_points(points))
+
+    def optimize(self) -> None:
+        """Merge segments and build the HNSW index (blocking; seconds to tens of seconds)."""
+        changed = self._open_shard().optimize()
+        log.info("optimized atlas at %s (changed: %s)", self.path, changed)
+
+    def close(self) -> None:
+        """Flush to disk and release the files; later calls raise RuntimeError."""
+        with self._close_lock:
+            if self._shard is None:
+                return
+            self._shard.flush()
+            self._shard.close()
+            self._shard = None
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def search(
+        self,
+        vector: np.ndarray,
+        k: int,
+        *,
+        modality: str | None = None,
+        params: SearchParams | None = None,
+        with_vectors: bool = False,
+    ) -> list[StoredHit]:
+        """Top-k by cosine, best first, without the image payload."""
+        query = check_query_vector(vector, self.dim)
+        limit = check_k(k)
+        p = params or self.default_params
+        request = QueryRequest(
+            limit=limit,
+            query=Query.Nearest(query, using=VECTOR_NAME),
+            filter=_modality_filter(modality),
+            params=EdgeSearchParams(
+                hnsw_ef=p.hnsw_ef,
+                exact=p.exact,
+                quantization=EdgeQuantizationParams(rescore=p.rescore, oversampling=p.oversampling),
+            ),
+            with_payload=PayloadSelector.Exclude([IMAGE_KEY]),
+            with_vector=[VECTOR_NAME] if with_vectors else False,
+        )
+        return [
+            hit_from_point(sp.payload, sp.score, _vector_of(sp.vector) if with_vectors else None)
+            for sp in self._open_shard().query(request)
+        ]
+
+    def retrieve(self, atlas_ids: Sequence[str], *, with_vectors: bool = False) -> list[StoredHit]:
+        """The points with these atlas ids, in the order asked, missing ones left out; score 1.0."""
+        wanted = ids_by_point(atlas_ids)
+        found: dict[str, StoredHit] = {}
+        for part in chunks(list(wanted), ID_CHUNK):
+            for rec in self._open_shard().retrieve(
+                list(part),
+                with_payload=PayloadSelector.Exclude([IMAGE_KEY]),
+                with_vector=[VECTOR_NAME] if with_vectors else False,
+            ):
+                hit = hit_from_point(rec.payload, 1.0, _vector_of(rec.vector) if with_vectors else None)
+                found[hit.atlas_id] = hit
+        return [found[a] for a in wanted.values() if a in found]
+
+    def image(self, atlas_id: str) -> bytes | None:
+        """The stored JPEG bytes of one point, or None (unknown id or no image)."""
+        records = self._open_shard().retrieve(
+            [point_id(atlas_id)], with_payload=PayloadSelector.Include([IMAGE_KEY, "atlas_id"]), with_vector=False
+        )
+        return decode_image(records[0].payload) if records else None
+
+    def existing_ids(self, atlas_ids: Sequence[str]) -> set[str]:
+        """Which of these atlas ids are stored already."""
+        wanted = ids_by_point(atlas_ids)
+        present: set[str] = set()
+        for part in chunks(list(wanted), ID_CHUNK):
+            for rec in self._open_shard().retrieve(list(part), with_payload=False, with_vector=False):
+                present.add(wanted[str(rec.id)])
+        return present
+
+    def count(self, *, modality: str | None = None) -> int:
+        """Exact number of points, optionally of one modality."""
+        return self._open_shard().count(CountRequest(exact=True, filter=_modality_filter(modality)))
+
+    def scroll(self, batch_size: int = 256, *, with_images: bool = True) -> Iterator[list[AtlasRecord]]:
+        """Every point with vector and full payload, in batches of `batch_size` (point-id order)."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size: must be positive, got {batch_size}")
+        offset = None
+        while True:
+            records, offset = self._open_shard().scroll(
+                ScrollRequest(
+                    offset=offset,
+                    limit=batch_size,
+                    with_payload=True if with_images else PayloadSelector.Exclude([IMAGE_KEY]),
+                    with_vector=[VECTOR_NAME],
+                )
+            )
+            if records:
+                yield [record_from_point(r.payload, _vector_of(r.vector)) for r in records]
+            if offset is None:
+                return
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    def _open_shard(self) -> EdgeShard:
+        shard = self._shard
+        if shard is None:
+            raise RuntimeError(f"the atlas at {self.path} is closed")
+        return shard
+
+    def _ensure_payload_indexes(self) -> None:
+        """Keyword indexes on modality and atlas_id, so filters are exact and cheap (idempotent)."""
+        shard = self._open_shard()
+        present = set(shard.info().payload_schema)
+        for name in INDEXED_FIELDS:
+            if name not in present:
+                shard.update(UpdateOperation.create_field_index(name, PayloadSchemaType.Keyword))
+
+
+def stored_dim(path: Path) -> int | None:
+    """The vector size recorded in an atlas directory, or None when there is no atlas there."""
+    config_file = Path(path) / CONFIG_FILE
+    if not config_file.exists():
+        return None
+    try:
+        return int(json.loads(config_file.read_text())["vectors"][VECTOR_NAME]["size"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{config_file} is not a MIRAGE atlas config (no '{VECTOR_NAME}' vector)") from err
+
+
+def _modality_filter(modality: str | None) -> Filter | None:
+    if modality is None:
+        return None
+    return Filter(must=[FieldCondition(key="modality", match=MatchValue(modality))])
+
+
+def _vector_of(vector: Any) -> list[float]:
+    """The CLIP vector out of the binding's vector field (a dict by name for named vectors)."""
+    if isinstance(vector, dict):
+        return vector[VECTOR_NAME]
+    return vector

@@ -1,0 +1,73 @@
+"""Fixtures: the engine stand-in on a loopback port, and bot services pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from bot.commands import MirageCommands
+from bot.config import BotSettings
+from bot.engine_client import make_http_client
+from bot.services import Services
+
+from .engine_standin import EngineStandIn
+from .fakes import FakeInteraction
+
+ENGINE_TOKEN = "test-engine-token"
+
+
+@pytest.fixture
+async def engine() -> AsyncIterator[EngineStandIn]:
+    standin = EngineStandIn(token=ENGINE_TOKEN)
+    await standin.start()
+    yield standin
+    await standin.stop()
+
+
+def bot_settings(engine_url: str, **overrides: Any) -> BotSettings:
+    """Settings for tests: fast retries and edits, no cooldown, no channel/role limits."""
+    values: dict[str, Any] = {
+        "discord_token": "test.discord.token",
+        "engine_url": engine_url,
+        "engine_token": ENGINE_TOKEN,
+        "user_cooldown_s": 0,
+        "engine_retries": 2,
+        "engine_retry_base_s": 0.01,
+        "engine_retry_max_s": 3,
+        "engine_timeout_s": 5,
+        "progress_interval_s": 0.05,
+        "allowed_channel_ids": [],
+        "allowed_role_ids": [],
+    }
+    values.update(overrides)
+    return BotSettings(**values)
+
+
+@pytest.fixture
+async def make_services(engine: EngineStandIn) -> AsyncIterator[Callable[..., Services]]:
+    clients = []
+
+    def make(**overrides: Any) -> Services:
+        settings = bot_settings(overrides.pop("engine_url", engine.url), **overrides)
+        http = make_http_client(settings)
+        clients.append(http)
+        return Services.build(settings, http)
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+@pytest.fixture
+def services(make_services: Callable[..., Services]) -> Services:
+    return make_services()
+
+
+async def invoke(services: Services, name: str, interaction: FakeInteraction, **options: Any) -> None:
+    """Run a /mirage subcommand's handler as discord.py would after parsing the options."""
+    group = MirageCommands(services)
+    command = group.get_command(name)
+    assert command is not None, name
+    await command.callback(group, interaction, **options)  # type: ignore[arg-type]

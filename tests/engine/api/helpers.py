@@ -1,0 +1,74 @@
+"""Serving an app on a real loopback socket, and engine runtimes around fake components."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from engine.config import EngineSettings
+from engine.runtime import EngineRuntime
+from tests.engine.pipelines.fakes import BagOfWordsClip, NoiseDiffusion, ScriptedLLM, atlas_of
+
+CAPTIONS = {
+    "ROCO_00001": "pleural effusion with blunted costophrenic angle",
+    "ROCO_00002": "pneumothorax with visible pleural line",
+    "ROCO_00003": "fracture of the distal radius",
+    "ROCO_00004": "cardiomegaly on chest radiograph",
+}
+
+
+def settings_for(data_dir: Path, **overrides) -> EngineSettings:
+    """Settings that ignore the developer's .env and environment tokens."""
+    base = {"data_dir": data_dir, "engine_token": None, "host": "127.0.0.1"}
+    return EngineSettings(_env_file=None, **(base | overrides))
+
+
+def fake_runtime(data_dir: Path, *, llm=None, diffusion=None, **overrides) -> EngineRuntime:
+    """A loaded runtime on a bag-of-words CLIP, an in-memory atlas, a scripted LLM and noise diffusion."""
+    clip = BagOfWordsClip()
+    return EngineRuntime.from_components(
+        settings_for(data_dir, **overrides),
+        clip=clip,
+        store=atlas_of(CAPTIONS, clip),
+        llm=llm or ScriptedLLM("fracture of the distal radius"),
+        diffusion=diffusion or NoiseDiffusion(),
+    )
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """Run `app` with uvicorn on 127.0.0.1 on a free port in a thread; yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02) -> None:
+    """Poll `predicate` until it is true; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)

@@ -1,0 +1,55 @@
+"""open_store: the embedded atlas by default, a Qdrant server when MIRAGE_QDRANT_URL is set."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.config import EngineSettings
+from engine.store.client import ClientStore
+from engine.store.edge import EdgeStore
+from engine.store.factory import open_store, search_params
+
+from .conftest import DIM, make_records
+
+
+def test_the_default_is_the_embedded_store_under_the_data_dir(tmp_path):
+    settings = EngineSettings(data_dir=tmp_path)
+    with open_store(settings, DIM) as store:
+        assert isinstance(store, EdgeStore)
+        assert store.path == settings.atlas_dir
+        store.upsert(make_records(5))
+    with open_store(settings, DIM) as again:
+        assert again.count() == 5
+
+
+def test_search_defaults_come_from_the_settings(tmp_path):
+    settings = EngineSettings(data_dir=tmp_path, hnsw_ef=300, search_exact=True, oversampling=3.0)
+    with open_store(settings, DIM) as store:
+        p = store.default_params
+        assert (p.hnsw_ef, p.exact, p.oversampling, p.rescore) == (300, True, 3.0, True)
+    assert search_params(settings) == p
+
+
+def test_quantization_setting_reaches_the_new_atlas(tmp_path):
+    import json
+
+    settings = EngineSettings(data_dir=tmp_path, quantization="int8")
+    open_store(settings, DIM).close()
+    config = json.loads((settings.atlas_dir / "edge_config.json").read_text())
+    assert "scalar" in config["vectors"]["clip"]["quantization_config"]
+
+
+def test_a_dimension_change_is_refused_with_advice(tmp_path):
+    settings = EngineSettings(data_dir=tmp_path)
+    open_store(settings, 64).close()
+    with pytest.raises(ValueError, match="64-d vectors but the CLIP model gives 768-d"):
+        open_store(settings, 768)
+
+
+def test_a_qdrant_url_gives_the_client_store(tmp_path):
+    settings = EngineSettings(data_dir=tmp_path, qdrant_url=":memory:", collection="atlas-x", hnsw_ef=77)
+    with open_store(settings, DIM) as store:
+        assert isinstance(store, ClientStore)
+        assert store.collection == "atlas-x" and store.dim == DIM
+        assert store.default_params.hnsw_ef == 77
+    assert not settings.atlas_dir.exists()
