@@ -188,7 +188,7 @@ def tiny_scale() -> Scale:
     return Scale(
         name="tiny", device="cpu", half=torch.float32, clip=CLIP_TINY, llm=DOLLY_TINY, unet=SD_UNET_TINY,
         vae=SD_VAE_TINY, text=SD_TEXT_TINY, resolution=32, clip_batches=(1, 4), concurrent_requests=4,
-        prompt_tokens=16, new_tokens=8, diffusion_steps=(2, 3), fast_steps=2, warmup=1, repeats=1,
+        prompt_tokens=16, new_tokens=8, diffusion_steps=(1, 2), fast_steps=1, warmup=0, repeats=1,
         compile_backend="eager", atlas_points=64,
     )
 
@@ -299,9 +299,9 @@ class Bench:
 
 
 def free_memory() -> None:
-    """Release cached GPU memory between stages."""
-    gc.collect()
+    """Release cached GPU memory between stages (a no-op without CUDA)."""
     if torch.cuda.is_available():
+        gc.collect()
         torch.cuda.empty_cache()
 
 
@@ -457,7 +457,7 @@ def time_generation(bench: Bench, model, variant: str, note: str = "") -> None:
 
     def generate() -> None:
         with torch.inference_mode():
-            out = model.generate(input_ids=ids, attention_mask=mask, do_sample=True, top_p=0.92,
+            out = model.generate(input_ids=ids, attention_mask=mask, do_sample=True, top_p=0.92, top_k=0,
                                  max_new_tokens=scale.new_tokens, min_new_tokens=scale.new_tokens)
         produced.append(out.shape[1] - ids.shape[1])
 
@@ -573,11 +573,109 @@ def bench_diffusion(bench: Bench) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def bench_end_to_end(bench: Bench) -> None:
-    """Each /mirage command (search, image search, compare, generate, fast generate) through the engine."""
-    from bench_e2e import run_commands  # noqa: F401 - placeholder replaced below
+# The modules lcm-lora-sdv1-5 adapts (rank 64): attention, feed-forward and ResNet convolutions.
+LCM_LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2",
+                    "conv1", "conv2", "conv_shortcut", "downsamplers.0.conv", "upsamplers.0.conv", "time_emb_proj"]
 
-    run_commands(bench)
+
+def save_random_lcm_lora(pipe, directory: Path, rank: int) -> Path:
+    """A random-weight LoRA of LCM-LoRA's shape, saved where `load_lora_weights` can read it."""
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    pipe.unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=LCM_LORA_TARGETS,
+                                     init_lora_weights="gaussian"), adapter_name="random_lcm")
+    layers = get_peft_model_state_dict(pipe.unet, adapter_name="random_lcm")
+    type(pipe).save_lora_weights(directory, unet_lora_layers=layers, safe_serialization=True)
+    pipe.unet.delete_adapters("random_lcm")
+    return directory
+
+
+def fill_atlas(store, n: int, dim: int) -> None:
+    """`n` random unit vectors with captions, indexed (HNSW built) as after ingestion."""
+    from engine.store.base import AtlasPayload, AtlasRecord, as_unit_rows
+
+    rng = np.random.default_rng(0)
+    for start in range(0, n, 2048):
+        vectors = as_unit_rows(rng.normal(size=(min(2048, n - start), dim)).astype(np.float32))
+        store.upsert([AtlasRecord(vector=v, payload=AtlasPayload(
+            atlas_id=f"ROCO_{start + i:06d}", caption=CAPTIONS[(start + i) % len(CAPTIONS)], split="train"))
+            for i, v in enumerate(vectors)])
+    store.optimize()
+
+
+def bench_end_to_end(bench: Bench) -> None:
+    """Each /mirage command through the engine's pipelines, on the random full-size models and a random atlas."""
+    from PIL import Image
+
+    from engine.config import EngineSettings
+    from engine.models.clip import OpenClipEncoder
+    from engine.models.diffusion import DiffusionGenerator
+    from engine.models.llm import CausalLMGenerator
+    from engine.pipelines.compare import ComparePipeline
+    from engine.pipelines.generate import GenerateDefaults, GeneratePipeline
+    from engine.pipelines.image_search import ImageSearchPipeline
+    from engine.pipelines.retrieval import Retriever
+    from engine.pipelines.search import SearchPipeline
+    from engine.store.factory import open_store
+
+    scale = bench.scale
+    if not bench.allows("end_to_end"):
+        return
+    cuda = scale.device.startswith("cuda")
+    with tempfile.TemporaryDirectory(prefix="mirage-bench-") as tmp:
+        # 1. The engine's model wrappers around the random full-size models (the engine's defaults:
+        #    CLIP and diffusion in half precision, the LLM in 8-bit on CUDA)
+        model, transform, tokenizer = build_clip(scale)
+        clip = OpenClipEncoder(model, transform, tokenizer, model_id="random ViT-L-14 448px", device=scale.device,
+                               dtype=scale.half)
+        llm_model = build_llm(scale, dtype=torch.float16 if cuda else torch.bfloat16, attn="sdpa")
+        if cuda:
+            llm_model = quantize_8bit(llm_model, threshold=6.0)
+        llm_tokenizer = clip_bpe_tokenizer()
+        llm_tokenizer.model_max_length = scale.llm["max_position_embeddings"]
+        llm = CausalLMGenerator(llm_model, llm_tokenizer, model_id="random GPT-NeoX (Dolly-v2-3b config)",
+                                device=scale.device)
+        pipe = build_diffusion(scale)
+        lora = save_random_lcm_lora(pipe, Path(tmp) / "lcm-lora", rank=64 if scale.name == "full" else 4)
+        diffusion = DiffusionGenerator(pipe, model_id="random SD 1.5", device=scale.device, lcm_lora=str(lora))
+
+        # 2. An atlas of random vectors in the engine's default (embedded) store
+        settings = EngineSettings(data_dir=Path(tmp) / "data", llm_max_new_tokens=scale.new_tokens, _env_file=None)
+        store = open_store(settings, clip.dim)
+        t0 = time.perf_counter()
+        fill_atlas(store, scale.atlas_points, clip.dim)
+        bench.report.notes.append(f"end-to-end atlas: {scale.atlas_points} random points in the embedded store "
+                                  f"(filled and indexed in {time.perf_counter() - t0:.0f} s)")
+        retriever = Retriever.from_settings(store, settings)
+        defaults = GenerateDefaults.from_settings(settings)
+        if scale.name == "tiny":
+            defaults = GenerateDefaults(steps=1, guidance=7.5, fast_steps=scale.fast_steps, fast_guidance=1.5)
+        res = scale.resolution
+        image = Image.new("RGB", (res, res), (90, 90, 90))
+        commands: dict[str, Callable[[], Any]] = {
+            "/mirage search (enriched)": lambda: SearchPipeline.from_settings(clip, retriever, llm, settings)(
+                PROMPT, k=4, enrich=True),
+            "/mirage search (no enrichment)": lambda: SearchPipeline.from_settings(clip, retriever, llm, settings)(
+                PROMPT, k=4, enrich=False),
+            "/mirage image": lambda: ImageSearchPipeline(clip, retriever)(image, k=4),
+            "/mirage compare": lambda: ComparePipeline(clip, retriever)(
+                PROMPT, "pneumonia", "pleural effusion", k=1),
+            f"/mirage generate ({defaults.steps} steps)": lambda: GeneratePipeline(
+                diffusion, clip, retriever, defaults)(PROMPT, seed=0),
+            f"/mirage generate fast ({defaults.fast_steps} steps, LCM-LoRA)": lambda: GeneratePipeline(
+                diffusion, clip, retriever, defaults)(PROMPT, seed=0, fast=True),
+        }
+        try:
+            for name, command in commands.items():
+                timings: list[dict[str, float]] = []
+                runs = bench.time_runs(lambda c=command, t=timings: t.append(c().timings_ms))
+                steps = {k: statistics.median(t[k] for t in timings[-len(runs):] if k in t)
+                         for k in timings[-1] if k != "total"}
+                breakdown = ", ".join(f"{k} {v:.0f} ms" for k, v in steps.items())
+                bench.add("end_to_end", name, runs, unit="ms", note=breakdown)
+        finally:
+            store.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -628,6 +726,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.tiny:
         scale = tiny_scale()
+        torch.set_num_threads(1)  # tiny tensors: threads only add contention on a shared CI machine
     elif not torch.cuda.is_available():
         print("gpu_bench: CUDA is not available; use --tiny to run the tiny configs on CPU", file=sys.stderr)
         return 2

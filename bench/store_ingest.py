@@ -37,7 +37,21 @@ from engine.store.edge import EdgeStore  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MODALITIES = ("x-ray", "ct", "mri", "ultrasound", "angiography", "nuclear", "other")
-WORDS = "axial contrast enhanced image shows lesion left right lobe mass fracture effusion arrow".split()
+WORDS = [
+    "axial",
+    "contrast",
+    "enhanced",
+    "image",
+    "shows",
+    "lesion",
+    "left",
+    "right",
+    "lobe",
+    "mass",
+    "fracture",
+    "effusion",
+    "arrow",
+]
 
 
 def make_records(n: int, dim: int, seed: int) -> list[AtlasRecord]:
@@ -124,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     client_rate = args.client_n / client_s
     extrapolated = args.client_n < args.n
     result = {
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
+        "command": "python "
+        + " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared), python {platform.python_version()}",
         "loadavg_start": loadavg_start,
         "loadavg_end": os.getloadavg(),
@@ -161,7 +176,9 @@ def markdown(r: dict) -> str:
     """The result as a short markdown report."""
     e, c = r["edge"], r["client_local"]
     note = (
-        f" (measured on {c['points_measured']} points, total extrapolated linearly)" if c["extrapolated"] else ""
+        f" (measured on {c['points_measured']} points, total extrapolated linearly)"
+        if c["extrapolated"]
+        else ""
     )
     return "\n".join(
         [

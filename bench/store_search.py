@@ -62,7 +62,9 @@ def unit(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-def low_rank_set(n: int, q: int, dim: int, rank: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def low_rank_set(
+    n: int, q: int, dim: int, rank: int, noise: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Atlas and queries from one rank-`rank` latent through a fixed random map, plus noise."""
     rng = np.random.default_rng(seed)
     mapping = rng.standard_normal((dim, rank)).astype(np.float32) / np.sqrt(rank)
@@ -74,7 +76,9 @@ def low_rank_set(n: int, q: int, dim: int, rank: int, noise: float, seed: int) -
     return draw(n), draw(q)
 
 
-def cluster_set(n: int, q: int, dim: int, clusters: int, spread: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def cluster_set(
+    n: int, q: int, dim: int, clusters: int, spread: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Atlas and queries drawn around `clusters` random centres with isotropic noise of norm ~spread."""
     rng = np.random.default_rng(seed)
     centres = unit(rng.standard_normal((clusters, dim)).astype(np.float32))
@@ -113,9 +117,13 @@ def recall_at_k(found: list[list[int]], truth: list[list[int]], k: int) -> float
     return float(np.mean([len(set(f[:k]) & set(t[:k])) / k for f, t in zip(found, truth, strict=True)]))
 
 
-def build_store(path: Path, atlas: np.ndarray, quantization: str, m: int, ef_construct: int) -> tuple[EdgeStore, dict]:
+def build_store(
+    path: Path, atlas: np.ndarray, quantization: str, m: int, ef_construct: int
+) -> tuple[EdgeStore, dict]:
     """An EdgeStore holding `atlas` (payload: id and modality), optimized; with build timings."""
-    store = EdgeStore.create(path, atlas.shape[1], hnsw_m=m, ef_construct=ef_construct, quantization=quantization)
+    store = EdgeStore.create(
+        path, atlas.shape[1], hnsw_m=m, ef_construct=ef_construct, quantization=quantization
+    )
     t0 = time.perf_counter()
     batch = 1024
     for start in tqdm(range(0, len(atlas), batch), desc=f"upsert ({quantization})", leave=False):
@@ -131,7 +139,9 @@ def build_store(path: Path, atlas: np.ndarray, quantization: str, m: int, ef_con
     return store, {"upsert_s": round(upsert_s, 2), "optimize_s": round(time.perf_counter() - t0, 2)}
 
 
-def bench_set(name: str, atlas: np.ndarray, queries: np.ndarray, args: argparse.Namespace, workdir: Path) -> tuple[list[Row], dict]:
+def bench_set(
+    name: str, atlas: np.ndarray, queries: np.ndarray, args: argparse.Namespace, workdir: Path
+) -> tuple[list[Row], dict]:
     """Every configuration on one data set."""
     k = args.k
     truth, scan_s = time_queries(lambda qv: numpy_scan(atlas, qv, k), queries)
@@ -155,9 +165,16 @@ def bench_set(name: str, atlas: np.ndarray, queries: np.ndarray, args: argparse.
     edge_rows(
         store,
         f"edge hnsw int8 rescore x{args.oversampling:g}",
-        [(ef, SearchParams(hnsw_ef=ef, rescore=True, oversampling=args.oversampling)) for ef in args.int8_efs],
+        [
+            (ef, SearchParams(hnsw_ef=ef, rescore=True, oversampling=args.oversampling))
+            for ef in args.int8_efs
+        ],
     )
-    edge_rows(store, "edge hnsw int8 no rescore", [(ef, SearchParams(hnsw_ef=ef, rescore=False)) for ef in args.int8_efs[:1]])
+    edge_rows(
+        store,
+        "edge hnsw int8 no rescore",
+        [(ef, SearchParams(hnsw_ef=ef, rescore=False)) for ef in args.int8_efs[:1]],
+    )
     store.close()
     return rows, builds
 
@@ -209,10 +226,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--rank", type=int, default=64, help="latent rank of the low-rank set")
-    ap.add_argument("--noise", type=float, default=0.2, help="noise norm relative to the unit signal (low-rank)")
+    ap.add_argument(
+        "--noise", type=float, default=0.2, help="noise norm relative to the unit signal (low-rank)"
+    )
     ap.add_argument("--clusters", type=int, default=1000)
     ap.add_argument("--spread", type=float, default=2.0, help="noise norm around a unit centre (clusters)")
-    ap.add_argument("--efs", type=lambda s: [int(x) for x in s.split(",")], default=[16, 32, 64, 128, 256, 512])
+    ap.add_argument(
+        "--efs", type=lambda s: [int(x) for x in s.split(",")], default=[16, 32, 64, 128, 256, 512]
+    )
     ap.add_argument("--int8-efs", type=lambda s: [int(x) for x in s.split(",")], default=[64, 128, 256])
     ap.add_argument("--oversampling", type=float, default=2.0)
     ap.add_argument("--m", type=int, default=16, help="HNSW m")
@@ -232,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write JSON + markdown results."""
     args = parse_args(argv)
     meta = {
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
+        "command": "python "
+        + " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared), "
         f"python {platform.python_version()}, numpy {np.__version__}",
         "loadavg_start": os.getloadavg(),
@@ -241,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     generators = {
         "low-rank": lambda: low_rank_set(args.n, args.queries, args.dim, args.rank, args.noise, args.seed),
-        "clusters": lambda: cluster_set(args.n, args.queries, args.dim, args.clusters, args.spread, args.seed + 1),
+        "clusters": lambda: cluster_set(
+            args.n, args.queries, args.dim, args.clusters, args.spread, args.seed + 1
+        ),
     }
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="mirage-bench-") as tmp:
@@ -254,7 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     meta["loadavg_end"] = os.getloadavg()
     suffix = ("_quick" if args.quick else "") + (f"_{args.tag}" if args.tag else "")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"store_search{suffix}.json").write_text(json.dumps({"meta": meta, "rows": [asdict(r) for r in rows]}, indent=2))
+    (args.out / f"store_search{suffix}.json").write_text(
+        json.dumps({"meta": meta, "rows": [asdict(r) for r in rows]}, indent=2)
+    )
     (args.out / f"store_search{suffix}.md").write_text(markdown(rows, meta))
     print(f"wrote {args.out / f'store_search{suffix}.md'}")
     return 0

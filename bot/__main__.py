@@ -24,7 +24,7 @@ def main() -> int:
             name = "MIRAGE_" + "_".join(str(p) for p in problem["loc"]).upper()
             log.error("setting %s: %s", name, problem["msg"])
         return 2
-    logging.getLogger().setLevel(settings.log_level.upper())
+    logging.getLogger().setLevel(settings.log_level)
     bot = MirageBot(settings)
     try:
         bot.run(settings.discord_token.get_secret_value(), log_handler=None)

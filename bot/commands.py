@@ -66,7 +66,8 @@ class MirageCommands(
     ) -> None:
         """Search by text (with an explanation) or by image."""
         if image is not None:
-            await jobs.start_image_search(interaction, self.services, image, k=k)
+            text_ignored = query is not None and bool(query.strip())
+            await jobs.start_image_search(interaction, self.services, image, k=k, text_ignored=text_ignored)
         elif query is not None and query.strip():
             await jobs.start_search(
                 interaction, self.services, query.strip(), k=k, modality=modality.value if modality else None

@@ -5,7 +5,7 @@ Secrets (the Discord token, the engine token) come only from the environment; pl
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -27,7 +27,7 @@ class BotSettings(BaseSettings):
     dev_guild_id: int | None = None
     # Only for end-to-end tests: a local stand-in for Discord's REST API (e.g. http://127.0.0.1:9999/api/v10).
     discord_api_base: str | None = None
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # who may use the bot where (empty = everyone, everywhere)
     allowed_channel_ids: IdList = Field(default_factory=list)
@@ -65,6 +65,11 @@ class BotSettings(BaseSettings):
         if isinstance(value, int):
             return [value]
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("discord_token")
     @classmethod

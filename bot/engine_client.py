@@ -118,7 +118,7 @@ class EngineClient:
             response = await self._send(
                 "POST", "/v1/search/image", files={"image": (filename, image)}, data={"k": str(k)}
             )
-            return response.json()
+            return _json(response)
 
         return _parse(ImageSearchResponse, await self._retrying(attempt))
 
@@ -148,7 +148,7 @@ class EngineClient:
         """The payload of one atlas image."""
 
         async def attempt() -> Any:
-            return (await self._send("GET", f"/v1/atlas/{quote(atlas_id, safe='')}")).json()
+            return _json(await self._send("GET", f"/v1/atlas/{quote(atlas_id, safe='')}"))
 
         return _parse(Hit, await self._retrying(attempt))
 
@@ -220,7 +220,7 @@ class EngineClient:
                     raise _status_error(response)
                 if not response.headers.get("content-type", "").startswith(SSE_MEDIA_TYPE):
                     await response.aread()
-                    return response.json()  # an engine without streaming answers plain JSON
+                    return _json(response)  # an engine without streaming answers plain JSON
                 async for event, data in iter_sse(response.aiter_lines()):
                     if event == SSE_QUEUED and on_queued is not None:
                         await on_queued(QueuedEvent.model_validate_json(data).position)
@@ -257,6 +257,14 @@ async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str]]:
                 data.append(value)
     if data:
         yield event, "\n".join(data)
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError as error:
+        log.error("engine answered %s with a body that is not JSON", response.request.url.path)
+        raise EngineError("The engine's answer was not in the format I expect.", code="bad_answer") from error
 
 
 def _parse(model: type[ModelT], data: Any) -> ModelT:

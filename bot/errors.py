@@ -19,9 +19,8 @@ async def report_unexpected(interaction: discord.Interaction[Any], error: Except
     if isinstance(error, app_commands.CheckFailure):
         text = str(error) or "You can't use this command here."
     else:
-        command = getattr(interaction.command, "qualified_name", None) or getattr(
-            interaction, "data", {}
-        ).get("custom_id")
+        data = getattr(interaction, "data", None) or {}
+        command = getattr(interaction.command, "qualified_name", None) or data.get("custom_id")
         log.exception("unexpected error in %s", command, exc_info=original)
         text = SORRY
     try:

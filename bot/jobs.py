@@ -28,6 +28,7 @@ from engine.contract import (
 from . import answers, messages, views
 from .access import access_denied
 from .engine_client import EngineError
+from .errors import SORRY
 from .queue import JobCancelled, QueueRejected
 from .reply import Reply
 from .services import Services
@@ -90,9 +91,13 @@ async def run_job(
         log.info("job %s (%s) failed: %s [%s, status %s]", job.id, label, error, error.code, error.status)
         await _tell(interaction, status, f"❌ {messages.friendly_error(error)}")
     except TimeoutError:
-        log.info("job %s (%s) ran past %.0f s", job.id, label, services.settings.job_timeout_s)
-        text = f"❌ This took longer than {services.settings.job_timeout_s:.0f} s, so I stopped. Please try again later."
+        log.info("job %s (%s) ran past %g s", job.id, label, services.settings.job_timeout_s)
+        text = f"❌ This took longer than {services.settings.job_timeout_s:g} s, so I stopped. Please try again later."
         await _tell(interaction, status, text)
+    except Exception:
+        if status is not None:  # leave no "working…" line behind; the edge logs and tells the user
+            await status.finish(f"❌ {SORRY}", view=None)
+        raise
     finally:
         services.queue.close(job)
 
@@ -170,8 +175,9 @@ async def start_image_search(
     image: discord.Attachment,
     *,
     k: int = K_DEFAULT,
+    text_ignored: bool = False,
 ) -> None:
-    """/mirage search with an image: atlas images like it."""
+    """/mirage search with an image: atlas images like it (a text query given too is not used; we say so)."""
     if image.size > IMAGE_MAX_BYTES:
         await interaction.response.send_message(
             f"That image is {image.size / 2**20:.1f} MiB; the limit is {IMAGE_MAX_BYTES // 2**20} MiB.",
@@ -192,6 +198,8 @@ async def start_image_search(
         await answers.send_image_hits(reply, services.engine, result.hits, what="your image")
 
     header = f"🖼️ **Search by image:** {messages.escape(image.filename)}"
+    if text_ignored:
+        header += "\n-# Searched by the image only; run the command without an image to search by text."
     thread = messages.thread_name("Image search", image.filename)
     await run_job(interaction, services, label="image", header=header, thread_name=thread, work=work)
 

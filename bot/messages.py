@@ -84,8 +84,9 @@ def source_line(hit: Hit) -> str:
 def hit_block(hit: Hit, number: int | str, filename: str | None) -> str:
     """One real image: caption, source, similarity, and which attachment shows it."""
     attachment = f" 📎 `{filename}`" if filename else " (image unavailable)"
+    label = f"**{number}.**" if isinstance(number, int) else f"**{number}**"
     return (
-        f"**{number}.** {escape(trim(hit.caption, CAPTION_MAX))}\n"
+        f"{label} {escape(trim(hit.caption, CAPTION_MAX))}\n"
         f"   {source_line(hit)} · {hit.modality} · similarity {hit.score:.2f}{attachment}"
     )
 

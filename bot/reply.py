@@ -60,7 +60,7 @@ class Reply:
                 try:
                     message = await interaction.original_response()
                     target = await message.create_thread(name=thread_name, auto_archive_duration=1440)
-                except discord.HTTPException:
+                except (discord.HTTPException, ValueError):  # ValueError: a message without guild info
                     log.warning("could not create a thread; answering in the channel", exc_info=True)
             if target is None:
                 notes.append(NO_THREAD_NOTE)

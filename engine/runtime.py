@@ -133,7 +133,7 @@ class EngineRuntime:
 
         pending = [n for n, s in self.states.items() if s.status == "pending"]
         for name in pending:
-            self._set(name, "loading", "preparing model ids" + (" (building tiny models)" if self.tiny else ""))
+            self._set(name, "loading", "building the tiny models" if self.tiny else "resolving model ids")
         try:
             return model_ids_for(self.settings)
         except Exception as exc:
@@ -143,7 +143,7 @@ class EngineRuntime:
             return None
 
     def _load(self, name: str, load: Callable[[], str]) -> None:
-        self._set(name, "loading", "loading")
+        self._set(name, "loading", "")
         logger.info("loading %s …", name)
         started = time.perf_counter()
         try:
@@ -167,13 +167,24 @@ class EngineRuntime:
 
         assert self.clip is not None
         store = open_store(self.settings, self.clip.dim)
-        if self.tiny and store.count() == 0:
-            from engine.atlas.ingest import index_roco_layout
-
-            logger.info("atlas is empty: indexing the demo atlas from %s", self.settings.demo_atlas_dir)
-            index_roco_layout(self.settings.demo_atlas_dir, store, self.clip, progress=True)
+        try:
+            if self.tiny and store.count() == 0:
+                self._index_demo_atlas(store)
+        except BaseException:
+            store.close()
+            raise
         self.store = store
         return f"{store.count()} images"
+
+    def _index_demo_atlas(self, store: AtlasStore) -> None:
+        from engine.atlas.ingest import index_roco_layout
+
+        assert self.clip is not None
+        root = self.settings.demo_atlas_dir
+        self._set("atlas", "loading", f"indexing the demo atlas from {root}")
+        logger.info("atlas is empty: indexing the demo atlas from %s", root)
+        report = index_roco_layout(root, store, self.clip, progress=True)
+        logger.info("demo atlas indexed: %s", report.summary())
 
     def _load_llm(self, model_id: str) -> str:
         from engine.models.llm import load_llm
@@ -208,10 +219,7 @@ class EngineRuntime:
             states = dict(self.states)
         loaded = [n for n, s in states.items() if s.status == "loaded"]
         missing = [n for n, s in states.items() if s.status not in ("loaded", "disabled")]
-        detail = {n: s.detail if s.status != "loading" else f"loading: {s.detail}" for n, s in states.items()}
-        for name, state in states.items():
-            if state.status == "failed":
-                detail[name] = f"failed: {state.detail}"
+        detail = {n: _summary(s) for n, s in states.items()}
         points = None
         if self.store is not None:
             try:
@@ -296,6 +304,10 @@ class EngineRuntime:
         if self.store is not None:
             self.store.close()
             self.store = None
+
+
+def _summary(state: ComponentState) -> str:
+    return f"{state.status}: {state.detail}" if state.detail else state.status
 
 
 def _expected_load_error(exc: Exception) -> bool:

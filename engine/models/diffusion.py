@@ -48,8 +48,9 @@ class DiffusionGenerator:
 
     def truncate_prompt(self, prompt: str) -> str:
         """`prompt` unchanged if it fits the text encoder (77 tokens for SD 1.x), else cut by tokens."""
-        ids = self.tokenizer(prompt, add_special_tokens=True).input_ids
-        if len(ids) <= self.max_tokens:
+        # one token over the limit is enough to tell "too long" (and avoids the tokenizer's length warning)
+        probe = self.tokenizer(prompt, truncation=True, max_length=self.max_tokens + 1).input_ids
+        if len(probe) <= self.max_tokens:
             return prompt
         kept = self.tokenizer(prompt, truncation=True, max_length=self.max_tokens).input_ids
         return self.tokenizer.decode(kept, skip_special_tokens=True).strip()

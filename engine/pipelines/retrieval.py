@@ -17,6 +17,7 @@ from engine.store.dedup import fold_near_duplicates
 from .results import InvalidInput
 
 EXTRA_HITS = 4
+MAX_HITS = 256
 
 
 class Retriever:
@@ -38,7 +39,11 @@ class Retriever:
             raise InvalidInput(f"k: at least 1 (got {k})")
         if modality is not None and modality not in MODALITIES:
             raise InvalidInput(f"modality: one of {', '.join(MODALITIES)} (got {modality!r})")
-        hits = self.store.search(
-            vector, k + EXTRA_HITS, modality=modality, params=self.params, with_vectors=True
-        )
-        return fold_near_duplicates(hits, self.dedup_threshold)[:k]
+        wanted = k + EXTRA_HITS
+        while True:
+            hits = self.store.search(vector, wanted, modality=modality, params=self.params, with_vectors=True)
+            kept = fold_near_duplicates(hits, self.dedup_threshold)
+            # many copies of one figure: ask for more, while the atlas has more to give
+            if len(kept) >= k or len(hits) < wanted or wanted >= MAX_HITS:
+                return kept[:k]
+            wanted = min(wanted * 2, MAX_HITS)

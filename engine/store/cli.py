@@ -36,7 +36,9 @@ def register(subparsers: Any) -> None:
     )
     direction = p.add_mutually_exclusive_group(required=True)
     direction.add_argument("--to-url", metavar="URL", help="export the embedded atlas to this Qdrant server")
-    direction.add_argument("--from-url", metavar="URL", help="import from this Qdrant server into an embedded atlas")
+    direction.add_argument(
+        "--from-url", metavar="URL", help="import from this Qdrant server into an embedded atlas"
+    )
     p.add_argument("--collection", help="collection on the server (default: MIRAGE_COLLECTION)")
     p.add_argument("--from-path", type=Path, help="embedded atlas to export (default: MIRAGE_DATA_DIR/atlas)")
     p.add_argument("--to-path", type=Path, help="embedded atlas to import into (required with --from-url)")
@@ -56,25 +58,15 @@ def run_migrate(args: argparse.Namespace, settings: EngineSettings | None = None
         if args.to_url:
             src_path = args.from_path or settings.atlas_dir
             if stored_dim(src_path) is None:
-                return _fail(f"no embedded atlas at {src_path}; index one first or pass --from-path", EXIT_USAGE)
-            with EdgeStore.open(src_path) as src, ClientStore.from_url(
-                args.to_url, api_key=api_key, collection=collection, dim=src.dim
-            ) as dst:
-                n = copy_atlas(src, dst, batch_size=args.batch_size, progress=not args.no_progress)
+                return _fail(
+                    f"no embedded atlas at {src_path}; index one first or pass --from-path", EXIT_USAGE
+                )
+            n = _export(src_path, args.to_url, api_key, collection, args)
             where = f"{args.to_url} collection {collection!r}"
         else:
             if args.to_path is None:
                 return _fail("--from-url needs --to-path DIR (the embedded atlas to write)", EXIT_USAGE)
-            with ClientStore.from_url(args.from_url, api_key=api_key, collection=collection, dim=None) as src:
-                with EdgeStore.open_or_create(
-                    args.to_path,
-                    src.dim,
-                    hnsw_m=settings.hnsw_m,
-                    ef_construct=settings.hnsw_ef_construct,
-                    quantization=settings.quantization,
-                    default_params=search_params(settings),
-                ) as dst:
-                    n = copy_atlas(src, dst, batch_size=args.batch_size, progress=not args.no_progress)
+            n = _import(args.from_url, api_key, collection, args.to_path, settings, args)
             where = str(args.to_path)
     except (ValueError, FileNotFoundError, FileExistsError, MigrationError) as err:
         return _fail(str(err), EXIT_FAILED)
@@ -87,6 +79,37 @@ def run_migrate(args: argparse.Namespace, settings: EngineSettings | None = None
         )
     print(f"copied {n} points to {where}")
     return EXIT_OK
+
+
+def _export(src_path: Path, url: str, api_key: str | None, collection: str, args: argparse.Namespace) -> int:
+    """Embedded atlas -> server collection (created with the atlas's dimension when missing)."""
+    with (
+        EdgeStore.open(src_path) as src,
+        ClientStore.from_url(url, api_key=api_key, collection=collection, dim=src.dim) as dst,
+    ):
+        return copy_atlas(src, dst, batch_size=args.batch_size, progress=not args.no_progress)
+
+
+def _import(
+    url: str,
+    api_key: str | None,
+    collection: str,
+    dst_path: Path,
+    settings: EngineSettings,
+    args: argparse.Namespace,
+) -> int:
+    """Server collection -> embedded atlas at `dst_path` (created with the settings' index options)."""
+    with ClientStore.from_url(url, api_key=api_key, collection=collection, dim=None) as src:
+        dst = EdgeStore.open_or_create(
+            dst_path,
+            src.dim,
+            hnsw_m=settings.hnsw_m,
+            ef_construct=settings.hnsw_ef_construct,
+            quantization=settings.quantization,
+            default_params=search_params(settings),
+        )
+        with dst:
+            return copy_atlas(src, dst, batch_size=args.batch_size, progress=not args.no_progress)
 
 
 def _fail(message: str, code: int) -> int:

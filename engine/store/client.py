@@ -97,7 +97,9 @@ class ClientStore(AtlasStore):
         in-process throwaway store (tests, demos)."""
         if not url:
             raise ValueError("url: must be a Qdrant server URL such as http://localhost:6333")
-        client = QdrantClient(location=":memory:") if url == ":memory:" else QdrantClient(url=url, api_key=api_key)
+        client = (
+            QdrantClient(location=":memory:") if url == ":memory:" else QdrantClient(url=url, api_key=api_key)
+        )
         return cls(
             client,
             collection,
@@ -197,14 +199,18 @@ class ClientStore(AtlasStore):
         present: set[str] = set()
         for part in chunks(list(wanted), ID_CHUNK):
             with self._lock:
-                records = self.client.retrieve(self.collection, ids=list(part), with_payload=False, with_vectors=False)
+                records = self.client.retrieve(
+                    self.collection, ids=list(part), with_payload=False, with_vectors=False
+                )
             present.update(wanted[str(rec.id)] for rec in records)
         return present
 
     def count(self, *, modality: str | None = None) -> int:
         """Exact number of points, optionally of one modality."""
         with self._lock:
-            return self.client.count(self.collection, count_filter=_modality_filter(modality), exact=True).count
+            return self.client.count(
+                self.collection, count_filter=_modality_filter(modality), exact=True
+            ).count
 
     def scroll(self, batch_size: int = 256, *, with_images: bool = True) -> Iterator[list[AtlasRecord]]:
         """Every point with vector and full payload, in batches of `batch_size` (point-id order)."""
@@ -234,7 +240,9 @@ class ClientStore(AtlasStore):
             raise ValueError(f"quantization: must be 'none' or 'int8', got {quantization!r}")
         quant = (
             models.ScalarQuantization(
-                scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8, quantile=0.99, always_ram=True)
+                scalar=models.ScalarQuantizationConfig(
+                    type=models.ScalarType.INT8, quantile=0.99, always_ram=True
+                )
             )
             if quantization == "int8"
             else None
@@ -252,7 +260,9 @@ class ClientStore(AtlasStore):
     def _check_existing_dim(self, dim: int | None) -> int:
         vectors = self.client.get_collection(self.collection).config.params.vectors
         if not isinstance(vectors, dict) or VECTOR_NAME not in vectors:
-            raise ValueError(f"collection {self.collection!r} has no '{VECTOR_NAME}' vector; not a MIRAGE atlas")
+            raise ValueError(
+                f"collection {self.collection!r} has no '{VECTOR_NAME}' vector; not a MIRAGE atlas"
+            )
         stored = vectors[VECTOR_NAME].size
         if dim is not None and stored != dim:
             raise ValueError(
@@ -270,7 +280,10 @@ class ClientStore(AtlasStore):
             for name in INDEXED_FIELDS:
                 if name not in schema:
                     self.client.create_payload_index(
-                        self.collection, field_name=name, field_schema=models.PayloadSchemaType.KEYWORD, wait=True
+                        self.collection,
+                        field_name=name,
+                        field_schema=models.PayloadSchemaType.KEYWORD,
+                        wait=True,
                     )
 
 
@@ -292,7 +305,9 @@ def _search_params(p: SearchParams) -> models.SearchParams:
 def _modality_filter(modality: str | None) -> models.Filter | None:
     if modality is None:
         return None
-    return models.Filter(must=[models.FieldCondition(key="modality", match=models.MatchValue(value=modality))])
+    return models.Filter(
+        must=[models.FieldCondition(key="modality", match=models.MatchValue(value=modality))]
+    )
 
 
 def _vector_of(vector: object) -> list[float]:

@@ -118,7 +118,14 @@ class EdgeStore(AtlasStore):
         )
         path.mkdir(parents=True, exist_ok=True)
         shard = EdgeShard.create(str(path), config)
-        log.info("created atlas at %s (%d-d, m=%d, ef_construct=%d, %s)", path, dim, hnsw_m, ef_construct, quantization)
+        log.info(
+            "created atlas at %s (%d-d, m=%d, ef_construct=%d, %s)",
+            path,
+            dim,
+            hnsw_m,
+            ef_construct,
+            quantization,
+        )
         return cls(shard, path, dim, default_params)
 
     @classmethod
@@ -131,7 +138,9 @@ class EdgeStore(AtlasStore):
         try:
             shard = EdgeShard.load(str(path))
         except Exception as err:  # the binding raises a bare Exception
-            raise RuntimeError(f"cannot open the atlas at {path} (is another engine process using it?): {err}") from err
+            raise RuntimeError(
+                f"cannot open the atlas at {path} (is another engine process using it?): {err}"
+            ) from err
         log.info("opened atlas at %s (%d-d)", path, dim)
         return cls(shard, path, dim, default_params)
 
@@ -229,7 +238,9 @@ class EdgeStore(AtlasStore):
     def image(self, atlas_id: str) -> bytes | None:
         """The stored JPEG bytes of one point, or None (unknown id or no image)."""
         records = self._open_shard().retrieve(
-            [point_id(atlas_id)], with_payload=PayloadSelector.Include([IMAGE_KEY, "atlas_id"]), with_vector=False
+            [point_id(atlas_id)],
+            with_payload=PayloadSelector.Include([IMAGE_KEY, "atlas_id"]),
+            with_vector=False,
         )
         return decode_image(records[0].payload) if records else None
 

@@ -70,9 +70,7 @@ def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def hit_from_point(
-    payload: dict[str, Any] | None, score: float, vector: list[float] | None
-) -> StoredHit:
+def hit_from_point(payload: dict[str, Any] | None, score: float, vector: list[float] | None) -> StoredHit:
     """A StoredHit from a stored payload dict, its score and (optionally) its vector."""
     payload = dict(payload or {})
     return StoredHit(

@@ -35,13 +35,16 @@ class Plan:
     retry_after: str | None = None
     body: Any = None  # raw JSON body overriding the default (for status 200) or the error body
     raw: bytes | None = None  # raw bytes body (e.g. not JSON)
+    content_type: str = "text/plain"
     stream_error: tuple[int, str, str] | None = None  # SSE: (status, code, message) instead of a result
     steps: int | None = None  # generate: number of progress events
     step_delay: float = 0.0
     queued: list[int] = field(default_factory=list)  # SSE queued positions to announce first
 
 
-def png_bytes(size: tuple[int, int] = (96, 96), colour: str = "gray", noise: bool = False, text: str = "") -> bytes:
+def png_bytes(
+    size: tuple[int, int] = (96, 96), colour: str = "gray", noise: bool = False, text: str = ""
+) -> bytes:
     """A PNG; with `noise`, random pixels so it compresses badly (for downscaling tests)."""
     if noise:
         image = Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3))
@@ -76,6 +79,7 @@ class EngineStandIn:
         self.requests: list[dict[str, Any]] = []
         self.image_size = (96, 96)
         self.image_noise = False
+        self.streaming = True  # False: answer plain JSON even when asked for events (an older engine)
         self.in_flight = 0
         self.peak_in_flight = 0
         self.url = ""
@@ -89,10 +93,10 @@ class EngineStandIn:
         self._runner = web.AppRunner(app)
 
     # --- lifecycle ------------------------------------------------------------------------
-    async def start(self) -> str:
-        """Listen on a free loopback port; returns the base URL."""
+    async def start(self, port: int = 0) -> str:
+        """Listen on a loopback port (a free one by default); returns the base URL."""
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.url = f"http://127.0.0.1:{port}"
@@ -112,21 +116,27 @@ class EngineStandIn:
 
     # --- helpers --------------------------------------------------------------------------
     async def _begin(self, request: web.Request, route: str, body: Any) -> Plan | web.Response:
-        self.requests.append({"route": route, "headers": dict(request.headers), "body": body, "path": request.path})
+        self.requests.append(
+            {"route": route, "headers": dict(request.headers), "body": body, "path": request.path}
+        )
         if self.token is not None and request.headers.get("Authorization") != f"Bearer {self.token}":
             return _error(401, "unauthorized", "missing or wrong bearer token")
         plan = self.plans[route].popleft() if self.plans[route] else Plan()
         if plan.delay:
             await asyncio.sleep(plan.delay)
         if plan.raw is not None:
-            return web.Response(status=plan.status, body=plan.raw, content_type="text/plain")
+            return web.Response(
+                status=plan.status, body=plan.raw, headers={"Content-Type": plan.content_type}
+            )
         if plan.status >= 400:
             headers = {"Retry-After": plan.retry_after} if plan.retry_after is not None else None
             body = plan.body or {"error": {"code": plan.code, "message": plan.message}}
             return web.json_response(body, status=plan.status, headers=headers)
         return plan
 
-    async def _job(self, request: web.Request, route: str, body: Any, make: Any, steps: int = 0) -> web.StreamResponse:
+    async def _job(
+        self, request: web.Request, route: str, body: Any, make: Any, steps: int = 0
+    ) -> web.StreamResponse:
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
@@ -134,8 +144,10 @@ class EngineStandIn:
             if isinstance(plan, web.Response):
                 return plan
             result = plan.body if plan.body is not None else make(body)
-            if SSE_MEDIA_TYPE in request.headers.get("Accept", ""):
-                return await self._stream(request, plan, result, plan.steps if plan.steps is not None else steps)
+            if self.streaming and SSE_MEDIA_TYPE in request.headers.get("Accept", ""):
+                return await self._stream(
+                    request, plan, result, plan.steps if plan.steps is not None else steps
+                )
             return web.json_response(result)
         finally:
             self.in_flight -= 1
@@ -167,7 +179,11 @@ class EngineStandIn:
 
         def make(b: dict[str, Any]) -> dict[str, Any]:
             k = b.get("k", 4)
-            enriched = f"A pneumothorax is air in the pleural space. About: {b['query']}." if b.get("enrich", True) else None
+            enriched = (
+                f"A pneumothorax is air in the pleural space. About: {b['query']}."
+                if b.get("enrich", True)
+                else None
+            )
             return {
                 "query": b["query"],
                 "enriched": enriched,

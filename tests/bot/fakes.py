@@ -28,7 +28,9 @@ ALL_NEEDED = discord.Permissions(
 
 def forbidden(message: str = "Missing Permissions") -> discord.Forbidden:
     """The exception discord.py raises on a 403."""
-    return discord.Forbidden(SimpleNamespace(status=403, reason="Forbidden"), {"code": 50013, "message": message})
+    return discord.Forbidden(
+        SimpleNamespace(status=403, reason="Forbidden"), {"code": 50013, "message": message}
+    )
 
 
 def http_error(status: int, message: str = "error") -> discord.HTTPException:
@@ -66,11 +68,15 @@ class FakeMessage:
     edit_times: list[float] = field(default_factory=list)
     id: int = field(default_factory=lambda: next(_ids))
 
+    def __post_init__(self) -> None:
+        self.content_history = [self.content]  # every text this message showed, in order
+
     async def edit(self, **kwargs: Any) -> FakeMessage:
         self.edits.append(kwargs)
         self.edit_times.append(time.monotonic())
         if "content" in kwargs:
             self.content = kwargs["content"]
+            self.content_history.append(self.content)
         if "view" in kwargs:
             self.view = kwargs["view"]
         return self
@@ -89,7 +95,7 @@ class FakeMessage:
 
     @property
     def button_labels(self) -> list[str]:
-        return [item.label for item in self.view.children] if self.view else []  # type: ignore[attr-defined]
+        return [item.item.label for item in self.view.children] if self.view else []  # type: ignore[attr-defined]
 
 
 def _record(channel: Any, content: str | None, kwargs: dict[str, Any]) -> FakeMessage:
@@ -107,7 +113,9 @@ class FakeChannel:
 
     type = discord.ChannelType.text
 
-    def __init__(self, *, refuse_threads: bool = False, refuse_files: bool = False, refuse_all: bool = False) -> None:
+    def __init__(
+        self, *, refuse_threads: bool = False, refuse_files: bool = False, refuse_all: bool = False
+    ) -> None:
         self.id = next(_ids)
         self.parent_id: int | None = None
         self.messages: list[FakeMessage] = []
@@ -158,7 +166,9 @@ class FakeResponse:
 
     async def send_message(self, content: str | None = None, **kwargs: Any) -> None:
         assert not self.is_done(), "interaction acknowledged twice"
-        message = FakeMessage(self._interaction.channel, content or "", ephemeral=bool(kwargs.get("ephemeral")))
+        message = FakeMessage(
+            self._interaction.channel, content or "", ephemeral=bool(kwargs.get("ephemeral"))
+        )
         self.sent.append(message)
 
 
@@ -243,7 +253,9 @@ class FakeInteraction:
 class FakeAttachment:
     """A user's uploaded file (`discord.Attachment`)."""
 
-    def __init__(self, data: bytes, *, filename: str = "scan.png", content_type: str | None = "image/png") -> None:
+    def __init__(
+        self, data: bytes, *, filename: str = "scan.png", content_type: str | None = "image/png"
+    ) -> None:
         self._data = data
         self.filename = filename
         self.content_type = content_type
@@ -251,3 +263,13 @@ class FakeAttachment:
 
     async def read(self) -> bytes:
         return self._data
+
+
+async def wait_until(condition: Any, timeout: float = 5.0) -> None:
+    """Poll `condition()` until true (fails the test after `timeout` seconds)."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)

@@ -28,6 +28,20 @@ CLOSE_UNKNOWN_ERROR, CLOSE_UNKNOWN_OPCODE, CLOSE_DECODE_ERROR = 4000, 4001, 4002
 CLOSE_NOT_AUTHENTICATED, CLOSE_AUTH_FAILED, CLOSE_ALREADY_AUTHENTICATED = 4003, 4004, 4005
 
 
+def _zstd_stream_compressor() -> Callable[[bytes], bytes]:
+    """One zstd stream for the connection, flushed per payload: the `zstandard` package, else Python 3.14's
+    `compression.zstd` (discord.py asks for zstd-stream only when it has one of them)."""
+    try:
+        import zstandard
+    except ImportError:
+        from compression.zstd import ZstdCompressor  # type: ignore[import-not-found]
+
+        stdlib = ZstdCompressor()
+        return lambda raw: stdlib.compress(raw, mode=ZstdCompressor.FLUSH_BLOCK)
+    stream = zstandard.ZstdCompressor().compressobj()
+    return lambda raw: stream.compress(raw) + stream.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+
+
 class Compressor:
     """Per-connection transport compression; `None` mode sends plain text frames."""
 
@@ -36,10 +50,7 @@ class Compressor:
         if mode == "zlib-stream":
             self._zlib = zlib.compressobj()
         elif mode == "zstd-stream":
-            import zstandard  # only when the client asked for it, which it does only when it has zstandard
-
-            self._zstd = zstandard.ZstdCompressor().compressobj()
-            self._flush = zstandard.COMPRESSOBJ_FLUSH_BLOCK
+            self._zstd_compress = _zstd_stream_compressor()
         elif mode is not None:
             raise ValueError(f"unsupported compress={mode!r}; Discord offers zlib-stream and zstd-stream")
 
@@ -49,7 +60,7 @@ class Compressor:
         if self.mode == "zlib-stream":
             await ws.send_bytes(self._zlib.compress(raw) + self._zlib.flush(zlib.Z_SYNC_FLUSH))
         elif self.mode == "zstd-stream":
-            await ws.send_bytes(self._zstd.compress(raw) + self._zstd.flush(self._flush))
+            await ws.send_bytes(self._zstd_compress(raw))
         else:
             await ws.send_str(text)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from typing import Any
 
 from . import payloads as P
@@ -209,7 +210,7 @@ class World:
 
     def edit_message(self, record: MessageRecord, body: dict[str, Any], files: list[UploadedFile]) -> MessageRecord:
         """Apply an edit: replaced fields, kept/removed attachments (the `attachments` list), new files."""
-        record.edits.append({**body, "_files": [f.filename for f in files]})
+        record.edits.append({**body, "_files": [f.filename for f in files], "_at": time.monotonic()})
         for key in ("content", "embeds", "components", "allowed_mentions"):
             if key in body:
                 record.payload[key] = body[key] if body[key] is not None else ([] if key != "content" else "")

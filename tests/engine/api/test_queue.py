@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from engine.api.app import create_app
-from engine.api.queue import JobDropped, QueueFull, WorkQueue
+from engine.api.queue import QueueFull, WorkQueue
 from tests.engine.pipelines.fakes import NoiseDiffusion
 
 from .helpers import fake_runtime, serving, wait_until

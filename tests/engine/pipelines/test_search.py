@@ -124,3 +124,12 @@ def test_bad_arguments_raise_value_errors_naming_them(kwargs, message):
     with pytest.raises(ValueError, match=message) as info:
         search(query, **kwargs)
     assert isinstance(info.value, InvalidInput)
+
+
+def test_when_many_copies_fill_the_first_page_the_store_is_asked_again():
+    clip = BagOfWordsClip()
+    copies = {f"COPY_{i}": CAPTIONS["ROCO_1"] for i in range(12)}
+    store = atlas_of({**copies, **CAPTIONS}, clip)
+    hits = Retriever(store, dedup_threshold=0.985).top_k(clip.encode_text([CAPTIONS["ROCO_1"]])[0], 3)
+    assert len(hits) == 3 and sum(h.atlas_id.startswith("COPY_") or h.atlas_id == "ROCO_1" for h in hits) == 1
+    assert [c["k"] for c in store.calls] == [7, 14, 28]  # 13 copies, then two more distinct hits

@@ -36,7 +36,9 @@ def test_a_foreign_collection_is_not_taken_for_an_atlas():
     from qdrant_client import models
 
     client = QdrantClient(location=":memory:")
-    client.create_collection("other", vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE))
+    client.create_collection(
+        "other", vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE)
+    )
     with pytest.raises(ValueError, match="not a MIRAGE atlas"):
         ClientStore(client, "other", DIM)
 
@@ -74,7 +76,9 @@ def test_local_mode_is_safe_from_several_threads():
         except BaseException as err:  # noqa: BLE001
             errors.append(err)
 
-    threads = [threading.Thread(target=reader, args=(o,)) for o in range(3)] + [threading.Thread(target=writer)]
+    threads = [threading.Thread(target=reader, args=(o,)) for o in range(3)] + [
+        threading.Thread(target=writer)
+    ]
     for t in threads:
         t.start()
     for t in threads:

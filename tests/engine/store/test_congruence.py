@@ -14,7 +14,9 @@ from .conftest import DIM, MODALITIES, fake_jpeg, make_records
 def _queries(records: list[AtlasRecord], n: int = 20, seed: int = 1) -> list[np.ndarray]:
     """Queries near stored points (each close to one point, far from the rest) plus random ones."""
     rng = np.random.default_rng(seed)
-    near = [records[i].vector + 0.1 * rng.standard_normal(DIM) for i in rng.choice(len(records), n, replace=False)]
+    near = [
+        records[i].vector + 0.1 * rng.standard_normal(DIM) for i in rng.choice(len(records), n, replace=False)
+    ]
     return near + list(rng.standard_normal((n, DIM)))
 
 

@@ -89,7 +89,14 @@ def test_folding_real_store_hits(both, records):
     edge, client = both
     copy = records[10].vector + 0.01 * np.random.default_rng(3).standard_normal(records[10].vector.shape)
     for store in (edge, client):
-        store.upsert([AtlasRecord(vector=copy, payload=AtlasPayload(atlas_id="ROCO_COPY", caption="same figure, other paper"))])
+        store.upsert(
+            [
+                AtlasRecord(
+                    vector=copy,
+                    payload=AtlasPayload(atlas_id="ROCO_COPY", caption="same figure, other paper"),
+                )
+            ]
+        )
         hits = store.search(records[10].vector, 5, with_vectors=True)
         assert set(ids(hits[:2])) == {"ROCO_00010", "ROCO_COPY"}
         folded = fold_near_duplicates(hits, 0.985)

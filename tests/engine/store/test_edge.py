@@ -62,7 +62,9 @@ def test_a_second_open_of_the_same_atlas_gets_a_clear_error(tmp_path):
         EdgeStore.open(tmp_path / "atlas")
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [({"dim": 0}, "dim"), ({"dim": DIM, "quantization": "int4"}, "quantization")])
+@pytest.mark.parametrize(
+    ("kwargs", "message"), [({"dim": 0}, "dim"), ({"dim": DIM, "quantization": "int4"}, "quantization")]
+)
 def test_bad_create_arguments_name_the_argument(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
         EdgeStore.create(tmp_path / "atlas", **kwargs)
@@ -118,7 +120,9 @@ def test_searches_from_several_threads_while_writing_stay_correct(tmp_path):
             except BaseException as err:  # noqa: BLE001
                 errors.append(err)
 
-        threads = [threading.Thread(target=reader, args=(o,)) for o in range(4)] + [threading.Thread(target=writer)]
+        threads = [threading.Thread(target=reader, args=(o,)) for o in range(4)] + [
+            threading.Thread(target=writer)
+        ]
         for t in threads:
             t.start()
         for t in threads:

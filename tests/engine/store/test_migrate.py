@@ -16,6 +16,9 @@ from engine.store.migrate import MigrationError, copy_atlas
 
 from .conftest import DIM, MODALITIES, make_client, make_edge, make_records
 
+# qdrant-client warns (from a later point in time) when it cannot reach a server to check its version
+pytestmark = pytest.mark.filterwarnings("ignore:Failed to obtain server version")
+
 
 def _snapshot(store, queries) -> list[list[tuple[str, float]]]:
     return [[(h.atlas_id, round(h.score, 4)) for h in store.search(q, 5)] for q in queries]
@@ -96,13 +99,26 @@ def test_cli_exports_the_configured_atlas_and_imports_it_back(tmp_path, server, 
     with EdgeStore.create(settings.atlas_dir, DIM) as atlas:
         atlas.upsert(records)
 
-    args = _parse(["migrate", "--to-url", "http://qdrant.test:6333", "--collection", "atlas2", "--no-progress"])
+    args = _parse(
+        ["migrate", "--to-url", "http://qdrant.test:6333", "--collection", "atlas2", "--no-progress"]
+    )
     assert args.func(args, settings) == 0
     assert "copied 300 points to http://qdrant.test:6333 collection 'atlas2'" in capsys.readouterr().out
     assert server.count("atlas2").count == 300
 
     target = tmp_path / "imported"
-    args = _parse(["migrate", "--from-url", "http://qdrant.test:6333", "--collection", "atlas2", "--to-path", str(target), "--no-progress"])
+    args = _parse(
+        [
+            "migrate",
+            "--from-url",
+            "http://qdrant.test:6333",
+            "--collection",
+            "atlas2",
+            "--to-path",
+            str(target),
+            "--no-progress",
+        ]
+    )
     assert args.func(args, settings) == 0
     with EdgeStore.open(target) as imported:
         assert imported.count() == 300
@@ -124,12 +140,21 @@ def test_cli_import_needs_a_target_path(tmp_path, server, capsys):
 
 
 def test_cli_import_from_a_missing_collection_is_a_clear_failure(tmp_path, server, capsys):
-    args = _parse(["migrate", "--from-url", "http://qdrant.test:6333", "--collection", "nope", "--to-path", str(tmp_path / "t")])
+    args = _parse(
+        [
+            "migrate",
+            "--from-url",
+            "http://qdrant.test:6333",
+            "--collection",
+            "nope",
+            "--to-path",
+            str(tmp_path / "t"),
+        ]
+    )
     assert args.func(args, EngineSettings(data_dir=tmp_path)) == 1
     assert "collection 'nope' does not exist" in capsys.readouterr().err
 
 
-@pytest.mark.filterwarnings("ignore:Failed to obtain server version")
 def test_cli_reports_an_unreachable_server_without_a_traceback(tmp_path, capsys):
     settings = EngineSettings(data_dir=tmp_path / "data")
     EdgeStore.create(settings.atlas_dir, DIM).close()
@@ -157,6 +182,8 @@ def test_records_survive_with_their_vectors_not_recomputed(tmp_path):
     src.upsert(records)
     dst = make_client()
     copy_atlas(src, dst, progress=False)
-    got = {h.atlas_id: h.vector for h in dst.retrieve([r.payload.atlas_id for r in records], with_vectors=True)}
+    got = {
+        h.atlas_id: h.vector for h in dst.retrieve([r.payload.atlas_id for r in records], with_vectors=True)
+    }
     for r in records:
         np.testing.assert_allclose(got[r.payload.atlas_id], r.vector, atol=1e-6)

@@ -1,0 +1,229 @@
+"""Load benchmark: N simulated users in one guild fire a mix of /mirage commands at once.
+
+The real bot process and the real engine process (tiny profile) behind the Discord stand-in
+(tests/e2e/standin). Every user sends one command at the same moment; the run then waits until every
+interaction has a final status line (✅ / ❌ / 🛑), an ephemeral error, or the timeout.
+
+Reported: acknowledgement latency p50/p99/max (Discord's limit is 3 s), time to the final answer
+p50/p99/max, and per interaction exactly one outcome: one final answer (one thread, one status line
+finished once, one answer footer) or one clear error; anything else is counted as lost or doubled.
+
+    .venv/bin/python bench/load_bot.py                       # 50 users, starts its own engine
+    .venv/bin/python bench/load_bot.py --engine-url http://127.0.0.1:8700 --engine-token T
+    .venv/bin/python bench/load_bot.py --users 10 --no-write # a smoke run
+
+Writes bench/results/load_bot.{json,md} unless --no-write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.contract import DISCLAIMER  # noqa: E402
+from tests.e2e.answers import FINAL_MARKS  # noqa: E402
+from tests.e2e.conftest import E2E_BOT_ENV  # noqa: E402
+from tests.e2e.processes import BotProcess, EngineProcess, engine_data_dir  # noqa: E402
+from tests.e2e.standin import InteractionRecord, StandIn  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ACK_LIMIT_S = 3.0
+
+
+def command_for(i: int, scan: bytes) -> tuple[str, dict[str, object]]:
+    """User i's command: a fixed mix of 5 search, 2 compare, 1 image search, 2 generate per 10 users."""
+    topic = ("round nodule", "bright oval mass", "dark irregular lesion", "small bright spot", "large cyst")[i % 5]
+    slot = i % 10
+    if slot < 5:
+        return "mirage search", {"query": f"{topic} on x-ray, case {i}", "k": 1 + i % 4}
+    if slot < 7:
+        return "mirage compare", {"base": f"CT of a {topic} in the left", "subtract": "left", "add": "right"}
+    if slot == 7:
+        return "mirage search", {"image": (f"scan{i}.jpg", scan), "k": 3}
+    return "mirage generate", {"prompt": f"MRI of a {topic}", "seed": i, "fast": slot == 8}
+
+
+@dataclass
+class Outcome:
+    """What one interaction got."""
+
+    user: str
+    command: str
+    ack_s: float | None
+    final_s: float | None
+    verdict: str  # answer | error | lost | doubled
+    detail: str
+
+
+def judge(standin: StandIn, record: InteractionRecord) -> Outcome:
+    """Classify one interaction: exactly one final answer, one clear error, lost, or doubled."""
+    kind = record.command or ""
+    own = set(record.message_ids)
+    threads = [t for t in standin.threads if int(t["id"]) in own]
+    ephemeral = [m for m in standin.interaction_messages(record) if m.ephemeral and m.content]
+    if not record.acked:
+        return Outcome(record.user_name, kind, None, None, "lost", "never acknowledged")
+    if len(threads) > 1:
+        return Outcome(record.user_name, kind, record.ack_latency, None, "doubled", f"{len(threads)} threads")
+    if not threads:
+        if ephemeral:
+            return Outcome(record.user_name, kind, record.ack_latency, None, "error", ephemeral[0].content[:120])
+        return Outcome(record.user_name, kind, record.ack_latency, None, "lost", "no thread, no error")
+    posts = [m for m in standin.messages_in(int(threads[0]["id"])) if m.source == "channel"]
+    if not posts:
+        return Outcome(record.user_name, kind, record.ack_latency, None, "lost", "empty thread")
+    status = posts[0]
+    finals = [e for e in status.edits if str(e.get("content") or "").startswith(FINAL_MARKS)]
+    footers = [m for m in posts[1:] if DISCLAIMER in m.text]
+    if not finals:
+        return Outcome(record.user_name, kind, record.ack_latency, None, "lost", f"status stuck at {status.content[:80]!r}")
+    final_s = finals[0]["_at"] - record.dispatched_at
+    if len(finals) > 1 or len(footers) > 1:
+        return Outcome(record.user_name, kind, record.ack_latency, final_s, "doubled", f"{len(finals)} finals, {len(footers)} footers")
+    if status.content.startswith("✅"):
+        if len(footers) != 1:
+            return Outcome(record.user_name, kind, record.ack_latency, final_s, "lost", "done but no answer footer")
+        return Outcome(record.user_name, kind, record.ack_latency, final_s, "answer", f"{len(footers[0].files)} images")
+    return Outcome(record.user_name, kind, record.ack_latency, final_s, "error", status.content[:120])
+
+
+def settled(standin: StandIn, records: list[InteractionRecord]) -> bool:
+    """True once every interaction has a final status line or an ephemeral reply."""
+    for record in records:
+        if not record.acked:
+            return False
+        own = set(record.message_ids)
+        thread = next((t for t in standin.threads if int(t["id"]) in own), None)
+        if thread is None:
+            if not any(m.ephemeral and m.content for m in standin.interaction_messages(record)):
+                return False
+            continue
+        posts = [m for m in standin.messages_in(int(thread["id"])) if m.source == "channel"]
+        if not posts or not posts[0].content.startswith(FINAL_MARKS):
+            return False
+    return True
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile (nearest rank), or None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered), max(1, math.ceil(q / 100 * len(ordered)))) - 1]
+
+
+async def run(args: argparse.Namespace) -> dict[str, object]:
+    """Start everything, fire the users at once, wait, judge."""
+    logs = Path(tempfile.mkdtemp(prefix="load_bot-"))
+    cache = Path(os.environ.get("MIRAGE_TEST_CACHE") or Path(__file__).resolve().parents[1] / ".cache" / "test-models")
+    engine: EngineProcess | None = None
+    if args.engine_url:
+        engine_url, engine_token = args.engine_url, args.engine_token or ""
+    else:
+        print(f"starting the engine (tiny profile, data in {engine_data_dir(cache)}) …", flush=True)
+        engine = EngineProcess(engine_data_dir(cache), logs / "engine.log").start()
+        engine_url, engine_token = engine.url, engine.token
+    scan = sorted((cache / "demo-roco").rglob("ROCO_*.jpg"))[0].read_bytes()
+    async with StandIn() as standin:
+        bot = BotProcess(standin.env(), engine_url, engine_token, logs / "bot.log", extra_env=dict(E2E_BOT_ENV)).start()
+        try:
+            await standin.wait_until_ready(60)
+            commands = [command_for(i, scan) for i in range(args.users)]
+            started = time.monotonic()
+            records = await asyncio.gather(
+                *(standin.run_slash(path, opts, user=f"student{i:02d}", wait_ack=False) for i, (path, opts) in enumerate(commands))
+            )
+            await standin.wait_for(lambda: all(r.acked for r in records), ACK_LIMIT_S + 1, "every ack")
+            try:
+                await standin.wait_for(lambda: settled(standin, records), args.timeout, "every final answer")
+            except TimeoutError as exc:
+                print(f"warning: {exc}", flush=True)
+            wall = time.monotonic() - started
+            outcomes = [judge(standin, r) for r in records]
+            bot_alive = bot.alive
+        finally:
+            bot.stop()
+            if engine is not None:
+                engine.stop()
+    acks = [o.ack_s for o in outcomes if o.ack_s is not None]
+    finals = [o.final_s for o in outcomes if o.final_s is not None]
+    verdicts = {v: sum(o.verdict == v for o in outcomes) for v in ("answer", "error", "lost", "doubled")}
+    return {
+        "users": args.users,
+        "wall_s": round(wall, 2),
+        "ack_s": {"p50": percentile(acks, 50), "p99": percentile(acks, 99), "max": max(acks, default=None)},
+        "acked_within_3s": sum(a < ACK_LIMIT_S for a in acks),
+        "final_s": {"p50": percentile(finals, 50), "p99": percentile(finals, 99), "max": max(finals, default=None)},
+        "verdicts": verdicts,
+        "exactly_one_outcome_each": verdicts["lost"] == 0 and verdicts["doubled"] == 0,
+        "bot_alive_after": bot_alive,
+        "by_command": {
+            c: {"n": sum(o.command == c for o in outcomes), "final_p50_s": percentile([o.final_s for o in outcomes if o.command == c and o.final_s], 50)}
+            for c in sorted({o.command for o in outcomes})
+        },
+        "outcomes": [asdict(o) for o in outcomes],
+        "logs": str(logs),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+    }
+
+
+def markdown(result: dict[str, object]) -> str:
+    """A short human-readable report."""
+    def f(x: object) -> str:
+        return "–" if x is None else f"{x:.3f}"
+
+    ack, final, v = result["ack_s"], result["final_s"], result["verdicts"]  # type: ignore[index]
+    lines = [
+        f"# Load: {result['users']} users at once (real bot + tiny engine + Discord stand-in)",
+        "",
+        "| metric | p50 | p99 | max |",
+        "| --- | --- | --- | --- |",
+        f"| acknowledgement (s) | {f(ack['p50'])} | {f(ack['p99'])} | {f(ack['max'])} |",  # type: ignore[index]
+        f"| final answer (s) | {f(final['p50'])} | {f(final['p99'])} | {f(final['max'])} |",  # type: ignore[index]
+        "",
+        f"acknowledged within 3 s: {result['acked_within_3s']}/{result['users']}; wall {result['wall_s']} s",
+        f"outcomes: {v['answer']} answers, {v['error']} clear errors, {v['lost']} lost, {v['doubled']} doubled",  # type: ignore[index]
+        f"bot alive after: {result['bot_alive_after']}",
+        "",
+        "| command | n | final p50 (s) |",
+        "| --- | --- | --- |",
+    ]
+    for command, row in result["by_command"].items():  # type: ignore[union-attr]
+        lines.append(f"| {command} | {row['n']} | {f(row['final_p50_s'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    """Parse arguments, run, print (and write) the report; exit 1 if anything was lost or doubled."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for every final answer")
+    parser.add_argument("--engine-url", help="use this running engine instead of starting one")
+    parser.add_argument("--engine-token", help="its MIRAGE_ENGINE_TOKEN")
+    parser.add_argument("--no-write", action="store_true", help="print only, do not write bench/results")
+    args = parser.parse_args()
+    if args.users < 1:
+        parser.error(f"--users must be at least 1, got {args.users}")
+    result = asyncio.run(run(args))
+    report = markdown(result)
+    print(report)
+    if not args.no_write:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "load_bot.json").write_text(json.dumps(result, indent=2))
+        (RESULTS / "load_bot.md").write_text(report)
+    return 0 if result["exactly_one_outcome_each"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""/mirage generate: live progress within edit limits, the synthetic image beside the nearest real one."""
+
+from __future__ import annotations
+
+from engine.contract import DISCLAIMER
+
+from .conftest import invoke
+from .engine_standin import Plan
+from .fakes import FakeInteraction
+
+
+async def test_progress_is_shown_step_by_step_but_edited_at_most_every_interval(engine, make_services):
+    services = make_services(progress_interval_s=0.1)
+    engine.plan("/v1/generate", Plan(steps=30, step_delay=0.01))
+    interaction = FakeInteraction(services)
+    await invoke(services, "generate", interaction, prompt="chest x-ray with pneumothorax", steps=30)
+
+    status = interaction.thread.messages[0]
+    shown = [e["content"] for e in status.edits if "content" in e]
+    progress = [text for text in shown if text.startswith("🎨 Generating… step")]
+    assert progress and all(text.endswith("of 30") for text in progress)
+    assert len(progress) < 30  # throttled, not one edit per step
+    gaps = [b - a for a, b in zip(status.edit_times, status.edit_times[1:], strict=False)]
+    assert all(gap >= 0.08 for gap in gaps[:-1])  # only the final "Done" may come sooner
+    assert shown[-1] == "✅ Done."
+
+
+async def test_the_answer_is_one_side_by_side_picture_labelled_synthetic(engine, services):
+    interaction = FakeInteraction(services)
+    await invoke(services, "generate", interaction, prompt="axial CT brain", seed=42, steps=12)
+
+    (call,) = engine.calls("/v1/generate")
+    assert call["body"] == {"prompt": "axial CT brain", "seed": 42, "steps": 12, "fast": False}
+    body, footer = interaction.thread.messages[1:]
+    (picture,) = footer.files
+    width, height = picture.image.size
+    assert width > 1.5 * height  # two panels side by side
+    assert "SYNTHETIC" in picture.description
+    assert "SYNTHETIC" in body.content and "not a real patient" in body.content
+    assert "ROCO_00007" in body.content and "PMC1007" in body.content and "CC BY 4.0" in body.content
+    assert "axial CT brain" in footer.content and "seed 42" in footer.content and "12 steps" in footer.content
+    assert DISCLAIMER in footer.content
+    assert footer.custom_ids == ["mirage:seed:12:0", "mirage:img:ROCO_00007"]
+
+
+async def test_fast_mode_with_too_many_steps_is_refused_with_the_limit(engine, services):
+    interaction = FakeInteraction(services)
+    await invoke(services, "generate", interaction, prompt="x", steps=30, fast=True)
+
+    assert "steps must be 1–8" in interaction.ephemeral_text
+    assert engine.requests == []
+
+
+async def test_without_a_nearest_image_the_synthetic_image_is_posted_alone(engine, services):
+    import base64
+
+    from .engine_standin import png_bytes
+
+    result = {
+        "prompt": "p",
+        "prompt_used": "p",
+        "image_png_b64": base64.b64encode(png_bytes((64, 64), "red")).decode(),
+        "seed": 1,
+        "steps": 4,
+        "guidance": 1.5,
+        "fast": True,
+        "nearest": None,
+    }
+    engine.plan("/v1/generate", Plan(body=result))
+    interaction = FakeInteraction(services)
+    await invoke(services, "generate", interaction, prompt="p", fast=True)
+
+    footer = interaction.thread.messages[-1]
+    assert footer.files[0].image.size == (64, 64)
+    assert footer.custom_ids == ["mirage:seed:4:1"]

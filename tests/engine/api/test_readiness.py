@@ -1,0 +1,99 @@
+"""Readiness while loading, after loading and after a failed load; 503 from routes that need what is missing.
+
+The model loaders are replaced at their module boundary (a blocking or failing `load_clip`); the
+runtime, the app and the embedded atlas store are real.
+"""
+
+import threading
+from types import SimpleNamespace
+
+import pytest
+from fastapi.testclient import TestClient
+
+from engine.api.app import create_app
+from engine.models.base import WeightsNotFoundError
+from engine.runtime import EngineRuntime
+from tests.engine.pipelines.fakes import BagOfWordsClip
+
+from .helpers import settings_for
+
+IDS = SimpleNamespace(clip="fake-clip", llm="fake-llm", diffusion="fake-diffusion", lcm_lora=None)
+
+
+@pytest.fixture
+def loaders(monkeypatch):
+    import engine.models.presets
+
+    import engine.models.clip
+
+    gate = threading.Event()
+    state = {"error": None}
+
+    def load_clip(model_id, *, device="auto", dtype="auto"):
+        gate.wait(10)
+        if state["error"]:
+            raise state["error"]
+        return BagOfWordsClip()
+
+    monkeypatch.setattr(engine.models.presets, "model_ids_for", lambda settings: IDS)
+    monkeypatch.setattr(engine.models.clip, "load_clip", load_clip)
+    return gate, state
+
+
+def _runtime(tmp_path):
+    return EngineRuntime(settings_for(tmp_path, profile="real", enable_llm=False, enable_diffusion=False))
+
+
+def test_readiness_says_what_is_loading_then_what_is_loaded(tmp_path, loaders):
+    gate, _ = loaders
+    runtime = _runtime(tmp_path)
+    with TestClient(create_app(runtime)) as client:
+        loading = client.get("/readyz")
+        assert loading.status_code == 503 and loading.headers["retry-after"] == "5"
+        body = loading.json()
+        assert body["ready"] is False and body["missing"] == ["clip", "atlas"]
+        assert body["detail"]["llm"] == "disabled: MIRAGE_ENABLE_LLM=false"
+        assert body["error"]["code"] == "not_ready" and "clip: loading" in body["error"]["message"]
+
+        busy = client.post("/v1/search", json={"query": "pneumothorax"})
+        assert busy.status_code == 503
+        assert busy.json()["error"]["message"].startswith("not ready: clip is still loading; atlas is ")
+
+        gate.set()
+        assert runtime.wait(10)
+        ready = client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["loaded"] == ["clip", "atlas"] and ready.json()["atlas_points"] == 0
+
+        search = client.post("/v1/search", json={"query": "pneumothorax"})
+        assert search.status_code == 200 and search.json()["hits"] == []
+        generate = client.post("/v1/generate", json={"prompt": "x"})
+        assert generate.status_code == 503
+        assert generate.json()["error"]["message"] == (
+            "not ready: diffusion is disabled (MIRAGE_ENABLE_DIFFUSION=false)"
+        )
+
+
+def test_a_failed_load_is_reported_with_its_error(tmp_path, loaders):
+    gate, state = loaders
+    state["error"] = WeightsNotFoundError("CLIP", "hf-hub:some/clip", ["/cache/hub"], "set HF_HUB_OFFLINE=0")
+    gate.set()
+    runtime = _runtime(tmp_path)
+    runtime.load()
+    ready = runtime.readiness()
+    assert not ready.ready
+    assert ready.detail["clip"] == (
+        "failed: CLIP weights not found at /cache/hub for 'hf-hub:some/clip'. set HF_HUB_OFFLINE=0"
+    )
+    assert ready.detail["atlas"] == "failed: needs CLIP, which did not load"
+    with TestClient(create_app(runtime)) as client:
+        response = client.post("/v1/compare", json={"query": "a", "subtract": "b", "add": "c"})
+    assert response.status_code == 503
+    assert "clip is unavailable (CLIP weights not found at /cache/hub" in response.json()["error"]["message"]
+    runtime.close()
+
+
+def test_health_answers_while_loading(tmp_path, loaders):
+    with TestClient(create_app(_runtime(tmp_path))) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        loaders[0].set()
