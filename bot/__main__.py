@@ -25,6 +25,8 @@ def main() -> int:
             log.error("setting %s: %s", name, problem["msg"])
         return 2
     logging.getLogger().setLevel(settings.log_level)
+    if settings.log_level != "DEBUG":
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per engine request is noise
     bot = MirageBot(settings)
     try:
         bot.run(settings.discord_token.get_secret_value(), log_handler=None)

@@ -73,7 +73,8 @@ def make_http_client(settings: BotSettings) -> httpx.AsyncClient:
     if settings.engine_token is not None:
         headers["Authorization"] = f"Bearer {settings.engine_token.get_secret_value()}"
     timeout = httpx.Timeout(settings.engine_timeout_s, connect=settings.engine_connect_timeout_s)
-    limits = httpx.Limits(max_connections=settings.engine_max_concurrent * 4 + 4)
+    # each running job fetches up to 11 images at once (best + 10 hits)
+    limits = httpx.Limits(max_connections=settings.engine_max_concurrent * 12 + 4)
     return httpx.AsyncClient(base_url=settings.engine_url, headers=headers, timeout=timeout, limits=limits)
 
 

@@ -135,7 +135,9 @@ def render(item: DemoItem, seed: int) -> Image.Image:
     gray = np.where(lesion > 0, value, gray)
     gray = np.clip(gray + rng.normal(0, 0.02, gray.shape), 0, 1)
     if item.modality == "pet":  # hot colour map: PET is the one colour modality
-        rgb = np.stack([np.clip(gray * 2, 0, 1), np.clip(gray * 2 - 0.6, 0, 1), np.clip(gray * 3 - 2, 0, 1)], -1)
+        rgb = np.stack(
+            [np.clip(gray * 2, 0, 1), np.clip(gray * 2 - 0.6, 0, 1), np.clip(gray * 3 - 2, 0, 1)], -1
+        )
     else:
         rgb = np.repeat(gray[..., None], 3, axis=-1)
     return Image.fromarray((rgb * 255).astype(np.uint8), "RGB").filter(ImageFilter.GaussianBlur(0.6))
@@ -188,15 +190,20 @@ def _write_atlas(tmp: Path, items: list[DemoItem], seed: int) -> None:
         pmc = {it.roco_id: f"PMC{9000000 + int(it.roco_id[5:])}" for it in rows}
         _write_lines(folder / "captions.txt", [f"{it.roco_id}\t {it.caption}" for it in rows])
         _write_lines(
-            folder / "licences.txt", ["ROCO_ID,PMC_ID,CC", *(f"{it.roco_id},{pmc[it.roco_id]},CC BY" for it in rows)]
+            folder / "licences.txt",
+            ["ROCO_ID,PMC_ID,CC", *(f"{it.roco_id},{pmc[it.roco_id]},CC BY" for it in rows)],
         )
         _write_lines(folder / "keywords.txt", [f"{it.roco_id}\t" + "\t".join(_keywords(it)) for it in rows])
         _write_lines(folder / "semtypes.txt", [f"{it.roco_id}\tT060\tT191" for it in rows])
-        _write_lines(folder / "cuis.txt", [f"{it.roco_id}\t{MODALITIES[it.modality][2]}\tC0221198" for it in rows])
+        _write_lines(
+            folder / "cuis.txt", [f"{it.roco_id}\t{MODALITIES[it.modality][2]}\tC0221198" for it in rows]
+        )
         _write_lines(
             folder / "dlinks.txt",
-            [f"{it.roco_id}\t https://www.ncbi.nlm.nih.gov/pmc/articles/{pmc[it.roco_id]}/\t {it.roco_id}.jpg"
-             for it in rows],
+            [
+                f"{it.roco_id}\t https://www.ncbi.nlm.nih.gov/pmc/articles/{pmc[it.roco_id]}/\t {it.roco_id}.jpg"
+                for it in rows
+            ],
         )
 
 

@@ -12,6 +12,7 @@ from PIL import Image
 
 from engine.models.device import is_cuda, resolve_device, resolve_dtype
 from engine.models.hub import (
+    HF_PREFIX,
     LOCAL_DIR_PREFIX,
     local_path,
     looked_in,
@@ -21,7 +22,6 @@ from engine.models.hub import (
 )
 
 ROLE = "CLIP"
-HF_PREFIX = "hf-hub:"
 WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pth")
 _PRECISION = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
 
@@ -39,8 +39,17 @@ class ClipPreprocess:
 class OpenClipEncoder:
     """An open_clip model behind the ClipEncoder protocol: unit float32 rows for texts and images."""
 
-    def __init__(self, model, transform, tokenizer, *, model_id: str, device: str, dtype: torch.dtype,
-                 batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        model,
+        transform,
+        tokenizer,
+        *,
+        model_id: str,
+        device: str,
+        dtype: torch.dtype,
+        batch_size: int = 64,
+    ) -> None:
         self.model = model.eval()
         self.model_id = model_id
         self.device = device
@@ -56,14 +65,18 @@ class OpenClipEncoder:
         """(n, dim) unit float32 rows; texts longer than the context are cut by the tokenizer."""
         if isinstance(texts, str):
             raise TypeError("encode_text expects a sequence of strings, not a single string")
-        chunks = [self._encode(self.tokenizer(list(texts[i : i + self.batch_size])), self.model.encode_text)
-                  for i in range(0, len(texts), self.batch_size)]
+        chunks = [
+            self._encode(self.tokenizer(list(texts[i : i + self.batch_size])), self.model.encode_text)
+            for i in range(0, len(texts), self.batch_size)
+        ]
         return np.concatenate(chunks) if chunks else np.zeros((0, self.dim), np.float32)
 
     def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """(n, dim) unit float32 rows for RGB PIL images of any size."""
-        chunks = [self.encode_pixels(torch.stack([self.preprocess(im) for im in images[i : i + self.batch_size]]))
-                  for i in range(0, len(images), self.batch_size)]
+        chunks = [
+            self.encode_pixels(torch.stack([self.preprocess(im) for im in images[i : i + self.batch_size]]))
+            for i in range(0, len(images), self.batch_size)
+        ]
         return np.concatenate(chunks) if chunks else np.zeros((0, self.dim), np.float32)
 
     def encode_pixels(self, batch: torch.Tensor) -> np.ndarray:
@@ -75,8 +88,10 @@ class OpenClipEncoder:
         if batch.is_floating_point():
             batch = batch.to(self.dtype)
         device_type = "cuda" if is_cuda(self.device) else "cpu"
-        with self._lock, torch.inference_mode(), torch.autocast(
-            device_type, dtype=self.dtype, enabled=self.dtype != torch.float32
+        with (
+            self._lock,
+            torch.inference_mode(),
+            torch.autocast(device_type, dtype=self.dtype, enabled=self.dtype != torch.float32),
         ):
             features = encode(batch)
         # normalise in fp32: fp16 rows are only unit to ~1e-3
@@ -101,7 +116,7 @@ def load_clip(model_id: str, *, device: str = "auto", dtype: str = "auto") -> Op
 def _open_clip_name(model_id: str) -> tuple[str, str | None]:
     """(model_name, pretrained) for open_clip, after checking the weights are reachable."""
     if model_id.startswith(HF_PREFIX):
-        require_hub_files(ROLE, model_id.removeprefix(HF_PREFIX), "open_clip_config.json")
+        require_hub_files(ROLE, model_id, "open_clip_config.json")
         return model_id, None
     path = local_path(model_id)
     if path is not None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from engine.models.base import WeightsNotFoundError
 
 LOCAL_DIR_PREFIX = "local-dir:"
+HF_PREFIX = "hf-hub:"
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -26,7 +27,10 @@ def hf_cache_dir() -> str:
 
 def is_offline() -> bool:
     """True when the hub must not be contacted (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE), read at call time."""
-    return any(os.environ.get(name, "").strip().lower() in _TRUE for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(name, "").strip().lower() in _TRUE
+        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def hub_repo_cache(repo_id: str) -> str:
@@ -62,15 +66,16 @@ def require_local_files(
         raise WeightsNotFoundError(role, model_id, [str(path)], hint=f"expected files matching {missing}")
 
 
-def require_hub_files(role: str, repo_id: str, marker: str) -> None:
-    """Offline, fail at once unless `marker` of `repo_id` is already in the hub cache."""
+def require_hub_files(role: str, model_id: str, marker: str) -> None:
+    """Offline, fail at once unless file `marker` of the hub repo `model_id` (`hf-hub:` allowed) is cached."""
     if not is_offline():
         return  # the library downloads it, with progress bars
     from huggingface_hub import try_to_load_from_cache
 
+    repo_id = model_id.removeprefix(HF_PREFIX)
     if not isinstance(try_to_load_from_cache(repo_id, marker), str):
         raise WeightsNotFoundError(
-            role, repo_id, [hub_repo_cache(repo_id)], hint="HF_HUB_OFFLINE is set, so nothing is downloaded"
+            role, model_id, [hub_repo_cache(repo_id)], hint="HF_HUB_OFFLINE is set, so nothing is downloaded"
         )
 
 
@@ -92,7 +97,9 @@ def _is_missing_weights(exc: BaseException | None) -> bool:
 
     seen = 0
     while exc is not None and seen < 10:
-        if isinstance(exc, EntryNotFoundError | OfflineModeIsEnabled | RepositoryNotFoundError | FileNotFoundError):
+        if isinstance(
+            exc, EntryNotFoundError | OfflineModeIsEnabled | RepositoryNotFoundError | FileNotFoundError
+        ):
             return True
         if isinstance(exc, ConnectionError) or type(exc).__name__ in {"ConnectError", "ConnectTimeout"}:
             return True
@@ -106,4 +113,4 @@ def _is_missing_weights(exc: BaseException | None) -> bool:
 def looked_in(model_id: str) -> list[str]:
     """Where a model id is searched: its directory, or the hub cache folder of the repo."""
     path = local_path(model_id)
-    return [str(path)] if path is not None else [hub_repo_cache(model_id.removeprefix("hf-hub:"))]
+    return [str(path)] if path is not None else [hub_repo_cache(model_id.removeprefix(HF_PREFIX))]

@@ -64,15 +64,22 @@ def config_hash() -> str:
         "atlas": demo_atlas.FORMAT_VERSION,
         "clip": [tiny_clip.MODEL_CFG, tiny_clip.PREPROCESS_CFG, tiny_clip.TRAIN_CFG],
         "llm": [tiny_llm.MODEL_CFG, tiny_llm.TOKENIZER_CFG, tiny_llm.TRAIN_CFG],
-        "diffusion": [tiny_diffusion.TEXT_CFG, tiny_diffusion.UNET_CFG, tiny_diffusion.VAE_CFG,
-                      tiny_diffusion.SCHEDULER_CFG, tiny_diffusion.LORA_CFG],
+        "diffusion": [
+            tiny_diffusion.TEXT_CFG,
+            tiny_diffusion.UNET_CFG,
+            tiny_diffusion.VAE_CFG,
+            tiny_diffusion.SCHEDULER_CFG,
+            tiny_diffusion.LORA_CFG,
+        ],
     }
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def _paths(root: Path) -> TinyModelPaths:
     return TinyModelPaths(
-        clip=str(root / "clip"), llm=str(root / "llm"), diffusion=str(root / "diffusion"),
+        clip=str(root / "clip"),
+        llm=str(root / "llm"),
+        diffusion=str(root / "diffusion"),
         lcm_lora=str(root / "lcm-lora"),
     )
 
@@ -91,7 +98,9 @@ def _build(final: Path, atlas_root: Path) -> None:
             log.info("tiny models 3/3: diffusion + LCM-LoRA")
             tiny_diffusion.build_tiny_diffusion(tmp / "diffusion", tmp / "lcm-lora")
         seconds = round(time.perf_counter() - started, 1)
-        (tmp / COMPLETE).write_text(json.dumps({"hash": config_hash(), "seconds": seconds, "clip": clip_metrics}))
+        (tmp / COMPLETE).write_text(
+            json.dumps({"hash": config_hash(), "seconds": seconds, "clip": clip_metrics})
+        )
         if final.exists():  # a stale partial directory from an older, non-atomic layout
             shutil.rmtree(final)
         tmp.rename(final)

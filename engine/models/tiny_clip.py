@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 MODEL_CFG = {
     "embed_dim": 64,
     "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
-    "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+    "text_cfg": {"context_length": 24, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
 }
 PREPROCESS_CFG = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
 TRAIN_CFG = {"steps": 300, "batch_size": 64, "lr": 1e-3, "weight_decay": 0.05, "seed": 0}
@@ -36,8 +36,10 @@ def build_tiny_clip(out_dir: Path, pairs: list[tuple[str, str, Path]]) -> dict:
     torch.manual_seed(TRAIN_CFG["seed"])
     model = open_clip.model.CLIP(**MODEL_CFG)
     transform = open_clip.image_transform(
-        MODEL_CFG["vision_cfg"]["image_size"], is_train=False,
-        mean=tuple(PREPROCESS_CFG["mean"]), std=tuple(PREPROCESS_CFG["std"]),
+        MODEL_CFG["vision_cfg"]["image_size"],
+        is_train=False,
+        mean=tuple(PREPROCESS_CFG["mean"]),
+        std=tuple(PREPROCESS_CFG["std"]),
     )
     tokenizer = open_clip.SimpleTokenizer(context_length=MODEL_CFG["text_cfg"]["context_length"])
     images = torch.stack([transform(Image.open(path).convert("RGB")) for _, _, path in pairs])
@@ -57,9 +59,19 @@ def build_tiny_clip(out_dir: Path, pairs: list[tuple[str, str, Path]]) -> dict:
 
 def _train(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor) -> None:
     """Symmetric contrastive loss (CLIP's), AdamW, random batches."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=TRAIN_CFG["lr"], weight_decay=TRAIN_CFG["weight_decay"])
+    # The token table (49,408 × 64) dominates the parameters but the captions use ~100 rows of it:
+    # sparse gradients with SparseAdam update only those rows, AdamW the rest.
+    model.token_embedding.sparse = True
+    dense = [p for name, p in model.named_parameters() if name != "token_embedding.weight"]
+    optimizers = [
+        torch.optim.SparseAdam([model.token_embedding.weight], lr=TRAIN_CFG["lr"]),
+        torch.optim.AdamW(dense, lr=TRAIN_CFG["lr"], weight_decay=TRAIN_CFG["weight_decay"]),
+    ]
     steps, batch = TRAIN_CFG["steps"], min(TRAIN_CFG["batch_size"], len(images))
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=TRAIN_CFG["lr"], total_steps=steps, pct_start=0.1)
+    schedules = [
+        torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=TRAIN_CFG["lr"], total_steps=steps, pct_start=0.1)
+        for opt in optimizers
+    ]
     generator = torch.Generator().manual_seed(TRAIN_CFG["seed"])
     model.train()
     for _ in tqdm(range(steps), desc="training tiny CLIP", leave=False):
@@ -69,12 +81,15 @@ def _train(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor) -
         logits = model.logit_scale.exp() * image_features @ text_features.T
         labels = torch.arange(len(idx))
         loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
-        optimizer.zero_grad(set_to_none=True)
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
-        schedule.step()
+        for opt, schedule in zip(optimizers, schedules, strict=True):
+            opt.step()
+            schedule.step()
         with torch.no_grad():
             model.logit_scale.clamp_(0, np.log(100))
+    model.token_embedding.sparse = False
     model.eval()
 
 

@@ -98,7 +98,10 @@ def _clip_tokenizer(scratch: Path):
         "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8"
     )
     return CLIPTokenizer(
-        str(scratch / "vocab.json"), str(scratch / "merges.txt"), pad_token="<|endoftext|>", model_max_length=77
+        str(scratch / "vocab.json"),
+        str(scratch / "merges.txt"),
+        pad_token="<|endoftext|>",
+        model_max_length=77,
     )
 
 

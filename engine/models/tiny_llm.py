@@ -19,9 +19,7 @@ log = logging.getLogger(__name__)
 EOS = "<|endoftext|>"
 PAD = "<|padding|>"
 DOLLY_SPECIAL = ["### End", "### Instruction:", "### Response:"]
-INTRO = (
-    "Below is an instruction that describes a task. Write a response that appropriately completes the request."
-)
+INTRO = "Below is an instruction that describes a task. Write a response that appropriately completes the request."
 MODEL_CFG = {
     "hidden_size": 64,
     "num_hidden_layers": 2,

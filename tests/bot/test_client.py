@@ -8,6 +8,7 @@ from typing import Any
 import discord
 import pytest
 from aiohttp import web
+from discord.gateway import DiscordWebSocket
 
 from bot.client import MirageBot
 from bot.views import PERSISTENT_ITEMS
@@ -57,7 +58,11 @@ async def discord_standin():
             ]
         )
 
+    async def gateway(request: web.Request) -> web.Response:
+        return as_json({"url": "ws://127.0.0.1:9/gateway"})
+
     application = web.Application()
+    application.router.add_get("/api/v10/gateway", gateway)
     application.router.add_get("/api/v10/users/@me", me)
     application.router.add_get("/api/v10/oauth2/applications/@me", app)
     application.router.add_put("/api/v10/applications/{app}/guilds/{guild}/commands", sync)
@@ -75,6 +80,7 @@ async def test_login_syncs_the_mirage_group_to_the_dev_guild_and_registers_butto
     discord_standin, monkeypatch
 ):
     base, synced = discord_standin
+    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", DiscordWebSocket.DEFAULT_GATEWAY)
     monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)  # restored after the test
     settings = bot_settings("http://127.0.0.1:8700", discord_api_base=base, dev_guild_id=GUILD_ID)
     bot = MirageBot(settings)
@@ -90,6 +96,7 @@ async def test_login_syncs_the_mirage_group_to_the_dev_guild_and_registers_butto
         patterns = set(bot._connection._view_store._dynamic_items)
         assert patterns == {item.__discord_ui_compiled_template__ for item in PERSISTENT_ITEMS}
         assert str(bot.engine_http.base_url) == "http://127.0.0.1:8700"
+        assert str(DiscordWebSocket.DEFAULT_GATEWAY) == "ws://127.0.0.1:9/gateway"  # the stand-in's gateway
     finally:
         await bot.close()
     assert bot.engine_http.is_closed
@@ -97,6 +104,7 @@ async def test_login_syncs_the_mirage_group_to_the_dev_guild_and_registers_butto
 
 async def test_without_a_dev_guild_commands_are_synced_globally(discord_standin, monkeypatch):
     base, synced = discord_standin
+    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", DiscordWebSocket.DEFAULT_GATEWAY)
     monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
     settings = bot_settings("http://127.0.0.1:8700", discord_api_base=base)
     bot = MirageBot(settings)

@@ -186,11 +186,30 @@ class BotProcess:
             self.process.stop()
 
 
+def tiny_models_key() -> str:
+    """The engine's tiny-model cache key (engine.models.tiny.config_hash), read in a child process so
+    this process does not import torch."""
+    code = "from engine.models.tiny import config_hash; print(config_hash())"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=300)
+    return out.stdout.strip().splitlines()[-1]
+
+
 def engine_data_dir(cache_dir: Path) -> Path:
-    """The engine's MIRAGE_DATA_DIR: the shared test cache itself, so the engine's tiny models
-    (`models/`) and demo atlas (`demo-roco/`) are the ones tests/conftest.py builds, once per cache.
-    The engine's own store goes to `atlas/` there. MIRAGE_E2E_DATA_DIR overrides it."""
+    """An engine MIRAGE_DATA_DIR sharing the test cache's tiny models and demo atlas (built once per cache,
+    the same ones tests/conftest.py uses), with its own atlas store per tiny-model version (an atlas
+    indexed with another CLIP would give meaningless hits). MIRAGE_E2E_DATA_DIR overrides it."""
     override = os.environ.get("MIRAGE_E2E_DATA_DIR")
-    data_dir = Path(override) if override else cache_dir
+    if override:
+        Path(override).mkdir(parents=True, exist_ok=True)
+        return Path(override)
+    from engine.demo_atlas import build_demo_atlas
+
+    build_demo_atlas(cache_dir / "demo-roco")  # must exist before it is linked (the build renames into place)
+    (cache_dir / "models").mkdir(parents=True, exist_ok=True)  # tiny models are built in subdirectories
+    data_dir = cache_dir / f"e2e-engine-{tiny_models_key()}"
     data_dir.mkdir(parents=True, exist_ok=True)
+    for shared in ("models", "demo-roco"):
+        link = data_dir / shared
+        if not link.is_symlink():
+            link.symlink_to(cache_dir / shared, target_is_directory=True)
     return data_dir

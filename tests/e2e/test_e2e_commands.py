@@ -109,7 +109,7 @@ async def test_search_by_image_finds_atlas_images(module_standin: StandIn, bot: 
     record = await module_standin.run_slash("mirage search", {"image": ("my scan.jpg", scan.read_bytes()), "k": 2}, user="dana")
     assert_acknowledged(record)
     answer = await wait_for_answer(module_standin, record, ANSWER_TIMEOUT_S)
-    assert answer.thread is not None and answer.thread["name"].startswith("Image search: my scan.jpg")
+    assert answer.thread is not None and answer.thread["name"] == "Image search: my_scan.jpg"  # Discord: spaces → _
     assert "Images like your image" in answer.text
     assert_well_formed(answer, 2)
     assert answer.text.count("`ROCO_") >= 2

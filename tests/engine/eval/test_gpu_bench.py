@@ -1,0 +1,73 @@
+"""bench/gpu_bench.py: the tiny run goes through every stage on CPU and writes valid JSON."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+SCRIPT = REPO_ROOT / "bench" / "gpu_bench.py"
+
+
+def _load_module():
+    """The script as a module (registered first: its dataclasses look themselves up in sys.modules)."""
+    if "gpu_bench" in sys.modules:
+        return sys.modules["gpu_bench"]
+    spec = importlib.util.spec_from_file_location("gpu_bench", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gpu_bench"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_tiny_run_times_every_stage_and_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--tiny", "--out", str(out)], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["scale"] == "tiny" and report["device"].startswith("CPU")
+    stages = {row["stage"] for row in report["rows"]}
+    assert stages == {"clip_image", "clip_text", "clip_batching", "llm", "diffusion", "end_to_end"}
+    assert all(row["value"] > 0 and row["runs_s"] for row in report["rows"])
+    variants = {row["variant"] for row in report["rows"]}
+    assert any("8-bit" in v for v in variants) and any("torch.compile" in v for v in variants)
+    commands = {v for v in variants if v.startswith("/mirage")}
+    assert {c.split(" (")[0] for c in commands} == {"/mirage search", "/mirage image", "/mirage compare",
+                                                    "/mirage generate", "/mirage generate fast"}
+    assert [s["stage"] for s in report["skipped"]] == ["diffusion_compile"]  # full scale only
+    assert "MIRAGE GPU bench" in proc.stdout and "/mirage compare" in proc.stdout
+
+
+def test_without_cuda_the_full_run_refuses_with_a_hint(tmp_path: Path, capsys) -> None:
+    bench = _load_module()
+    if bench.torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    assert bench.main(["--out", str(tmp_path / "x.json")]) == 2
+    assert "use --tiny" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_unknown_stage_is_refused_by_name(tmp_path: Path, capsys) -> None:
+    bench = _load_module()
+    assert bench.main(["--tiny", "--stages", "clip,warp", "--out", str(tmp_path / "x.json")]) == 2
+    assert "unknown --stages ['warp']" in capsys.readouterr().err
+
+
+def test_budget_skips_stages_that_do_not_fit() -> None:
+    bench = _load_module()
+    scale = bench.full_scale("cuda")
+    b = bench.Bench.__new__(bench.Bench)  # no device query: only the budget logic
+    b.scale, b.budget_s, b.start = scale, 50.0, bench.time.perf_counter()
+    b.report = bench.Report(scale="full", device="test", environment={}, budget_s=50.0)
+    assert b.allows("clip")  # 25 s estimated
+    assert not b.allows("llm_8bit")  # 90 s estimated
+    assert b.report.skipped[0]["stage"] == "llm_8bit" and "estimated 90 s" in b.report.skipped[0]["reason"]
