@@ -104,9 +104,11 @@ def _tree(n: int, side: int) -> Path:
 
 
 def _tiny_clip() -> str:
+    """The tiny CLIP from the test cache (built there once if missing, as the tests do)."""
     from engine.models.tiny import ensure_tiny_models
 
-    return str(ensure_tiny_models(CACHE / "models", build_demo_atlas(CACHE / "demo-240")).clip)
+    cache = Path(os.environ.get("MIRAGE_TEST_CACHE") or REPO_ROOT / ".cache" / "test-models")
+    return str(ensure_tiny_models(cache / "models", cache / "demo-roco").clip)
 
 
 def _torch_threads() -> int:

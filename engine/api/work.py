@@ -109,11 +109,11 @@ async def _stream(
         while not job.events.empty():
             yield format_event(*job.events.get_nowait())
         try:
-            result = job.future.result()
+            body = present(job.future.result()).model_dump(mode="json")
         except BaseException as exc:
             yield _error_event(as_api_error(exc))
             return
-        yield format_event(SSE_RESULT, present(result).model_dump(mode="json"))
+        yield format_event(SSE_RESULT, body)
     finally:
         # the client went away (the generator is closed) or we are done: stop unfinished work
         if not job.future.done():

@@ -11,7 +11,6 @@ points are skipped before decoding, so nothing is embedded twice.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from itertools import islice
 from pathlib import Path
@@ -40,8 +39,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--subset", action="append", dest="subsets", choices=SUBSETS,
                    help="with --roco: radiology (default) and/or non-radiology")
     p.add_argument("--batch-size", type=_at_least(1), default=64, help="images per CLIP batch (default 64)")
-    p.add_argument("--workers", type=_at_least(0), default=min(8, os.cpu_count() or 1),
-                   help="image decoding threads (default: CPU cores, at most 8)")
+    p.add_argument("--workers", type=_at_least(0),
+                   help="image decoding threads (default: none when CLIP runs on the CPU, else cores up to 8)")
     p.add_argument("--limit", type=_at_least(1), metavar="N", help="read only the first N source rows")
     p.add_argument("--max-pixels", type=_at_least(1), default=ImageLimits.max_pixels,
                    help=f"refuse larger images (default {ImageLimits.max_pixels})")
@@ -66,14 +65,15 @@ def run_index(args: argparse.Namespace) -> int:
     except (AtlasSourceError, WeightsNotFoundError, ValueError, FileExistsError) as e:
         print(f"index: error: {e}", file=sys.stderr)  # noqa: T201 - the command's answer
         return EXIT_USAGE
-    from engine.atlas.ingest import ingest
+    from engine.atlas.ingest import default_workers, ingest
 
     report_path = args.report or settings.data_dir / "index-report.jsonl"
     items = islice(source, args.limit) if args.limit else source
     total = min(len(source), args.limit) if args.limit else len(source)
     try:
         # 3. Ingest, then build the HNSW index once for everything added
-        report = ingest(items, store, clip, batch_size=args.batch_size, workers=args.workers,
+        report = ingest(items, store, clip, batch_size=args.batch_size,
+                        workers=default_workers(clip) if args.workers is None else args.workers,
                         progress=not args.no_progress, report_path=report_path,
                         max_pixels=args.max_pixels, total=total)
         store.optimize()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import operator
+import os
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -92,12 +93,20 @@ def ingest(
     return report
 
 
+def default_workers(clip: ClipEncoder) -> int:
+    """Decoding threads that pay off: none when CLIP runs on the CPU (it already uses every core, and
+    threads only contend; measured in bench/ingest_tiny.py), else one per core up to 8 to keep the GPU fed."""
+    if str(getattr(clip, "device", "cpu")).startswith("cpu"):
+        return 0
+    return min(8, os.cpu_count() or 1)
+
+
 def index_roco_layout(root: Path, store: AtlasStore, clip: ClipEncoder, *,
                       splits: Sequence[str] | None = None, subsets: Sequence[str] | None = ("radiology",),
                       progress: bool = True, report_path: Path | None = None) -> IngestReport:
     """Ingest a ROCO tree (e.g. the generated demo atlas) and build the store's index if anything was added."""
     report = ingest(read_roco_layout(root, splits=splits, subsets=subsets), store, clip,
-                    progress=progress, report_path=report_path)
+                    workers=default_workers(clip), progress=progress, report_path=report_path)
     if report.added:
         store.optimize()
     return report

@@ -35,7 +35,8 @@ def _count(minimum: int) -> Any:
 def register(subparsers: Any) -> None:
     """Add the `eval` command to `python -m engine`'s subparsers."""
     p = subparsers.add_parser("eval", help="semantic consistency, retrieval and enrichment report on a split",
-                              description=__doc__.split("\n\n")[0])
+                              description="Evaluate the configured models on one split and write a markdown "
+                                          "report, CSV tables and PNG plots.")
     p.add_argument("--split", default="test", help="split to evaluate: train, validation or test (default test)")
     p.add_argument("--roco", type=Path, metavar="DIR", help="read the split from this ROCO tree instead of the atlas")
     p.add_argument("--out", type=Path, metavar="DIR", help="output directory (default <data_dir>/eval/<split>)")

@@ -207,6 +207,12 @@ def _rank_row(label: str, stats: RankStats, ks: list[int]) -> str:
     return f"| {label} | {recalls} | {stats.mean_rank:.1f} | {stats.median_rank:.1f} |"
 
 
+def _one_line(text: str, limit: int) -> str:
+    """`text` on one line (whitespace collapsed), cut to `limit` characters with an ellipsis."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def markdown(results: EvalResults, written: dict[str, Path]) -> str:
     """The report as markdown, linking the plots written beside it."""
     cfg, split = results.config, results.split
@@ -294,7 +300,8 @@ def markdown(results: EvalResults, written: dict[str, Path]) -> str:
         ]
         examples = [(enrichment.query_indices[j], t) for j, t in enumerate(enrichment.enriched_texts) if t][:3]
         for i, text in examples:
-            lines += [f"> **caption**: {split.captions[i][:200]}  ", f"> **explanation**: {text[:300]}", ""]
+            lines += [f"> **caption**: {_one_line(split.captions[i], 200)}  ",
+                      f"> **explanation**: {_one_line(text, 300)}", ""]
     if results.synthetic is not None:
         s = results.synthetic
         lines += ["## Synthetic images", "",

@@ -82,7 +82,8 @@ def run_evaluation(split: EvalSplit, clip: ClipEncoder, *, llm: TextGenerator | 
     config = config or EvalConfig()
     start = time.perf_counter()
     notes: list[str] = []
-    rng = np.random.default_rng(config.seed)
+    # one generator per draw, so changing one sample size does not change the other samples
+    rng_consistency, rng_enrich, rng_synthetic = (np.random.default_rng([config.seed, i]) for i in range(3))
 
     # 1. Encode every caption with CLIP's text tower
     text = encode_captions(clip, split.captions)
@@ -94,7 +95,7 @@ def run_evaluation(split: EvalSplit, clip: ClipEncoder, *, llm: TextGenerator | 
 
     # 3. Real image–caption consistency on a sample of pairs
     results: list[ConsistencyResult] = []
-    sample = _choose(rng, len(split), config.n_consistency)
+    sample = _choose(rng_consistency, len(split), config.n_consistency)
     real = _consistency_or_note(
         "real image–caption", "CLIP image vector of the atlas image vs CLIP text vector of its caption",
         split.image_vectors[sample], text[sample], config.seed, notes)
@@ -102,9 +103,10 @@ def run_evaluation(split: EvalSplit, clip: ClipEncoder, *, llm: TextGenerator | 
     # 4. Enrichment: first vs second retrieval; caption vs the LLM's explanation (text–text)
     enrichment = None
     if llm is None or config.n_enrich == 0:
-        notes.append("enrichment and text–text consistency skipped: " + ("no LLM" if llm is None else "n_enrich=0"))
+        notes.append("enrichment and text–text consistency skipped: "
+                     + ("n_enrich=0" if config.n_enrich == 0 else "no LLM"))
     else:
-        queries = _choose(rng, len(split), config.n_enrich)
+        queries = _choose(rng_enrich, len(split), config.n_enrich)
         enrichment = enrichment_effect(split, clip, llm, queries, context_captions=config.context_captions,
                                        max_new_tokens=config.max_new_tokens, top_p=config.top_p,
                                        seed=config.seed, ks=config.ks, ties=config.ties)
@@ -123,9 +125,10 @@ def run_evaluation(split: EvalSplit, clip: ClipEncoder, *, llm: TextGenerator | 
     # 5. Synthetic image–caption consistency: images generated from captions
     synthetic = None
     if diffusion is None or config.n_synthetic == 0:
-        notes.append("synthetic consistency skipped: " + ("no diffusion model" if diffusion is None else "n_synthetic=0"))
+        notes.append("synthetic consistency skipped: "
+                     + ("n_synthetic=0" if config.n_synthetic == 0 else "no diffusion model"))
     else:
-        chosen = _choose(rng, len(split), config.n_synthetic)
+        chosen = _choose(rng_synthetic, len(split), config.n_synthetic)
         synthetic = generate_from_captions([split.captions[i] for i in chosen], diffusion, clip, seed=config.seed,
                                            steps=config.synthetic_steps, guidance=config.synthetic_guidance,
                                            fast=config.synthetic_fast)

@@ -129,7 +129,7 @@ def load_diffusion(
     with missing_weights_as_error(ROLE, model_id, looked_in(model_id)):
         pipe = StableDiffusionPipeline.from_pretrained(
             source,
-            torch_dtype=torch_dtype,
+            dtype=torch_dtype,
             # The safety checker blanks many medical images (anatomy trips its NSFW filter), and
             # every image we return is stamped SYNTHETIC for study use; so it is not loaded.
             safety_checker=None,

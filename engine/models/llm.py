@@ -130,7 +130,10 @@ def load_llm(
     if use_8bit:
         from transformers import BitsAndBytesConfig
 
-        kwargs |= {"quantization_config": BitsAndBytesConfig(load_in_8bit=True), "device_map": {"": device}}
+        target = torch.device(device)  # bitsandbytes places the weights itself: name the exact GPU
+        if target.index is None:
+            target = torch.device("cuda", torch.cuda.current_device())
+        kwargs |= {"quantization_config": BitsAndBytesConfig(load_in_8bit=True), "device_map": {"": target}}
     log.info("loading LLM %s on %s (%s%s)", model_id, device, torch_dtype, ", 8-bit" if use_8bit else "")
     with missing_weights_as_error(ROLE, model_id, looked_in(model_id)):
         tokenizer = AutoTokenizer.from_pretrained(source)

@@ -8,6 +8,7 @@ the session's temporary directory and its tail is shown when it fails to start.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -44,7 +45,14 @@ def e2e_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def engine(test_cache_dir: Path, e2e_log_dir: Path) -> Iterator[EngineProcess]:
-    """The real engine process (tiny profile), ready; stopped at the end of the session."""
+    """The real engine process (tiny profile), ready; stopped at the end of the session.
+
+    With MIRAGE_E2E_ENGINE_URL (and MIRAGE_E2E_ENGINE_TOKEN) set, an engine already running there is used
+    instead (tests that kill the engine then skip)."""
+    external = os.environ.get("MIRAGE_E2E_ENGINE_URL")
+    if external:
+        yield EngineProcess.running_at(external, os.environ.get("MIRAGE_E2E_ENGINE_TOKEN", ""))
+        return
     process = EngineProcess(engine_data_dir(test_cache_dir), e2e_log_dir / "engine.log")
     try:
         process.start()

@@ -99,6 +99,17 @@ class EngineProcess:
     extra_env: dict[str, str] = field(default_factory=dict)
     process: ManagedProcess | None = None
 
+    @classmethod
+    def running_at(cls, url: str, token: str) -> EngineProcess:
+        """An engine someone else started (not managed: kill/stop do nothing; `managed` is False)."""
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        return cls(data_dir=Path("."), log_path=Path("/dev/null"), port=port, token=token)
+
+    @property
+    def managed(self) -> bool:
+        """Whether this object started the process (and so may kill and restart it)."""
+        return self.process is not None
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
@@ -150,7 +161,7 @@ class EngineProcess:
 
 @dataclass
 class BotProcess:
-    """`python -m bot` (through tests.e2e.launch_bot, which points the gateway at the stand-in)."""
+    """`python -m bot`, unmodified; MIRAGE_DISCORD_API_BASE points its REST and gateway at the stand-in."""
 
     discord_env: dict[str, str]
     engine_url: str
@@ -170,7 +181,7 @@ class BotProcess:
                 **self.extra_env,
             }
         )
-        argv = [sys.executable, "-m", "tests.e2e.launch_bot"]
+        argv = [sys.executable, "-m", "bot"]
         self.process = ManagedProcess("bot", argv, env, self.log_path).start()
         return self
 

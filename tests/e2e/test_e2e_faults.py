@@ -41,7 +41,8 @@ async def test_rate_limited_message_is_retried_after_retry_after(module_standin:
     posts = module_standin.calls_matching(f"POST /channels/{answer.channel_id}/messages")
     assert posts[0].status == 429 and posts[1].status == 200
     assert posts[1].at - posts[0].at >= 1.0, "the bot must wait retry_after before trying again"
-    assert DISCLAIMER in answer.footer.text and len(answer.images) == 2
+    has_best = "**Best match for the explanation**" in answer.text
+    assert DISCLAIMER in answer.footer.text and len(answer.images) == 2 + has_best
 
 
 async def test_upload_refused_with_413_is_shrunk_and_retried(module_standin: StandIn) -> None:
@@ -77,6 +78,8 @@ async def test_gateway_drop_is_resumed_and_the_bot_keeps_serving(module_standin:
 async def test_engine_killed_mid_job_gives_a_clear_message_and_the_bot_recovers(
     module_standin: StandIn, engine: EngineProcess, bot: BotProcess
 ) -> None:
+    if not engine.managed:
+        pytest.skip("the engine was started outside this session (MIRAGE_E2E_ENGINE_URL)")
     record = await module_standin.run_slash(
         "mirage generate", {"prompt": "sagittal MRI of the knee", "steps": 100}, user="crash-user"
     )

@@ -116,6 +116,7 @@ class Gateway:
         self.identifies = 0
         self.compressions: list[str | None] = []  # the `compress` each connection asked for
         self.ack_heartbeats = True
+        self.heartbeat_ack_delay = 0.05
         self.connected = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -193,7 +194,7 @@ class Gateway:
     async def _on_op(self, conn: Connection, session: Session | None, op: int, d: Any) -> Session | None:
         if op == OP_HEARTBEAT:
             if self.ack_heartbeats:
-                await self._send(conn, session, {"op": OP_HEARTBEAT_ACK})
+                self._spawn(self._ack_heartbeat(conn, session))
             return session
         if op == OP_IDENTIFY:
             if session is not None:
@@ -242,6 +243,13 @@ class Gateway:
         await self.dispatch("RESUMED", {"_trace": ["stand-in"]}, session)
         self.connected.set()
         return session
+
+    async def _ack_heartbeat(self, conn: Connection, session: Session | None) -> None:
+        # A real network takes tens of milliseconds. An instant ACK races discord.py's heartbeat thread
+        # (it notes the send time only after the send returns) and makes it log "Can't keep up".
+        await asyncio.sleep(self.heartbeat_ack_delay)
+        if not conn.ws.closed:
+            await self._send(conn, session, {"op": OP_HEARTBEAT_ACK})
 
     async def _send(self, conn: Connection, session: Session | None, payload: dict[str, Any]) -> None:
         self.record(

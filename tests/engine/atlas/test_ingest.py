@@ -144,3 +144,13 @@ def test_bad_arguments_are_clear_errors(roco_tree, edge_store, clip_encoder):
 
     with pytest.raises(ValueError, match=r"makes \d+-d ones"):
         ingest(read_roco_layout(root), edge_store, OtherDim())
+
+
+def test_default_workers_decode_inline_on_cpu_and_in_threads_for_a_gpu(clip_encoder):
+    from engine.atlas.ingest import default_workers
+
+    class OnGpu:
+        device = "cuda:0"
+
+    assert default_workers(clip_encoder) == 0  # the tiny CLIP runs on the CPU here
+    assert default_workers(OnGpu()) >= 1
