@@ -424,19 +424,18 @@ def quantize_8bit(model, *, threshold: float, keep: tuple[str, ...] = ("embed_ou
     import bitsandbytes as bnb
 
     device = next(model.parameters()).device
-    for name, module in list(model.named_modules()):
+    for module in list(model.modules()):
         for child_name, child in list(module.named_children()):
             if not isinstance(child, torch.nn.Linear) or child_name in keep:
                 continue
-            layer = bnb.nn.Linear8bitLt(child.in_features, child.out_features, bias=child.bias is not None,
-                                        has_fp16_weights=False, threshold=threshold)
+            with torch.device("meta"):  # no throw-away random init of 2.6B parameters on the CPU
+                layer = bnb.nn.Linear8bitLt(child.in_features, child.out_features, bias=child.bias is not None,
+                                            has_fp16_weights=False, threshold=threshold)
             layer.weight = bnb.nn.Int8Params(child.weight.data.to("cpu", torch.float16), requires_grad=False,
                                              has_fp16_weights=False)
             if child.bias is not None:
                 layer.bias = torch.nn.Parameter(child.bias.data.to("cpu", torch.float16), requires_grad=False)
             setattr(module, child_name, layer.to(device))  # moving to the device quantizes
-            del child
-        del name
     return model  # built in fp16 already: a later .to(dtype) would cast the int8 weights back
 
 
