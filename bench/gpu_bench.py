@@ -419,14 +419,15 @@ def build_llm(scale: Scale, *, dtype: torch.dtype, attn: str):
     return model
 
 
-def quantize_8bit(model, *, threshold: float, keep: tuple[str, ...] = ("embed_out",)):
-    """Swap every Linear (except the output head) for bitsandbytes' LLM.int8() layer, as load_in_8bit does."""
+def quantize_8bit(model, *, threshold: float):
+    """Swap every Linear but the output head for bitsandbytes' LLM.int8() layer, as load_in_8bit does."""
     import bitsandbytes as bnb
 
     device = next(model.parameters()).device
+    head = model.get_output_embeddings()  # transformers keeps the LM head in 16 bit too
     for module in list(model.modules()):
         for child_name, child in list(module.named_children()):
-            if not isinstance(child, torch.nn.Linear) or child_name in keep:
+            if not isinstance(child, torch.nn.Linear) or child is head:
                 continue
             with torch.device("meta"):  # no throw-away random init of 2.6B parameters on the CPU
                 layer = bnb.nn.Linear8bitLt(child.in_features, child.out_features, bias=child.bias is not None,
