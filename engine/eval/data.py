@@ -6,7 +6,6 @@ again; from a ROCO tree (`--roco DIR`) the images are read and encoded with the 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,6 @@ from engine.atlas.items import AtlasItem
 from engine.atlas.roco import canonical_split, read_roco_layout
 from engine.models.base import ClipEncoder
 from engine.store.base import AtlasStore, as_unit_rows
-
-log = logging.getLogger(__name__)
 
 
 class EvalDataError(ValueError):

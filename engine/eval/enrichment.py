@@ -12,7 +12,6 @@ in the LLM's context; a user's free-text query is not an atlas caption.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -26,8 +25,6 @@ from engine.store.base import AtlasPayload, StoredHit
 
 from .data import EvalSplit
 from .metrics import DEFAULT_KS, RankStats, TieRule, rank_stats, target_ranks
-
-log = logging.getLogger(__name__)
 
 
 class PoolRetriever:

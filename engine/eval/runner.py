@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,8 +24,6 @@ from .enrichment import EnrichmentResult, enrichment_effect
 from .metrics import DEFAULT_KS, RetrievalMetrics, TieRule
 from .retrieval import ProtocolResult, protocol, whole_split
 from .synthetic import SyntheticImages, generate_from_captions
-
-log = logging.getLogger(__name__)
 
 TEXT_BATCH = 256
 MIN_CONSISTENCY_PAIRS = 4

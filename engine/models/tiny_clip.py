@@ -1,5 +1,8 @@
 """The tiny CLIP: a 2-layer open_clip ViT trained briefly on the demo atlas (DESIGN.md §3).
 
+Patch 16 rather than DESIGN's 8 (measured on the demo atlas, 300 steps, 1 thread): top-3 0.996 in
+38 CPU-s versus 0.896 in 60 CPU-s, since a 16-px patch sees a whole lesion's shape.
+
 Saved as a local open_clip directory (open_clip_config.json + open_clip_model.safetensors), so it
 loads through `load_clip` exactly like a hub model.
 """
@@ -20,7 +23,7 @@ log = logging.getLogger(__name__)
 
 MODEL_CFG = {
     "embed_dim": 64,
-    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
     "text_cfg": {"context_length": 24, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
 }
 PREPROCESS_CFG = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}

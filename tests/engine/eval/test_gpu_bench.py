@@ -73,3 +73,29 @@ def test_budget_skips_stages_that_do_not_fit() -> None:
     assert b.allows("clip")  # 25 s estimated
     assert not b.allows("llm_8bit")  # 90 s estimated
     assert b.report.skipped[0]["stage"] == "llm_8bit" and "estimated 90 s" in b.report.skipped[0]["reason"]
+
+
+def test_full_size_configs_have_the_published_parameter_counts() -> None:
+    """Built on the meta device (no memory, no time): the inline configs are the real architectures."""
+    import dataclasses
+
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    bench = _load_module()
+    torch = bench.torch
+    scale = dataclasses.replace(bench.full_scale("meta"), half=torch.float16)
+
+    def count(module) -> int:
+        return sum(p.numel() for p in module.parameters())
+
+    clip, _, _ = bench.build_clip(scale)
+    # ViT-L/14 CLIP has 427,616,513 parameters at 224 px; at 448 px the position table grows by
+    # (1025 - 257) tokens x 1024
+    assert count(clip) == 427_616_513 + 768 * 1024
+    # pythia-2.8b's 2,775,208,960 with Dolly's 50,280-token vocabulary instead of 50,304 (input and output)
+    assert count(bench.build_llm(scale, dtype=torch.float16, attn="sdpa")) == 2_775_208_960 - 2 * 24 * 2560
+    with torch.device("meta"):  # SD 1.5's UNet, VAE and text encoder
+        assert count(UNet2DConditionModel(**scale.unet)) == 859_520_964
+        assert count(AutoencoderKL(**scale.vae)) == 83_653_863
+        assert count(CLIPTextModel(CLIPTextConfig(**scale.text))) == 123_060_480
