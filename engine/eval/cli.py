@@ -95,15 +95,15 @@ def _run(args: argparse.Namespace, settings: Any) -> int:
     )
     out_dir = args.out or settings.data_dir / "eval" / args.split
 
-    # 2. Models, as the engine loads them
+    # 2. Models, as the engine loads them (all before the split, so missing weights fail fast)
     ids = model_ids_for(settings)
     clip = _load_clip(ids.clip, settings)
+    llm = _load_llm(ids.llm, settings) if config.n_enrich else None
+    diffusion = _load_diffusion(ids.diffusion, ids.lcm_lora, settings, args.fast) if config.n_synthetic else None
 
     # 3. The split: from a ROCO tree, the atlas, or (tiny profile, no atlas yet) the demo atlas
     split = _load_split(args, settings, clip)
     log.info("evaluating %d pairs of split %r from %s", len(split), split.name, split.source)
-    llm = _load_llm(ids.llm, settings) if config.n_enrich else None
-    diffusion = _load_diffusion(ids.diffusion, ids.lcm_lora, settings, args.fast) if config.n_synthetic else None
 
     # 4. Evaluate and write
     results = run_evaluation(split, clip, llm=llm, diffusion=diffusion, config=config)
