@@ -33,8 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.contract import DISCLAIMER  # noqa: E402
 from tests.e2e.answers import FINAL_MARKS  # noqa: E402
-from tests.e2e.conftest import E2E_BOT_ENV  # noqa: E402
-from tests.e2e.processes import BotProcess, EngineProcess, engine_data_dir  # noqa: E402
+from tests.e2e.processes import FAST_BOT_ENV, BotProcess, EngineProcess, engine_data_dir  # noqa: E402
 from tests.e2e.standin import InteractionRecord, StandIn  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -43,7 +42,9 @@ ACK_LIMIT_S = 3.0
 
 def command_for(i: int, scan: bytes) -> tuple[str, dict[str, object]]:
     """User i's command: a fixed mix of 5 search, 2 compare, 1 image search, 2 generate per 10 users."""
-    topic = ("round nodule", "bright oval mass", "dark irregular lesion", "small bright spot", "large cyst")[i % 5]
+    topic = ("round nodule", "bright oval mass", "dark irregular lesion", "small bright spot", "large cyst")[
+        i % 5
+    ]
     slot = i % 10
     if slot < 5:
         return "mirage search", {"query": f"{topic} on x-ray, case {i}", "k": 1 + i % 4}
@@ -78,23 +79,45 @@ def judge(standin: StandIn, record: InteractionRecord) -> Outcome:
         return Outcome(record.user_name, kind, record.ack_latency, None, "doubled", f"{len(threads)} threads")
     if not threads:
         if ephemeral:
-            return Outcome(record.user_name, kind, record.ack_latency, None, "error", ephemeral[0].content[:120])
+            return Outcome(
+                record.user_name, kind, record.ack_latency, None, "error", ephemeral[0].content[:120]
+            )
         return Outcome(record.user_name, kind, record.ack_latency, None, "lost", "no thread, no error")
     posts = [m for m in standin.messages_in(int(threads[0]["id"])) if m.source == "channel"]
     if not posts:
         return Outcome(record.user_name, kind, record.ack_latency, None, "lost", "empty thread")
     status = posts[0]
     finals = [e for e in status.edits if str(e.get("content") or "").startswith(FINAL_MARKS)]
-    footers = [m for m in posts[1:] if DISCLAIMER in m.text]
+    footers = [
+        m for m in posts[1:] if DISCLAIMER in m.content
+    ]  # the closing message (an embed may repeat it)
     if not finals:
-        return Outcome(record.user_name, kind, record.ack_latency, None, "lost", f"status stuck at {status.content[:80]!r}")
+        return Outcome(
+            record.user_name,
+            kind,
+            record.ack_latency,
+            None,
+            "lost",
+            f"status stuck at {status.content[:80]!r}",
+        )
     final_s = finals[0]["_at"] - record.dispatched_at
     if len(finals) > 1 or len(footers) > 1:
-        return Outcome(record.user_name, kind, record.ack_latency, final_s, "doubled", f"{len(finals)} finals, {len(footers)} footers")
+        return Outcome(
+            record.user_name,
+            kind,
+            record.ack_latency,
+            final_s,
+            "doubled",
+            f"{len(finals)} finals, {len(footers)} footers",
+        )
     if status.content.startswith("✅"):
         if len(footers) != 1:
-            return Outcome(record.user_name, kind, record.ack_latency, final_s, "lost", "done but no answer footer")
-        return Outcome(record.user_name, kind, record.ack_latency, final_s, "answer", f"{len(footers[0].files)} images")
+            return Outcome(
+                record.user_name, kind, record.ack_latency, final_s, "lost", "done but no answer footer"
+            )
+        return Outcome(
+            record.user_name, kind, record.ack_latency, final_s, "answer", f"{len(footers[0].files)} images"
+        )
     return Outcome(record.user_name, kind, record.ack_latency, final_s, "error", status.content[:120])
 
 
@@ -126,23 +149,30 @@ def percentile(values: list[float], q: float) -> float | None:
 async def run(args: argparse.Namespace) -> dict[str, object]:
     """Start everything, fire the users at once, wait, judge."""
     logs = Path(tempfile.mkdtemp(prefix="load_bot-"))
-    cache = Path(os.environ.get("MIRAGE_TEST_CACHE") or Path(__file__).resolve().parents[1] / ".cache" / "test-models")
+    cache = Path(
+        os.environ.get("MIRAGE_TEST_CACHE") or Path(__file__).resolve().parents[1] / ".cache" / "test-models"
+    )
     engine: EngineProcess | None = None
     if args.engine_url:
         engine_url, engine_token = args.engine_url, args.engine_token or ""
     else:
-        print(f"starting the engine (tiny profile, data in {engine_data_dir(cache)}) …", flush=True)
-        engine = EngineProcess(engine_data_dir(cache), logs / "engine.log").start()
+        print(f"starting the engine (tiny profile, logs in {logs}) …", flush=True)
+        engine = EngineProcess(engine_data_dir(cache, logs), logs / "engine.log").start()
         engine_url, engine_token = engine.url, engine.token
     scan = sorted((cache / "demo-roco").rglob("ROCO_*.jpg"))[0].read_bytes()
     async with StandIn() as standin:
-        bot = BotProcess(standin.env(), engine_url, engine_token, logs / "bot.log", extra_env=dict(E2E_BOT_ENV)).start()
+        bot = BotProcess(
+            standin.env(), engine_url, engine_token, logs / "bot.log", extra_env=dict(FAST_BOT_ENV)
+        ).start()
         try:
             await standin.wait_until_ready(60)
             commands = [command_for(i, scan) for i in range(args.users)]
             started = time.monotonic()
             records = await asyncio.gather(
-                *(standin.run_slash(path, opts, user=f"student{i:02d}", wait_ack=False) for i, (path, opts) in enumerate(commands))
+                *(
+                    standin.run_slash(path, opts, user=f"student{i:02d}", wait_ack=False)
+                    for i, (path, opts) in enumerate(commands)
+                )
             )
             await standin.wait_for(lambda: all(r.acked for r in records), ACK_LIMIT_S + 1, "every ack")
             try:
@@ -164,22 +194,34 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "wall_s": round(wall, 2),
         "ack_s": {"p50": percentile(acks, 50), "p99": percentile(acks, 99), "max": max(acks, default=None)},
         "acked_within_3s": sum(a < ACK_LIMIT_S for a in acks),
-        "final_s": {"p50": percentile(finals, 50), "p99": percentile(finals, 99), "max": max(finals, default=None)},
+        "final_s": {
+            "p50": percentile(finals, 50),
+            "p99": percentile(finals, 99),
+            "max": max(finals, default=None),
+        },
         "verdicts": verdicts,
         "exactly_one_outcome_each": verdicts["lost"] == 0 and verdicts["doubled"] == 0,
         "bot_alive_after": bot_alive,
         "by_command": {
-            c: {"n": sum(o.command == c for o in outcomes), "final_p50_s": percentile([o.final_s for o in outcomes if o.command == c and o.final_s], 50)}
+            c: {
+                "n": sum(o.command == c for o in outcomes),
+                "final_p50_s": percentile([o.final_s for o in outcomes if o.command == c and o.final_s], 50),
+            }
             for c in sorted({o.command for o in outcomes})
         },
         "outcomes": [asdict(o) for o in outcomes],
         "logs": str(logs),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
     }
 
 
 def markdown(result: dict[str, object]) -> str:
     """A short human-readable report."""
+
     def f(x: object) -> str:
         return "–" if x is None else f"{x:.3f}"
 

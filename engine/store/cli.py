@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from engine.config import EngineSettings, get_settings
 from engine.store.client import ClientStore
 from engine.store.edge import EdgeStore, stored_dim
@@ -49,7 +51,15 @@ def register(subparsers: Any) -> None:
 
 def run_migrate(args: argparse.Namespace, settings: EngineSettings | None = None) -> int:
     """Run one migration from parsed arguments; returns the process exit code."""
-    settings = settings or get_settings()
+    if settings is None:
+        try:
+            settings = get_settings()
+        except ValidationError as err:
+            reasons = "; ".join(
+                f"MIRAGE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" if e["loc"] else str(e["msg"])
+                for e in err.errors()
+            )
+            return _fail(f"invalid settings: {reasons}", EXIT_USAGE)
     if args.batch_size < 1:
         return _fail(f"--batch-size must be at least 1 (got {args.batch_size})", EXIT_USAGE)
     collection = args.collection or settings.collection

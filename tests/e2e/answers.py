@@ -22,7 +22,9 @@ class Answer:
     channel_id: int
     thread: dict | None
     status: MessageRecord
-    posts: list[MessageRecord]  # bot messages in the answer's channel after the status line (tests run one at a time)
+    posts: list[
+        MessageRecord
+    ]  # bot messages in the answer's channel after the status line (tests run one at a time)
 
     @property
     def ok(self) -> bool:
@@ -65,9 +67,12 @@ async def wait_for_answer(standin: StandIn, record: InteractionRecord, timeout: 
         status = _status_of(standin, channel_id, record.dispatched_at)
         return status if status is not None and status.content.startswith(FINAL_MARKS) else None
 
-    status = await standin.wait_for(final, timeout, f"a final status line for {record.command or record.custom_id}")
+    status = await standin.wait_for(
+        final, timeout, f"a final status line for {record.command or record.custom_id}"
+    )
     posts = [
-        m for m in standin.messages_in(channel_id)
+        m
+        for m in standin.messages_in(channel_id)
         if m.source == "channel" and m.created_at > status.created_at and m.id > status.id
     ]
     return Answer(record, channel_id, thread, status, posts)

@@ -1,7 +1,7 @@
 """Fixtures for the end-to-end tests: the Discord stand-in, and real engine and bot processes.
 
-The engine (tiny profile) is started once per session with the shared test cache as MIRAGE_DATA_DIR,
-so its tiny models and demo atlas are built once per cache. Each e2e module gets its own stand-in
+The engine (tiny profile) is started once per session; its MIRAGE_DATA_DIR links the shared test
+cache's tiny models and demo atlas, so they are built once per cache (its atlas store is its own). Each e2e module gets its own stand-in
 and bot process (module-scoped event loop). Every process is stopped by a finalizer; its log is in
 the session's temporary directory and its tail is shown when it fails to start.
 """
@@ -15,18 +15,9 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from tests.e2e.processes import BotProcess, EngineProcess, engine_data_dir
+from tests.e2e.processes import FAST_BOT_ENV, BotProcess, EngineProcess, engine_data_dir
 from tests.e2e.standin import StandIn
 
-# Quick retries and progress edits, no per-user cooldown: tests fire commands back to back.
-E2E_BOT_ENV = {
-    "MIRAGE_USER_COOLDOWN_S": "0",
-    "MIRAGE_PROGRESS_INTERVAL_S": "0.3",
-    "MIRAGE_ENGINE_RETRIES": "1",
-    "MIRAGE_ENGINE_RETRY_BASE_S": "0.2",
-    "MIRAGE_ENGINE_RETRY_MAX_S": "1",
-    "MIRAGE_ENGINE_CONNECT_TIMEOUT_S": "2",
-}
 BOT_READY_TIMEOUT_S = 60.0
 
 
@@ -53,7 +44,7 @@ def engine(test_cache_dir: Path, e2e_log_dir: Path) -> Iterator[EngineProcess]:
     if external:
         yield EngineProcess.running_at(external, os.environ.get("MIRAGE_E2E_ENGINE_TOKEN", ""))
         return
-    process = EngineProcess(engine_data_dir(test_cache_dir), e2e_log_dir / "engine.log")
+    process = EngineProcess(engine_data_dir(test_cache_dir, e2e_log_dir), e2e_log_dir / "engine.log")
     try:
         process.start()
         yield process
@@ -65,13 +56,19 @@ async def start_bot_process(
     standin: StandIn, engine: EngineProcess, log_path: Path, **extra_env: str
 ) -> BotProcess:
     """Start `python -m bot` against the stand-in and the engine; wait for READY and command sync."""
-    bot = BotProcess(standin.env(), engine.url, engine.token, log_path, extra_env={**E2E_BOT_ENV, **extra_env})
+    bot = BotProcess(
+        standin.env(), engine.url, engine.token, log_path, extra_env={**FAST_BOT_ENV, **extra_env}
+    )
     bot.start()
     try:
-        await standin.wait_until_ready(BOT_READY_TIMEOUT_S)
+        await standin.wait_for(
+            lambda: standin.ready or not bot.alive, BOT_READY_TIMEOUT_S, "the bot's READY and command sync"
+        )
     except TimeoutError as exc:
         bot.stop()
         raise TimeoutError(f"{exc}\nbot log:\n{bot.log_tail()}") from None
+    if not bot.alive:
+        raise RuntimeError(f"the bot process exited at start:\n{bot.log_tail()}")
     return bot
 
 
@@ -80,6 +77,14 @@ async def module_standin() -> AsyncIterator[StandIn]:
     """One stand-in shared by a module's tests (and its bot)."""
     async with StandIn() as server:
         yield server
+
+
+@pytest.fixture
+def bot_stays_healthy(module_standin: StandIn, bot: BotProcess) -> Iterator[None]:
+    """After the test: the bot process is alive and asked the stand-in for no route it lacks."""
+    yield
+    assert bot.alive, f"the bot process died:\n{bot.log_tail()}"
+    assert not module_standin.unsupported, [str(c) for c in module_standin.unsupported]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

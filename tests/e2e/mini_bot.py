@@ -62,7 +62,9 @@ class MiniBot(discord.Client):
 
         @group.command(name="search", description="Search the atlas")
         @app_commands.describe(query="What to look for", k="How many images")
-        async def search(interaction: discord.Interaction, query: str, k: app_commands.Range[int, 1, 10] = 4) -> None:
+        async def search(
+            interaction: discord.Interaction, query: str, k: app_commands.Range[int, 1, 10] = 4
+        ) -> None:
             try:
                 await asyncio.sleep(self.ack_delay)
                 await interaction.response.defer(thinking=True)
@@ -71,7 +73,11 @@ class MiniBot(discord.Client):
                 assert isinstance(channel, discord.TextChannel)
                 starter = await self._send_shrinking(channel, f"<@{interaction.user.id}> {query}")
                 thread = await starter.create_thread(name=f"{query}"[:100])
-                await thread.send("Sources: ROCO_00001", file=discord.File(io.BytesIO(png_bytes()), "hit.png"), view=EchoView())
+                await thread.send(
+                    "Sources: ROCO_00001",
+                    file=discord.File(io.BytesIO(png_bytes()), "hit.png"),
+                    view=EchoView(),
+                )
             except Exception as exc:  # recorded for the test to assert on
                 log.exception("mini bot failed")
                 self.errors.append(exc)
@@ -80,7 +86,9 @@ class MiniBot(discord.Client):
         async def image(interaction: discord.Interaction, picture: discord.Attachment) -> None:
             data = await picture.read()
             digest = hashlib.sha256(data).hexdigest()[:16]
-            await interaction.response.send_message(f"got {picture.filename} {len(data)} bytes sha {digest} {picture.width}x{picture.height}")
+            await interaction.response.send_message(
+                f"got {picture.filename} {len(data)} bytes sha {digest} {picture.width}x{picture.height}"
+            )
 
         self.tree.add_command(group)
 

@@ -6,6 +6,7 @@ engine or bot shows why instead of a timeout.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -19,6 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# Bot settings for tests and benchmarks: quick engine retries and progress edits, no per-user cooldown
+# (tests fire commands back to back).
+FAST_BOT_ENV = {
+    "MIRAGE_USER_COOLDOWN_S": "0",
+    "MIRAGE_PROGRESS_INTERVAL_S": "0.3",
+    "MIRAGE_ENGINE_RETRIES": "1",
+    "MIRAGE_ENGINE_RETRY_BASE_S": "0.2",
+    "MIRAGE_ENGINE_RETRY_MAX_S": "1",
+    "MIRAGE_ENGINE_CONNECT_TIMEOUT_S": "2",
+}
 ENGINE_READY_TIMEOUT_S = float(os.environ.get("MIRAGE_E2E_ENGINE_TIMEOUT", "600"))
 
 
@@ -27,6 +38,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, get SIGKILL when the test process dies, however it dies
+    (a CI runner killing pytest must not leave an engine behind)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 @dataclass
@@ -46,7 +67,13 @@ class ManagedProcess:
         log.write(f"\n===== start {self.name}: {' '.join(self.argv)} =====\n".encode())
         log.flush()
         self.proc = subprocess.Popen(
-            self.argv, cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            self.argv,
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         log.close()
         return self
@@ -79,6 +106,15 @@ class ManagedProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log)"
+
+
+def _failed_components(readyz_body: bytes) -> dict[str, str]:
+    """Components the engine's /readyz reports as failed (loading will not fix them)."""
+    try:
+        detail = json.loads(readyz_body).get("detail") or {}
+    except (ValueError, AttributeError):
+        return {}
+    return {name: text for name, text in detail.items() if str(text).startswith("failed")}
 
 
 def _child_env(extra: dict[str, str]) -> dict[str, str]:
@@ -137,17 +173,27 @@ class EngineProcess:
         while time.monotonic() < deadline:
             assert self.process is not None
             if not self.process.alive:
-                raise RuntimeError(f"engine exited with {self.process.proc.returncode}:\n{self.process.log_tail()}")  # type: ignore[union-attr]
+                raise RuntimeError(
+                    f"engine exited with {self.process.proc.returncode}:\n{self.process.log_tail()}"
+                )  # type: ignore[union-attr]
             try:
                 with urllib.request.urlopen(f"{self.url}/readyz", timeout=5) as response:
                     if response.status == 200:
                         return
             except urllib.error.HTTPError as exc:
-                last = f"{exc.code} {exc.read()[:300]!r}"
+                body = exc.read()
+                last = f"{exc.code} {body[:500]!r}"
+                failed = _failed_components(body)
+                if failed:
+                    raise RuntimeError(
+                        f"engine cannot get ready: {failed}\n{self.process.log_tail()}"
+                    ) from None
             except OSError as exc:
                 last = str(exc)
             time.sleep(0.5)
-        raise TimeoutError(f"engine not ready after {timeout:.0f}s (last: {last}):\n{self.process.log_tail()}")  # type: ignore[union-attr]
+        raise TimeoutError(
+            f"engine not ready after {timeout:.0f}s (last: {last}):\n{self.process.log_tail()}"
+        )  # type: ignore[union-attr]
 
     def kill(self) -> None:
         """Crash it (SIGKILL)."""
@@ -197,27 +243,16 @@ class BotProcess:
             self.process.stop()
 
 
-def tiny_models_key() -> str:
-    """The engine's tiny-model cache key (engine.models.tiny.config_hash), read in a child process so
-    this process does not import torch."""
-    code = "from engine.models.tiny import config_hash; print(config_hash())"
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=300)
-    return out.stdout.strip().splitlines()[-1]
-
-
-def engine_data_dir(cache_dir: Path) -> Path:
-    """An engine MIRAGE_DATA_DIR sharing the test cache's tiny models and demo atlas (built once per cache,
-    the same ones tests/conftest.py uses), with its own atlas store per tiny-model version (an atlas
-    indexed with another CLIP would give meaningless hits). MIRAGE_E2E_DATA_DIR overrides it."""
-    override = os.environ.get("MIRAGE_E2E_DATA_DIR")
-    if override:
-        Path(override).mkdir(parents=True, exist_ok=True)
-        return Path(override)
+def engine_data_dir(cache_dir: Path, workdir: Path) -> Path:
+    """A fresh engine MIRAGE_DATA_DIR under `workdir` that links the shared test cache's tiny models and
+    demo atlas (built once per cache, the same ones tests/conftest.py uses). The atlas store itself is the
+    engine's own (indexing the 240-image demo atlas takes seconds), so engines never share a store lock
+    and an atlas never outlives the CLIP it was indexed with."""
     from engine.demo_atlas import build_demo_atlas
 
     build_demo_atlas(cache_dir / "demo-roco")  # must exist before it is linked (the build renames into place)
     (cache_dir / "models").mkdir(parents=True, exist_ok=True)  # tiny models are built in subdirectories
-    data_dir = cache_dir / f"e2e-engine-{tiny_models_key()}"
+    data_dir = workdir / "engine-data"
     data_dir.mkdir(parents=True, exist_ok=True)
     for shared in ("models", "demo-roco"):
         link = data_dir / shared

@@ -3,7 +3,6 @@ Discord stand-in as a study group would: every command and every button, checked
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,12 @@ from tests.e2e.answers import Answer, wait_for_answer
 from tests.e2e.processes import BotProcess
 from tests.e2e.standin import InteractionRecord, StandIn
 
-pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.usefixtures("bot_stays_healthy"),
+    pytest.mark.timeout(900),  # the first start builds the tiny models
+]
 
 ACK_DEADLINE_S = 3.0
 ANSWER_TIMEOUT_S = 120.0
@@ -40,7 +44,9 @@ def assert_well_formed(answer: Answer, n_images: int) -> None:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def search_answer(module_standin: StandIn, bot: BotProcess) -> Answer:
-    record = await module_standin.run_slash("mirage search", {"query": "pneumothorax on chest x-ray", "k": 3}, user="alice")
+    record = await module_standin.run_slash(
+        "mirage search", {"query": "pneumothorax on chest x-ray", "k": 3}, user="alice"
+    )
     assert_acknowledged(record)
     return await wait_for_answer(module_standin, record, ANSWER_TIMEOUT_S)
 
@@ -48,17 +54,12 @@ async def search_answer(module_standin: StandIn, bot: BotProcess) -> Answer:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def generate_answer(module_standin: StandIn, bot: BotProcess) -> Answer:
     record = await module_standin.run_slash(
-        "mirage generate", {"prompt": "axial CT of the brain with a bright round mass", "seed": 7, "fast": True}, user="carol"
+        "mirage generate",
+        {"prompt": "axial CT of the brain with a bright round mass", "seed": 7, "fast": True},
+        user="carol",
     )
     assert_acknowledged(record)
     return await wait_for_answer(module_standin, record, ANSWER_TIMEOUT_S)
-
-
-@pytest.fixture(autouse=True)
-def _bot_stays_healthy(module_standin: StandIn, bot: BotProcess) -> Iterator[None]:
-    yield
-    assert bot.alive, f"the bot process died:\n{bot.log_tail()}"
-    assert not module_standin.unsupported, [str(c) for c in module_standin.unsupported]
 
 
 async def test_search_answers_in_a_thread_with_images_sources_and_disclaimer(
@@ -93,7 +94,9 @@ async def test_more_results_button_posts_the_next_hits_in_the_same_thread(
     assert_well_formed(answer, K_DEFAULT)
 
 
-async def test_use_as_query_button_searches_by_that_atlas_image(module_standin: StandIn, search_answer: Answer) -> None:
+async def test_use_as_query_button_searches_by_that_atlas_image(
+    module_standin: StandIn, search_answer: Answer
+) -> None:
     custom_id = next(c for c in search_answer.footer.custom_ids if c.startswith("mirage:img:"))
     atlas_id = custom_id.removeprefix("mirage:img:")
     press = await module_standin.press_button(search_answer.footer, custom_id, user="bob")
@@ -104,20 +107,30 @@ async def test_use_as_query_button_searches_by_that_atlas_image(module_standin: 
     assert f"mirage:img:{atlas_id}" not in answer.footer.custom_ids, "the query image must not be its own hit"
 
 
-async def test_search_by_image_finds_atlas_images(module_standin: StandIn, bot: BotProcess, test_cache_dir: Path) -> None:
+async def test_search_by_image_finds_atlas_images(
+    module_standin: StandIn, bot: BotProcess, test_cache_dir: Path
+) -> None:
     scan = sorted((test_cache_dir / "demo-roco").rglob("ROCO_*.jpg"))[0]
-    record = await module_standin.run_slash("mirage search", {"image": ("my scan.jpg", scan.read_bytes()), "k": 2}, user="dana")
+    record = await module_standin.run_slash(
+        "mirage search", {"image": ("my scan.jpg", scan.read_bytes()), "k": 2}, user="dana"
+    )
     assert_acknowledged(record)
     answer = await wait_for_answer(module_standin, record, ANSWER_TIMEOUT_S)
-    assert answer.thread is not None and answer.thread["name"] == "Image search: my_scan.jpg"  # Discord: spaces → _
+    assert (
+        answer.thread is not None and answer.thread["name"] == "Image search: my_scan.jpg"
+    )  # Discord: spaces → _
     assert "Images like your image" in answer.text
     assert_well_formed(answer, 2)
     assert answer.text.count("`ROCO_") >= 2
 
 
-async def test_compare_shows_both_images_side_by_side_with_sources(module_standin: StandIn, bot: BotProcess) -> None:
+async def test_compare_shows_both_images_side_by_side_with_sources(
+    module_standin: StandIn, bot: BotProcess
+) -> None:
     record = await module_standin.run_slash(
-        "mirage compare", {"base": "x-ray of a bright round nodule in the left", "subtract": "left", "add": "right"}, user="erin"
+        "mirage compare",
+        {"base": "x-ray of a bright round nodule in the left", "subtract": "left", "add": "right"},
+        user="erin",
     )
     assert_acknowledged(record)
     answer = await wait_for_answer(module_standin, record, ANSWER_TIMEOUT_S)
@@ -130,7 +143,9 @@ async def test_compare_shows_both_images_side_by_side_with_sources(module_standi
     assert any(c.startswith("mirage:img:") for c in answer.footer.custom_ids)
 
 
-async def test_generate_posts_a_stamped_synthetic_image_beside_the_nearest_real_one(generate_answer: Answer) -> None:
+async def test_generate_posts_a_stamped_synthetic_image_beside_the_nearest_real_one(
+    generate_answer: Answer,
+) -> None:
     answer = generate_answer
     assert answer.thread is not None and answer.thread["name"].startswith("Generate: axial CT")
     assert_well_formed(answer, 1)
@@ -141,7 +156,9 @@ async def test_generate_posts_a_stamped_synthetic_image_beside_the_nearest_real_
     assert any(c.startswith("mirage:seed:") for c in answer.footer.custom_ids)
 
 
-async def test_new_seed_button_generates_again_with_another_seed(module_standin: StandIn, generate_answer: Answer) -> None:
+async def test_new_seed_button_generates_again_with_another_seed(
+    module_standin: StandIn, generate_answer: Answer
+) -> None:
     custom_id = next(c for c in generate_answer.footer.custom_ids if c.startswith("mirage:seed:"))
     press = await module_standin.press_button(generate_answer.footer, custom_id, user="carol")
     assert_acknowledged(press)
@@ -159,10 +176,14 @@ async def test_help_is_an_ephemeral_reply(module_standin: StandIn, bot: BotProce
 
 
 async def test_cancel_button_obeys_only_the_asker(module_standin: StandIn, bot: BotProcess) -> None:
-    record = await module_standin.run_slash("mirage generate", {"prompt": "axial MRI of the spine", "fast": True}, user="gina")
+    record = await module_standin.run_slash(
+        "mirage generate", {"prompt": "axial MRI of the spine", "fast": True}, user="gina"
+    )
     assert_acknowledged(record)
     thread = await module_standin.wait_for_thread(record, ANSWER_TIMEOUT_S)
-    (status,) = await module_standin.wait_for_messages(int(thread["id"]), lambda ms: len(ms) == 1, 30, "the status line")
+    (status,) = await module_standin.wait_for_messages(
+        int(thread["id"]), lambda ms: len(ms) == 1, 30, "the status line"
+    )
     cancel_id = next(c for c in status.custom_ids if c.startswith("mirage:cancel:"))
 
     stranger = await module_standin.press_button(status, cancel_id, user="mallory")
@@ -175,3 +196,23 @@ async def test_cancel_button_obeys_only_the_asker(module_standin: StandIn, bot: 
     answer = await wait_for_answer(module_standin, record, ANSWER_TIMEOUT_S)
     assert answer.status.content.startswith("🛑"), answer.status.content
     assert answer.posts == [], "a cancelled request posts no answer"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bot bug: views.compare_view gives both buttons custom_id mirage:img:<id> when both sides are the "
+    "same atlas image; Discord refuses duplicate custom_ids (400), so the user gets 'Something went wrong'",
+)
+async def test_compare_that_moves_nowhere_still_answers(module_standin: StandIn, bot: BotProcess) -> None:
+    # subtract == add: both sides find the same atlas image, so both "use as query" buttons name it
+    record = await module_standin.run_slash(
+        "mirage compare",
+        {"base": "ultrasound of a dark cyst", "subtract": "dark", "add": "dark"},
+        user="hank",
+    )
+    assert_acknowledged(record)
+    answer = await wait_for_answer(module_standin, record, ANSWER_TIMEOUT_S)
+    assert_well_formed(answer, 1)
+    assert len(set(answer.footer.custom_ids)) == len(answer.footer.custom_ids), (
+        "Discord refuses duplicate custom_ids"
+    )

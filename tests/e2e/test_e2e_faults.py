@@ -6,28 +6,25 @@ checks what the user sees and that the bot keeps serving afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from engine.contract import DISCLAIMER
-from tests.e2e.answers import wait_for_answer
+from tests.e2e.answers import Answer, wait_for_answer
 from tests.e2e.processes import BotProcess, EngineProcess
 from tests.e2e.standin import StandIn
 
-pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.usefixtures("bot_stays_healthy"),
+    pytest.mark.timeout(900),  # the first start builds the tiny models
+]
 
 ANSWER_TIMEOUT_S = 120.0
 
 
-@pytest.fixture(autouse=True)
-def _bot_stays_healthy(module_standin: StandIn, bot: BotProcess) -> Iterator[None]:
-    yield
-    assert bot.alive, f"the bot process died:\n{bot.log_tail()}"
-    assert not module_standin.unsupported, [str(c) for c in module_standin.unsupported]
-
-
-async def search(standin: StandIn, query: str, user: str, k: int = 2):  # noqa: ANN201
+async def search(standin: StandIn, query: str, user: str, k: int = 2) -> Answer:
+    """Run /mirage search, check the ack, and wait for the whole answer."""
     record = await standin.run_slash("mirage search", {"query": query, "k": k}, user=user)
     assert record.acked and record.ack_latency < 3.0
     return await wait_for_answer(standin, record, ANSWER_TIMEOUT_S)
@@ -59,7 +56,9 @@ async def test_upload_refused_with_413_is_shrunk_and_retried(module_standin: Sta
         module_standin.interactions.advertised_upload_limit = 10 * 1024 * 1024
         module_standin.upload_limit, module_standin.upload_limit_scope = 10 * 1024 * 1024, "file"
     assert answer.ok, answer.status.content
-    uploads = [c for c in module_standin.calls_matching(f"POST /channels/{answer.channel_id}/messages") if c.files]
+    uploads = [
+        c for c in module_standin.calls_matching(f"POST /channels/{answer.channel_id}/messages") if c.files
+    ]
     assert [c.status for c in uploads] == [413, 200]
     assert sum(f.size for f in uploads[1].files) <= int(total * 0.8) < sum(f.size for f in uploads[0].files)
     assert len(answer.images) == len(reference.images), "shrunk, not dropped"
@@ -86,7 +85,10 @@ async def test_engine_killed_mid_job_gives_a_clear_message_and_the_bot_recovers(
     assert record.acked
     thread = await module_standin.wait_for_thread(record, ANSWER_TIMEOUT_S)
     await module_standin.wait_for_messages(
-        int(thread["id"]), lambda ms: any("Generating" in m.content for m in ms), ANSWER_TIMEOUT_S, "the job to reach the engine"
+        int(thread["id"]),
+        lambda ms: any("Generating" in m.content for m in ms),
+        ANSWER_TIMEOUT_S,
+        "the job to reach the engine",
     )
     engine.kill()
     try:

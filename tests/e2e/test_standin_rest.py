@@ -40,14 +40,21 @@ async def test_rate_limit_answers_429_with_discords_body_and_headers_once(standi
         async with http.get(f"{standin.api_base}/users/@me") as resp:
             assert resp.status == 429
             assert resp.headers["Content-Type"] == "application/json"
-            assert await resp.json() == {"message": "You are being rate limited.", "retry_after": 1.25, "global": False, "code": 0}
+            assert await resp.json() == {
+                "message": "You are being rate limited.",
+                "retry_after": 1.25,
+                "global": False,
+                "code": 0,
+            }
             assert resp.headers["Retry-After"] == "2" and resp.headers["X-RateLimit-Remaining"] == "0"
             assert resp.headers["X-RateLimit-Reset-After"] == "1.250" and resp.headers["Via"]
         async with http.get(f"{standin.api_base}/users/@me") as resp:
             assert resp.status == 200
 
 
-async def test_upload_over_the_limit_is_413_and_a_fitting_one_is_served_from_the_cdn(standin: StandIn) -> None:
+async def test_upload_over_the_limit_is_413_and_a_fitting_one_is_served_from_the_cdn(
+    standin: StandIn,
+) -> None:
     standin.upload_limit = 5_000
     url = f"{standin.api_base}/channels/{standin.channel_id}/messages"
     small, big = png_bytes(8), png_bytes(64)
@@ -55,11 +62,18 @@ async def test_upload_over_the_limit_is_413_and_a_fitting_one_is_served_from_the
         async with http.post(url, data=multipart({"content": "big"}, [("big.png", big)])) as resp:
             assert resp.status == 413
             assert await resp.json() == {"code": 40005, "message": "Request entity too large"}
-        payload = {"content": "small", "attachments": [{"id": 0, "filename": "small.png", "description": "alt"}]}
+        payload = {
+            "content": "small",
+            "attachments": [{"id": 0, "filename": "small.png", "description": "alt"}],
+        }
         async with http.post(url, data=multipart(payload, [("small.png", small)])) as resp:
             assert resp.status == 200
             attachment = (await resp.json())["attachments"][0]
-        assert attachment["content_type"] == "image/png" and attachment["width"] == 8 and attachment["description"] == "alt"
+        assert (
+            attachment["content_type"] == "image/png"
+            and attachment["width"] == 8
+            and attachment["description"] == "alt"
+        )
         async with http.get(attachment["url"]) as resp:
             assert await resp.read() == small
     (message,) = standin.messages_in(standin.channel_id)
@@ -67,15 +81,19 @@ async def test_upload_over_the_limit_is_413_and_a_fitting_one_is_served_from_the
 
 
 async def test_unknown_routes_are_404_and_listed_as_unsupported(standin: StandIn) -> None:
-    async with aiohttp.ClientSession(headers=bot_headers(standin)) as http, http.get(f"{standin.api_base}/guilds/1/bans") as resp:
+    async with (
+        aiohttp.ClientSession(headers=bot_headers(standin)) as http,
+        http.get(f"{standin.api_base}/guilds/1/bans") as resp,
+    ):
         assert resp.status == 404
     assert [c.path for c in standin.unsupported] == ["/guilds/1/bans"]
 
 
 async def test_message_to_an_unknown_channel_is_10003(standin: StandIn) -> None:
-    async with aiohttp.ClientSession(headers=bot_headers(standin)) as http, http.post(
-        f"{standin.api_base}/channels/42/messages", json={"content": "hi"}
-    ) as resp:
+    async with (
+        aiohttp.ClientSession(headers=bot_headers(standin)) as http,
+        http.post(f"{standin.api_base}/channels/42/messages", json={"content": "hi"}) as resp,
+    ):
         assert resp.status == 404 and (await resp.json())["code"] == 10003
 
 
@@ -97,3 +115,18 @@ def test_zlib_stream_payloads_end_in_sync_flush_and_share_one_context() -> None:
 def test_unknown_compression_is_refused() -> None:
     with pytest.raises(ValueError, match="zlib-stream and zstd-stream"):
         Compressor("brotli")
+
+
+def test_zstd_stream_payloads_decode_one_by_one_from_one_stream() -> None:
+    zstandard = pytest.importorskip("zstandard")
+    sent: list[bytes] = []
+
+    class FakeWs:
+        async def send_bytes(self, data: bytes) -> None:
+            sent.append(data)
+
+    compressor = Compressor("zstd-stream")
+    for text in ('{"op": 10}', '{"op": 11}'):
+        asyncio.run(compressor.send(FakeWs(), text))  # type: ignore[arg-type]
+    stream = zstandard.ZstdDecompressor().decompressobj()  # what discord.py keeps per connection
+    assert [stream.decompress(chunk) for chunk in sent] == [b'{"op": 10}', b'{"op": 11}']

@@ -32,7 +32,9 @@ class AttachmentUpload:
             return cls(str(value[0]), bytes(value[1]))
         if isinstance(value, Path):
             return cls(value.name, value.read_bytes())
-        raise ValueError(f"option {option!r} is an attachment: pass bytes, (filename, bytes) or a Path, not {type(value).__name__}")
+        raise ValueError(
+            f"option {option!r} is an attachment: pass bytes, (filename, bytes) or a Path, not {type(value).__name__}"
+        )
 
 
 class CommandRegistry:
@@ -45,7 +47,9 @@ class CommandRegistry:
         self._ids: dict[tuple[int | None, str, int], int] = {}
         self.sync_count = 0
 
-    def overwrite(self, app_id: int, guild_id: int | None, commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def overwrite(
+        self, app_id: int, guild_id: int | None, commands: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
         """Bulk-overwrite one scope (global when guild_id is None); returns the stored commands."""
         stored = []
         for cmd in commands:
@@ -90,7 +94,9 @@ class CommandRegistry:
                 if sub["type"] == OPT_SUB_COMMAND:
                     paths.append(f"{cmd['name']} {sub['name']}")
                 else:
-                    paths += [f"{cmd['name']} {sub['name']} {leaf['name']}" for leaf in sub.get("options", [])]
+                    paths += [
+                        f"{cmd['name']} {sub['name']} {leaf['name']}" for leaf in sub.get("options", [])
+                    ]
         return paths
 
     def find(self, path: str, guild_id: int | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -159,4 +165,6 @@ def _check_value(opt: dict[str, Any], value: Any, path: str) -> None:
     if kind == OPT_STRING:
         low, high = opt.get("min_length", 0), opt.get("max_length", 6000)
         if not low <= len(value) <= high:
-            raise ValueError(f"/{path} option {name!r} length must be within [{low}, {high}], got {len(value)}")
+            raise ValueError(
+                f"/{path} option {name!r} length must be within [{low}, {high}], got {len(value)}"
+            )

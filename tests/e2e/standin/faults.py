@@ -19,9 +19,10 @@ VIA = {"Via": "1.1 google"}  # discord.py treats a 429 without Via as a Cloudfla
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     """JSON with Content-Type exactly 'application/json' (discord.py compares the header verbatim)."""
     return web.Response(
-        body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json", **(headers or {})}
+        body=json.dumps(data).encode(),
+        status=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
     )
-
 
 
 @dataclass
@@ -78,7 +79,9 @@ def entity_too_large_response() -> web.Response:
     return json_response({"code": 40005, "message": "Request entity too large"}, 413, VIA)
 
 
-def error_response(status: int, code: int, message: str, errors: dict[str, Any] | None = None) -> web.Response:
+def error_response(
+    status: int, code: int, message: str, errors: dict[str, Any] | None = None
+) -> web.Response:
     """A Discord JSON error body."""
     body: dict[str, Any] = {"code": code, "message": message}
     if errors:

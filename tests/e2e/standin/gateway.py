@@ -23,7 +23,14 @@ from .records import GatewayFrame
 log = logging.getLogger(__name__)
 
 OP_DISPATCH, OP_HEARTBEAT, OP_IDENTIFY, OP_PRESENCE, OP_VOICE = 0, 1, 2, 3, 4
-OP_RESUME, OP_RECONNECT, OP_REQUEST_MEMBERS, OP_INVALID_SESSION, OP_HELLO, OP_HEARTBEAT_ACK = 6, 7, 8, 9, 10, 11
+OP_RESUME, OP_RECONNECT, OP_REQUEST_MEMBERS, OP_INVALID_SESSION, OP_HELLO, OP_HEARTBEAT_ACK = (
+    6,
+    7,
+    8,
+    9,
+    10,
+    11,
+)
 CLOSE_UNKNOWN_ERROR, CLOSE_UNKNOWN_OPCODE, CLOSE_DECODE_ERROR = 4000, 4001, 4002
 CLOSE_NOT_AUTHENTICATED, CLOSE_AUTH_FAILED, CLOSE_ALREADY_AUTHENTICATED = 4003, 4004, 4005
 
@@ -169,7 +176,9 @@ class Gateway:
         except (ValueError, ImportError) as exc:
             await ws.close(code=CLOSE_DECODE_ERROR, message=str(exc).encode()[:120])
             return ws
-        await self._send(conn, None, {"op": OP_HELLO, "d": {"heartbeat_interval": self.heartbeat_interval_ms}})
+        await self._send(
+            conn, None, {"op": OP_HELLO, "d": {"heartbeat_interval": self.heartbeat_interval_ms}}
+        )
         session: Session | None = None
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
@@ -182,7 +191,9 @@ class Gateway:
             except (ValueError, KeyError, TypeError):
                 await ws.close(code=CLOSE_DECODE_ERROR, message=b"Error while decoding payload.")
                 break
-            self.record(GatewayFrame("recv", op, None, payload.get("d"), None, session and session.session_id))
+            self.record(
+                GatewayFrame("recv", op, None, payload.get("d"), None, session and session.session_id)
+            )
             session = await self._on_op(conn, session, op, payload.get("d"))
             if ws.closed:
                 break
@@ -254,7 +265,12 @@ class Gateway:
     async def _send(self, conn: Connection, session: Session | None, payload: dict[str, Any]) -> None:
         self.record(
             GatewayFrame(
-                "send", payload["op"], payload.get("t"), payload.get("d"), payload.get("s"), session and session.session_id
+                "send",
+                payload["op"],
+                payload.get("t"),
+                payload.get("d"),
+                payload.get("s"),
+                session and session.session_id,
             )
         )
         try:

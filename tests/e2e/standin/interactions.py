@@ -28,8 +28,15 @@ def unknown_webhook() -> DiscordError:
 class Interactions:
     """Every interaction sent to the bot, by id and by token."""
 
-    def __init__(self, world: World, commands: CommandRegistry, *, ack_deadline: float, token_lifetime: float,
-                 advertised_upload_limit: int) -> None:
+    def __init__(
+        self,
+        world: World,
+        commands: CommandRegistry,
+        *,
+        ack_deadline: float,
+        token_lifetime: float,
+        advertised_upload_limit: int,
+    ) -> None:
         self.world = world
         self.commands = commands
         self.ack_deadline = ack_deadline
@@ -43,8 +50,12 @@ class Interactions:
         world = self.world
         user_obj = world.user(user_name)
         record = InteractionRecord(
-            id=world.snowflakes.next(), token=interaction_token(), type=kind,
-            user_id=int(user_obj["id"]), user_name=user_name, channel_id=channel_id,
+            id=world.snowflakes.next(),
+            token=interaction_token(),
+            type=kind,
+            user_id=int(user_obj["id"]),
+            user_name=user_name,
+            channel_id=channel_id,
         )
         payload = {
             "id": str(record.id),
@@ -78,7 +89,9 @@ class Interactions:
             for opt in leaf_options:
                 if opt["type"] == OPT_ATTACHMENT:
                     upload = uploads[opt["name"]]
-                    f = UploadedFile(upload.filename, upload.data, guess_content_type(upload.filename, upload.data))
+                    f = UploadedFile(
+                        upload.filename, upload.data, guess_content_type(upload.filename, upload.data)
+                    )
                     obj = self.world.store_files(channel_id, [f])[0]
                     obj["ephemeral"] = True
                     attachments[obj["id"]] = obj
@@ -117,9 +130,9 @@ class Interactions:
         return record
 
     # --- what the bot sends back ---------------------------------------------------------
-    def callback(self, interaction_id: int, token: str, body: dict[str, Any], files: list[UploadedFile]) -> tuple[
-        InteractionRecord, MessageRecord | None
-    ]:
+    def callback(
+        self, interaction_id: int, token: str, body: dict[str, Any], files: list[UploadedFile]
+    ) -> tuple[InteractionRecord, MessageRecord | None]:
         """POST /interactions/{id}/{token}/callback: the initial response (only one, within the deadline)."""
         record = self.by_id.get(interaction_id)
         if record is None or record.token != token:
@@ -133,26 +146,67 @@ class Interactions:
         data = body.get("data") or {}
         message: MessageRecord | None = None
         if kind in (CB_DEFERRED_UPDATE, CB_UPDATE) and record.type != TYPE_COMPONENT:
-            raise DiscordError(400, 50035, "Invalid Form Body", {"type": {"_errors": [{"code": "INTERACTION_RESPONSE_TYPE_INVALID", "message": "Response type is only valid for component interactions"}]}})
+            raise DiscordError(
+                400,
+                50035,
+                "Invalid Form Body",
+                {
+                    "type": {
+                        "_errors": [
+                            {
+                                "code": "INTERACTION_RESPONSE_TYPE_INVALID",
+                                "message": "Response type is only valid for component interactions",
+                            }
+                        ]
+                    }
+                },
+            )
         if kind == CB_MESSAGE:
             message = self._original(record, data, files, loading=False)
         elif kind == CB_DEFERRED_MESSAGE:
-            message = self._original(record, {"flags": int(data.get("flags") or 0) & P.FLAG_EPHEMERAL}, [], loading=True)
+            message = self._original(
+                record, {"flags": int(data.get("flags") or 0) & P.FLAG_EPHEMERAL}, [], loading=True
+            )
         elif kind == CB_UPDATE:
-            message = self.world.edit_message(self.world.message(None, record.source_message_id or 0), data, files)
+            message = self.world.edit_message(
+                self.world.message(None, record.source_message_id or 0), data, files
+            )
         elif kind not in (CB_DEFERRED_UPDATE, CB_MODAL):
-            raise DiscordError(400, 50035, "Invalid Form Body", {"type": {"_errors": [{"code": "BASE_TYPE_CHOICES", "message": f"Value {kind!r} is not a valid interaction callback type."}]}})
+            raise DiscordError(
+                400,
+                50035,
+                "Invalid Form Body",
+                {
+                    "type": {
+                        "_errors": [
+                            {
+                                "code": "BASE_TYPE_CHOICES",
+                                "message": f"Value {kind!r} is not a valid interaction callback type.",
+                            }
+                        ]
+                    }
+                },
+            )
         record.acked_at, record.ack_type = time.monotonic(), kind
         return record, message
 
-    def _original(self, record: InteractionRecord, data: dict[str, Any], files: list[UploadedFile], *, loading: bool) -> MessageRecord:
+    def _original(
+        self, record: InteractionRecord, data: dict[str, Any], files: list[UploadedFile], *, loading: bool
+    ) -> MessageRecord:
         body = dict(data)
         if loading:
             body["flags"] = int(body.get("flags") or 0) | P.FLAG_LOADING
-        meta = {"id": str(record.id), "type": record.type, "user": self.world.user(record.user_name),
-                "name": (record.command or "").split(" ")[0], "guild_id": str(self.world.guild_id)}
+        meta = {
+            "id": str(record.id),
+            "type": record.type,
+            "user": self.world.user(record.user_name),
+            "name": (record.command or "").split(" ")[0],
+            "guild_id": str(self.world.guild_id),
+        }
         kind = P.MESSAGE_CHAT_INPUT_COMMAND if record.type == TYPE_APPLICATION_COMMAND else 19
-        message = self.world.create_message(record.channel_id, body, files, source="interaction", interaction=meta, message_type=kind)
+        message = self.world.create_message(
+            record.channel_id, body, files, source="interaction", interaction=meta, message_type=kind
+        )
         record.original_message_id = message.id
         return message
 
@@ -178,15 +232,24 @@ class Interactions:
             raise unknown_webhook()
         return record
 
-    def followup(self, record: InteractionRecord, body: dict[str, Any], files: list[UploadedFile]) -> MessageRecord:
+    def followup(
+        self, record: InteractionRecord, body: dict[str, Any], files: list[UploadedFile]
+    ) -> MessageRecord:
         """POST /webhooks/{app}/{token}: a follow-up; the first one after a deferral fills the 'thinking' message."""
         original = self.world.messages.get(record.original_message_id or 0)
         if original is not None and original.loading:
             body = {k: v for k, v in body.items() if k != "flags"}
             return self.world.edit_message(original, body, files)
-        meta = {"id": str(record.id), "type": record.type, "user": self.world.user(record.user_name),
-                "name": (record.command or "").split(" ")[0], "guild_id": str(self.world.guild_id)}
-        message = self.world.create_message(record.channel_id, body, files, source="webhook", interaction=meta)
+        meta = {
+            "id": str(record.id),
+            "type": record.type,
+            "user": self.world.user(record.user_name),
+            "name": (record.command or "").split(" ")[0],
+            "guild_id": str(self.world.guild_id),
+        }
+        message = self.world.create_message(
+            record.channel_id, body, files, source="webhook", interaction=meta
+        )
         record.followup_ids.append(message.id)
         return message
 

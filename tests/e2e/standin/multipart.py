@@ -64,7 +64,9 @@ async def read_body(request: web.Request) -> tuple[Any, list[UploadedFile]]:
             filename=filename, data=bytes(data), content_type=guess_content_type(filename, bytes(data))
         )
     files = [numbered[i] for i in sorted(numbered)]
-    described = {int(a["id"]): a for a in (payload or {}).get("attachments", []) if str(a.get("id", "")).isdigit()}
+    described = {
+        int(a["id"]): a for a in (payload or {}).get("attachments", []) if str(a.get("id", "")).isdigit()
+    }
     for index, f in zip(sorted(numbered), files, strict=True):
         if index in described:
             f.description = described[index].get("description")

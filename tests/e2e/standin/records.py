@@ -71,7 +71,9 @@ class MessageRecord:
     source: str
     interaction_id: int | None = None
     created_at: float = field(default_factory=time.monotonic)
-    edits: list[dict[str, Any]] = field(default_factory=list)  # each edit's body, plus "_files" and "_at" (monotonic)
+    edits: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # each edit's body, plus "_files" and "_at" (monotonic)
     deleted: bool = False
 
     @property

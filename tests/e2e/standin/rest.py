@@ -72,8 +72,12 @@ def _middleware(standin: StandIn) -> Any:
         path = request.path
         if not path.startswith(API):
             return await handler(request)
-        sub = path[len(API):]
-        route = request.match_info.route.resource.canonical[len(API):] if request.match_info.route.resource else sub
+        sub = path[len(API) :]
+        route = (
+            request.match_info.route.resource.canonical[len(API) :]
+            if request.match_info.route.resource
+            else sub
+        )
         try:
             body, files = await read_body(request)
         except BadBody as exc:
@@ -95,7 +99,12 @@ def _middleware(standin: StandIn) -> Any:
 
 
 async def _answer(
-    standin: StandIn, request: web.Request, handler: Handler, call: RestCall, sub: str, route: str,
+    standin: StandIn,
+    request: web.Request,
+    handler: Handler,
+    call: RestCall,
+    sub: str,
+    route: str,
     files: list[UploadedFile],
 ) -> web.StreamResponse:
     needs_bot_token = not sub.startswith(TOKEN_ROUTES) and sub != "/gateway"
@@ -105,7 +114,9 @@ async def _answer(
         if rule.matches(request.method, sub) or rule.matches(request.method, route):
             rule.hits += 1
             return rate_limited_response(rule)
-    if request.method in UPLOAD_ROUTES and over_upload_limit(files, standin.upload_limit, standin.upload_limit_scope):
+    if request.method in UPLOAD_ROUTES and over_upload_limit(
+        files, standin.upload_limit, standin.upload_limit_scope
+    ):
         return entity_too_large_response()
     return await handler(request)
 
@@ -117,7 +128,18 @@ def _json(data: Any, status: int = 200) -> web.Response:
 def _snowflake(request: web.Request, key: str) -> int:
     value = request.match_info[key]
     if not value.isdigit():
-        raise DiscordError(400, 50035, "Invalid Form Body", {key: {"_errors": [{"code": "NUMBER_TYPE_COERCE", "message": f"Value \"{value}\" is not snowflake."}]}})
+        raise DiscordError(
+            400,
+            50035,
+            "Invalid Form Body",
+            {
+                key: {
+                    "_errors": [
+                        {"code": "NUMBER_TYPE_COERCE", "message": f'Value "{value}" is not snowflake.'}
+                    ]
+                }
+            },
+        )
     return int(value)
 
 
@@ -169,7 +191,9 @@ class Routes:
         body, files = request[BODY], request[FILES]
         if body.get("type") in (4, 7):
             _check_message(body.get("data") or {}, files, editing=body.get("type") == 7)
-        record, message = self.s.interactions.callback(_snowflake(request, "interaction_id"), request.match_info["token"], body, files)
+        record, message = self.s.interactions.callback(
+            _snowflake(request, "interaction_id"), request.match_info["token"], body, files
+        )
         self.s._changed()
         if message is not None and not message.ephemeral:
             await self.s._dispatch_message(message, created=body.get("type") != 7)
@@ -237,8 +261,10 @@ class Routes:
     async def thread_from_message(self, request: web.Request) -> web.Response:
         body = request[BODY]
         thread = self.world.start_thread(
-            _snowflake(request, "channel_id"), _snowflake(request, "message_id"),
-            body.get("name") or "", int(body.get("auto_archive_duration") or 1440),
+            _snowflake(request, "channel_id"),
+            _snowflake(request, "message_id"),
+            body.get("name") or "",
+            int(body.get("auto_archive_duration") or 1440),
         )
         self.s._changed()
         await self.s._dispatch_guild_event("THREAD_CREATE", {**thread, "newly_created": True})
@@ -249,7 +275,9 @@ class Routes:
         return web.Response(status=204)
 
     async def cdn(self, request: web.Request) -> web.Response:
-        f = self.world.cdn.get(int(request.match_info["attachment_id"]) if request.match_info["attachment_id"].isdigit() else -1)
+        f = self.world.cdn.get(
+            int(request.match_info["attachment_id"]) if request.match_info["attachment_id"].isdigit() else -1
+        )
         if f is None or f.filename != request.match_info["filename"]:
             return web.Response(status=404, text="Not Found")
         return web.Response(body=f.data, content_type=f.content_type)

@@ -53,10 +53,15 @@ class StandIn:
         self.world = World(guild_name=guild_name, channel_name=channel_name)
         self.commands = CommandRegistry(self.world.snowflakes.next)
         self.interactions = Interactions(
-            self.world, self.commands, ack_deadline=ack_deadline, token_lifetime=token_lifetime,
+            self.world,
+            self.commands,
+            ack_deadline=ack_deadline,
+            token_lifetime=token_lifetime,
             advertised_upload_limit=advertised_upload_limit,
         )
-        self.gateway = Gateway(token, self._ready_payload, self._guild_payloads, self._record_frame, heartbeat_interval_ms)
+        self.gateway = Gateway(
+            token, self._ready_payload, self._guild_payloads, self._record_frame, heartbeat_interval_ms
+        )
         self.upload_limit = upload_limit
         self.upload_limit_scope = upload_limit_scope
         self.rate_limits: list[RateLimitRule] = []
@@ -132,8 +137,13 @@ class StandIn:
 
     # --- acting as the users ------------------------------------------------------------------
     async def run_slash(
-        self, path: str, options: dict[str, Any] | None = None, *, user: str = "student",
-        channel_id: int | None = None, wait_ack: bool = True,
+        self,
+        path: str,
+        options: dict[str, Any] | None = None,
+        *,
+        user: str = "student",
+        channel_id: int | None = None,
+        wait_ack: bool = True,
     ) -> InteractionRecord:
         """Send '/<path>' (e.g. 'mirage search') with options as `user`; by default wait for the ack (≤ deadline)."""
         record = self.interactions.slash(path, options or {}, user, channel_id or self.channel_id)
@@ -162,11 +172,15 @@ class StandIn:
         """Close the bot's gateway connection; the session stays resumable."""
         await self.gateway.drop(code)
 
-    def set_rate_limit(self, pattern: str, retry_after: float, *, times: int = 1, is_global: bool = False) -> RateLimitRule:
+    def set_rate_limit(
+        self, pattern: str, retry_after: float, *, times: int = 1, is_global: bool = False
+    ) -> RateLimitRule:
         """Answer the next `times` requests matching 'METHOD /path-glob' with 429 and `retry_after` seconds."""
         method = pattern.split(" ", 1)[0]
         if method not in ("GET", "POST", "PUT", "PATCH", "DELETE", "*"):
-            raise ValueError(f"rate-limit pattern must start with an HTTP method, e.g. 'POST /channels/*/messages'; got {pattern!r}")
+            raise ValueError(
+                f"rate-limit pattern must start with an HTTP method, e.g. 'POST /channels/*/messages'; got {pattern!r}"
+            )
         rule = RateLimitRule(pattern, retry_after, times, is_global)
         self.rate_limits.append(rule)
         return rule
@@ -183,17 +197,29 @@ class StandIn:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 recent = ", ".join(str(c) for c in self.calls[-8:]) or "none"
-                raise TimeoutError(f"waited {timeout:.1f}s for {what or 'condition'}; last REST calls: {recent}")
+                raise TimeoutError(
+                    f"waited {timeout:.1f}s for {what or 'condition'}; last REST calls: {recent}"
+                )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), min(remaining, 0.5))
 
+    @property
+    def ready(self) -> bool:
+        """A bot is connected (READY and GUILD_CREATE sent) and has synced its commands."""
+        return self.gateway.connected.is_set() and self.commands.sync_count > 0
+
     async def wait_until_ready(self, timeout: float = 30.0) -> None:
-        """Wait until a bot has identified (READY and GUILD_CREATE sent) and synced its commands."""
-        await self.wait_for(lambda: self.gateway.connected.is_set() and self.commands.sync_count > 0, timeout, "bot ready + command sync")
+        """Wait until `ready`."""
+        await self.wait_for(lambda: self.ready, timeout, "bot ready + command sync")
 
     def calls_matching(self, pattern: str) -> list[RestCall]:
         """Recorded REST calls whose 'METHOD path' or 'METHOD route' matches the glob."""
-        return [c for c in self.calls if fnmatch.fnmatchcase(f"{c.method} {c.path}", pattern) or fnmatch.fnmatchcase(f"{c.method} {c.route}", pattern)]
+        return [
+            c
+            for c in self.calls
+            if fnmatch.fnmatchcase(f"{c.method} {c.path}", pattern)
+            or fnmatch.fnmatchcase(f"{c.method} {c.route}", pattern)
+        ]
 
     def messages_in(self, channel_id: int) -> list[MessageRecord]:
         """Live messages of a channel or thread, oldest first."""
@@ -216,18 +242,32 @@ class StandIn:
                 return thread
         for thread in self.world.threads():
             starter = self.world.messages.get(int(thread["id"]))
-            if starter and starter.source == "channel" and starter.created_at >= record.dispatched_at and f"<@{record.user_id}>" in starter.text:
+            if (
+                starter
+                and starter.source == "channel"
+                and starter.created_at >= record.dispatched_at
+                and f"<@{record.user_id}>" in starter.text
+            ):
                 return thread
         return None
 
     async def wait_for_thread(self, record: InteractionRecord, timeout: float = 30.0) -> dict[str, Any]:
         """Wait for the interaction's thread."""
-        return await self.wait_for(lambda: self.thread_for(record), timeout, f"a thread for interaction {record.command or record.custom_id}")
+        return await self.wait_for(
+            lambda: self.thread_for(record),
+            timeout,
+            f"a thread for interaction {record.command or record.custom_id}",
+        )
 
     async def wait_for_messages(
-        self, channel_id: int, predicate: Callable[[list[MessageRecord]], bool], timeout: float = 30.0, what: str | None = None
+        self,
+        channel_id: int,
+        predicate: Callable[[list[MessageRecord]], bool],
+        timeout: float = 30.0,
+        what: str | None = None,
     ) -> list[MessageRecord]:
         """Wait until the channel's/thread's messages satisfy `predicate`; returns them."""
+
         def check() -> list[MessageRecord] | None:
             messages = self.messages_in(channel_id)
             return messages if predicate(messages) else None
@@ -274,7 +314,9 @@ class StandIn:
     def _guild_payloads(self) -> list[dict[str, Any]]:
         return [self.world.guild_payload()]
 
-    async def _dispatch_guild_event(self, event: str, data: dict[str, Any], intent: int = INTENT_GUILDS) -> None:
+    async def _dispatch_guild_event(
+        self, event: str, data: dict[str, Any], intent: int = INTENT_GUILDS
+    ) -> None:
         session = self.gateway.current
         if session is not None and session.intents & intent:
             await self.gateway.dispatch(event, data, session)

@@ -52,7 +52,12 @@ def validate_message(body: dict[str, Any], files: list[UploadedFile], *, editing
             total += len(embed.get(key) or "")
         fields = embed.get("fields") or []
         if len(fields) > FIELDS_MAX:
-            _error(errors, ["embeds", i, "fields"], "BASE_TYPE_MAX_LENGTH", f"Must be {FIELDS_MAX} or fewer in length.")
+            _error(
+                errors,
+                ["embeds", i, "fields"],
+                "BASE_TYPE_MAX_LENGTH",
+                f"Must be {FIELDS_MAX} or fewer in length.",
+            )
         for j, fld in enumerate(fields):
             _max_length(errors, ["embeds", i, "fields", j, "name"], fld.get("name"), FIELD_NAME_MAX)
             _max_length(errors, ["embeds", i, "fields", j, "value"], fld.get("value"), FIELD_VALUE_MAX)
@@ -65,11 +70,18 @@ def validate_message(body: dict[str, Any], files: list[UploadedFile], *, editing
         _max_length(errors, ["embeds", i, "author", "name"], author, AUTHOR_MAX)
         total += len(footer or "") + len(author or "")
     if total > EMBED_TOTAL_MAX:
-        _error(errors, ["embeds"], "MAX_EMBED_SIZE_EXCEEDED", f"Embed size exceeds maximum size of {EMBED_TOTAL_MAX}")
+        _error(
+            errors,
+            ["embeds"],
+            "MAX_EMBED_SIZE_EXCEEDED",
+            f"Embed size exceeds maximum size of {EMBED_TOTAL_MAX}",
+        )
     if len(files) > FILES_MAX:
         _error(errors, ["files"], "BASE_TYPE_MAX_LENGTH", f"Must be {FILES_MAX} or fewer in length.")
     _validate_components(errors, body.get("components") or [])
-    has_content = any(body.get(k) for k in ("content", "embeds", "components", "sticker_ids", "poll")) or files
+    has_content = (
+        any(body.get(k) for k in ("content", "embeds", "components", "sticker_ids", "poll")) or files
+    )
     if not editing and not has_content and not body.get("attachments"):
         return {"_errors": [{"code": "50006", "message": "Cannot send an empty message"}]}
     return errors
@@ -81,14 +93,24 @@ def _validate_components(errors: Errors, components: list[dict[str, Any]]) -> No
         _error(errors, ["components"], "BASE_TYPE_MAX_LENGTH", f"Must be {ROWS_MAX} or fewer in length.")
     for i, row in enumerate(rows):
         if len(row.get("components") or []) > ROW_ITEMS_MAX:
-            _error(errors, ["components", i, "components"], "BASE_TYPE_MAX_LENGTH", f"Must be {ROW_ITEMS_MAX} or fewer in length.")
+            _error(
+                errors,
+                ["components", i, "components"],
+                "BASE_TYPE_MAX_LENGTH",
+                f"Must be {ROW_ITEMS_MAX} or fewer in length.",
+            )
     seen: set[str] = set()
     for comp in iter_components(components):
         custom_id = comp.get("custom_id")
         if custom_id is not None:
             _max_length(errors, ["components", "custom_id"], custom_id, CUSTOM_ID_MAX)
             if custom_id in seen:
-                _error(errors, ["components", "custom_id"], "COMPONENT_CUSTOM_ID_DUPLICATED", f"Duplicate custom_id {custom_id!r}")
+                _error(
+                    errors,
+                    ["components", "custom_id"],
+                    "COMPONENT_CUSTOM_ID_DUPLICATED",
+                    f"Component custom id cannot be duplicated: {custom_id!r}",
+                )
             seen.add(custom_id)
         if comp.get("type") == 2:
             _max_length(errors, ["components", "label"], comp.get("label"), BUTTON_LABEL_MAX)
@@ -108,16 +130,27 @@ def validate_commands(commands: Any) -> Errors:
 
 def _validate_command(errors: Errors, path: list[str | int], cmd: dict[str, Any], *, top: bool) -> None:
     name = cmd.get("name") or ""
-    chat_input = cmd.get("type", 1) == 1 if top else True  # options always need a lowercase name + description
+    chat_input = (
+        cmd.get("type", 1) == 1 if top else True
+    )  # options always need a lowercase name + description
     if not COMMAND_NAME.match(name) or (chat_input and name != name.lower()):
-        _error(errors, [*path, "name"], "APPLICATION_COMMAND_INVALID_NAME", f"Command name is invalid: {name!r}")
+        _error(
+            errors, [*path, "name"], "APPLICATION_COMMAND_INVALID_NAME", f"Command name is invalid: {name!r}"
+        )
     if chat_input:
         description = cmd.get("description") or ""
         if not 1 <= len(description) <= COMMAND_DESCRIPTION_MAX:
-            _error(errors, [*path, "description"], "BASE_TYPE_BAD_LENGTH", f"Must be between 1 and {COMMAND_DESCRIPTION_MAX} in length.")
+            _error(
+                errors,
+                [*path, "description"],
+                "BASE_TYPE_BAD_LENGTH",
+                f"Must be between 1 and {COMMAND_DESCRIPTION_MAX} in length.",
+            )
     options = cmd.get("options") or []
     if len(options) > OPTIONS_MAX:
-        _error(errors, [*path, "options"], "BASE_TYPE_MAX_LENGTH", f"Must be {OPTIONS_MAX} or fewer in length.")
+        _error(
+            errors, [*path, "options"], "BASE_TYPE_MAX_LENGTH", f"Must be {OPTIONS_MAX} or fewer in length."
+        )
     seen_optional = False
     for j, opt in enumerate(options):
         opath = [*path, "options", j]
@@ -127,8 +160,18 @@ def _validate_command(errors: Errors, path: list[str | int], cmd: dict[str, Any]
         _validate_command(errors, opath, {**opt, "options": []}, top=False)
         if opt.get("required"):
             if seen_optional:
-                _error(errors, [*opath, "required"], "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID", "Required options must be placed before non-required options")
+                _error(
+                    errors,
+                    [*opath, "required"],
+                    "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                    "Required options must be placed before non-required options",
+                )
         else:
             seen_optional = True
         if len(opt.get("choices") or []) > CHOICES_MAX:
-            _error(errors, [*opath, "choices"], "BASE_TYPE_MAX_LENGTH", f"Must be {CHOICES_MAX} or fewer in length.")
+            _error(
+                errors,
+                [*opath, "choices"],
+                "BASE_TYPE_MAX_LENGTH",
+                f"Must be {CHOICES_MAX} or fewer in length.",
+            )

@@ -113,7 +113,9 @@ class World:
         texts = [c for c in self.channels.values() if c["type"] == P.CHANNEL_TEXT]
         threads = [c for c in self.channels.values() if c["type"] == P.CHANNEL_PUBLIC_THREAD]
         bot_member = P.member(self.bot_user, [self.bot_role_id])
-        return P.guild(self.guild_id, self.guild_name, int(self.owner["id"]), self.roles(), texts, [bot_member], threads)
+        return P.guild(
+            self.guild_id, self.guild_name, int(self.owner["id"]), self.roles(), texts, [bot_member], threads
+        )
 
     def has_permission(self, name: str) -> bool:
         return bool(self.bot_permissions & P.PERMISSIONS[name])
@@ -144,7 +146,21 @@ class World:
         if not self.has_permission("create_public_threads"):
             raise missing_permissions()
         if not 1 <= len(name or "") <= 100:
-            raise DiscordError(400, 50035, "Invalid Form Body", {"name": {"_errors": [{"code": "BASE_TYPE_BAD_LENGTH", "message": "Must be between 1 and 100 in length."}]}})
+            raise DiscordError(
+                400,
+                50035,
+                "Invalid Form Body",
+                {
+                    "name": {
+                        "_errors": [
+                            {
+                                "code": "BASE_TYPE_BAD_LENGTH",
+                                "message": "Must be between 1 and 100 in length.",
+                            }
+                        ]
+                    }
+                },
+            )
         thread = P.thread(message_id, self.guild_id, channel_id, self.bot_user_id, name, auto_archive or 1440)
         self.channels[message_id] = thread
         self.thread_of_message[message_id] = message_id
@@ -163,8 +179,14 @@ class World:
             url = f"{self.base_url}/cdn/attachments/{channel_id}/{f.attachment_id}/{f.filename}?ex=0&is=0&hm=standin"
             out.append(
                 P.attachment(
-                    f.attachment_id, f.filename, f.size, url, f.content_type,
-                    description=f.description, width=size and size[0], height=size and size[1],
+                    f.attachment_id,
+                    f.filename,
+                    f.size,
+                    url,
+                    f.content_type,
+                    description=f.description,
+                    width=size and size[0],
+                    height=size and size[1],
                 )
             )
         return out
@@ -188,12 +210,19 @@ class World:
                 raise missing_permissions()
         attachments = self.store_files(channel_id, files)
         data = P.message(
-            self.snowflakes.next(), channel_id, self.guild_id, self.bot_user, body, attachments,
+            self.snowflakes.next(),
+            channel_id,
+            self.guild_id,
+            self.bot_user,
+            body,
+            attachments,
             message_type=message_type,
             webhook_id=self.app_id if source != "channel" else None,
             interaction=interaction,
         )
-        record = MessageRecord(data, list(files), source, interaction_id=interaction and int(interaction["id"]))
+        record = MessageRecord(
+            data, list(files), source, interaction_id=interaction and int(interaction["id"])
+        )
         self.messages[record.id] = record
         channel["last_message_id"] = str(record.id)
         if channel["type"] == P.CHANNEL_PUBLIC_THREAD:
@@ -208,7 +237,9 @@ class World:
             raise unknown_message()
         return record
 
-    def edit_message(self, record: MessageRecord, body: dict[str, Any], files: list[UploadedFile]) -> MessageRecord:
+    def edit_message(
+        self, record: MessageRecord, body: dict[str, Any], files: list[UploadedFile]
+    ) -> MessageRecord:
         """Apply an edit: replaced fields, kept/removed attachments (the `attachments` list), new files."""
         record.edits.append({**body, "_files": [f.filename for f in files], "_at": time.monotonic()})
         for key in ("content", "embeds", "components", "allowed_mentions"):

@@ -187,3 +187,16 @@ def test_records_survive_with_their_vectors_not_recomputed(tmp_path):
     }
     for r in records:
         np.testing.assert_allclose(got[r.payload.atlas_id], r.vector, atol=1e-6)
+
+
+def test_cli_names_a_bad_setting_instead_of_a_traceback(monkeypatch, capsys):
+    from engine.config import get_settings
+
+    monkeypatch.setenv("MIRAGE_HNSW_M", "2")
+    get_settings.cache_clear()
+    try:
+        args = _parse(["migrate", "--to-url", "http://qdrant.test:6333"])
+        assert args.func(args) == 2
+    finally:
+        get_settings.cache_clear()
+    assert "MIRAGE_HNSW_M" in capsys.readouterr().err
