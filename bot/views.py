@@ -170,8 +170,11 @@ def cancel_view(job: Job) -> discord.ui.View:
 
 
 def _add_query_buttons(view: discord.ui.View, labelled_ids: list[tuple[str, str]]) -> None:
+    # One button per atlas image: Discord refuses a message whose components repeat a custom_id.
+    seen: set[str] = set()
     for label, atlas_id in labelled_ids[:MAX_QUERY_BUTTONS]:
-        if ATLAS_ID.fullmatch(atlas_id):
+        if ATLAS_ID.fullmatch(atlas_id) and atlas_id not in seen:
+            seen.add(atlas_id)
             view.add_item(UseAsQueryButton(atlas_id, label))
 
 
@@ -194,7 +197,10 @@ def hits_view(hit_ids: list[str]) -> discord.ui.View:
 def compare_view(left_id: str, right_id: str) -> discord.ui.View:
     """'Use left/right as query'."""
     view = discord.ui.View(timeout=None)
-    _add_query_buttons(view, [("Use left as query", left_id), ("Use right as query", right_id)])
+    if left_id == right_id:  # the arithmetic moved nowhere: both sides are the same image
+        _add_query_buttons(view, [("Use this image as query", left_id)])
+    else:
+        _add_query_buttons(view, [("Use left as query", left_id), ("Use right as query", right_id)])
     return view
 
 

@@ -9,6 +9,7 @@ with the demo atlas at first start.
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -112,7 +113,7 @@ class EngineRuntime:
                 return
             self._load("clip", lambda: self._load_clip(ids.clip))
             if self.clip is not None:
-                self._load("atlas", self._open_atlas)
+                self._load("atlas", lambda: self._open_atlas(ids.clip))
             else:
                 self._set("atlas", "failed", "needs CLIP, which did not load")
             if self.settings.enable_llm:
@@ -162,14 +163,31 @@ class EngineRuntime:
         self.clip = load_clip(model_id, device=self.settings.device, dtype=self.settings.dtype)
         return f"{model_id}, {self.clip.dim}-d"
 
-    def _open_atlas(self) -> str:
+    def _open_atlas(self, clip_model: str) -> str:
         from engine.store.factory import open_store
+        from engine.store.provenance import (
+            AtlasMismatchError,
+            AtlasProvenance,
+            check_provenance,
+            record_provenance,
+        )
 
         assert self.clip is not None
+        current = AtlasProvenance(clip_model=clip_model, dim=self.clip.dim)
+        try:
+            check_provenance(self.settings, current)
+        except AtlasMismatchError:
+            if not (self.tiny and not self.settings.qdrant_url):
+                raise
+            # The tiny models were rebuilt (new config): the old demo vectors mean nothing to them.
+            logger.warning("the tiny CLIP changed since the demo atlas was indexed: rebuilding the atlas")
+            shutil.rmtree(self.settings.atlas_dir, ignore_errors=True)
         store = open_store(self.settings, self.clip.dim)
         try:
             if self.tiny and store.count() == 0:
                 self._index_demo_atlas(store)
+            if store.count() > 0:
+                record_provenance(self.settings, current)
         except BaseException:
             store.close()
             raise

@@ -164,3 +164,12 @@ def test_every_button_on_an_answer_is_handled_by_a_persistent_item():
             re.fullmatch(cls.__discord_ui_compiled_template__, item.custom_id) for cls in PERSISTENT_ITEMS
         )
         assert item.custom_id.startswith("mirage:") and len(item.custom_id) <= 100
+
+
+def test_a_compare_that_finds_the_same_image_twice_offers_one_button_not_two_with_one_id():
+    from bot import views
+
+    same = [item.custom_id for item in views.compare_view("ROCO_00042", "ROCO_00042").children]
+    assert same == ["mirage:img:ROCO_00042"]  # Discord refuses repeated custom_ids with a 400
+    different = [item.custom_id for item in views.compare_view("ROCO_00001", "ROCO_00002").children]
+    assert different == ["mirage:img:ROCO_00001", "mirage:img:ROCO_00002"]

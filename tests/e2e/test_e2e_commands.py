@@ -198,11 +198,6 @@ async def test_cancel_button_obeys_only_the_asker(module_standin: StandIn, bot: 
     assert answer.posts == [], "a cancelled request posts no answer"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot bug: views.compare_view gives both buttons custom_id mirage:img:<id> when both sides are the "
-    "same atlas image; Discord refuses duplicate custom_ids (400), so the user gets 'Something went wrong'",
-)
 async def test_compare_that_moves_nowhere_still_answers(module_standin: StandIn, bot: BotProcess) -> None:
     # subtract == add: both sides find the same atlas image, so both "use as query" buttons name it
     record = await module_standin.run_slash(

@@ -97,3 +97,40 @@ def test_health_answers_while_loading(tmp_path, loaders):
     with TestClient(create_app(_runtime(tmp_path))) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         loaders[0].set()
+
+
+def test_an_atlas_indexed_with_another_clip_model_is_refused_with_both_names(tmp_path, loaders):
+    from engine.store.provenance import AtlasProvenance, read_provenance, record_provenance
+
+    gate, _ = loaders
+    gate.set()
+    settings = settings_for(tmp_path, profile="real", enable_llm=False, enable_diffusion=False)
+    record_provenance(settings, AtlasProvenance(clip_model="hf-hub:someone/other-clip", dim=64))
+    runtime = EngineRuntime(settings)
+    with TestClient(create_app(runtime)) as client:
+        assert runtime.wait(30)
+        body = client.get("/readyz").json()
+        assert body["missing"] == ["atlas"]
+        detail = body["detail"]["atlas"]
+        assert "hf-hub:someone/other-clip" in detail and "fake-clip" in detail and "re-index" in detail
+    # the record is left as it was: nothing was written into the other model's atlas
+    assert read_provenance(settings).clip_model == "hf-hub:someone/other-clip"
+
+
+def test_the_first_filled_atlas_records_which_clip_model_filled_it(tmp_path, loaders):
+    from engine.store.base import AtlasPayload, AtlasRecord
+    from engine.store.factory import open_store
+    from engine.store.provenance import read_provenance
+
+    gate, _ = loaders
+    gate.set()
+    settings = settings_for(tmp_path, profile="real", enable_llm=False, enable_diffusion=False)
+    clip = BagOfWordsClip()
+    store = open_store(settings, clip.dim)
+    store.upsert([AtlasRecord(clip.encode_text(["chest x-ray"])[0], AtlasPayload("ROCO_00001", "chest x-ray"))])
+    store.close()
+    runtime = EngineRuntime(settings)
+    runtime.start()
+    assert runtime.wait(30) and runtime.readiness().ready
+    runtime.close()
+    assert read_provenance(settings).clip_model == "fake-clip"
