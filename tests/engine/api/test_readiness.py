@@ -22,9 +22,8 @@ IDS = SimpleNamespace(clip="fake-clip", llm="fake-llm", diffusion="fake-diffusio
 
 @pytest.fixture
 def loaders(monkeypatch):
-    import engine.models.presets
-
     import engine.models.clip
+    import engine.models.presets
 
     gate = threading.Event()
     state = {"error": None}
