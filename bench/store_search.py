@@ -156,12 +156,15 @@ def bench_set(
             )
             rows.append(_row(name, label, ef, secs, recall_at_k(ids, truth, k), scan_p50))
 
-    store, builds["float32"] = build_store(workdir / f"{name}-f32", atlas, "none", args.m, args.ef_construct)
-    edge_rows(store, "edge hnsw", [(ef, SearchParams(hnsw_ef=ef)) for ef in args.efs])
-    edge_rows(store, "edge exact", [(None, SearchParams(exact=True))])
-    store.close()
+    if "float32" in args.stores:
+        store, builds["float32"] = build_store(
+            workdir / f"{name}-f32", atlas, "none", args.m, args.ef_construct
+        )
+        edge_rows(store, "edge hnsw", [(ef, SearchParams(hnsw_ef=ef)) for ef in args.efs])
+        edge_rows(store, "edge exact", [(None, SearchParams(exact=True))])
+        store.close()
 
-    if not args.skip_int8:
+    if "int8" in args.stores:
         store, builds["int8"] = build_store(
             workdir / f"{name}-int8", atlas, "int8", args.m, args.ef_construct
         )
@@ -242,7 +245,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--int8-efs", type=lambda s: [int(x) for x in s.split(",")], default=[64, 128, 256])
     ap.add_argument("--oversampling", type=float, default=2.0)
-    ap.add_argument("--skip-int8", action="store_true", help="only the float32 store (half the build time)")
+    ap.add_argument(
+        "--stores",
+        type=lambda s: s.split(","),
+        default=["float32", "int8"],
+        help="which stores to build: float32,int8 (each build takes minutes at full size)",
+    )
     ap.add_argument("--m", type=int, default=16, help="HNSW m")
     ap.add_argument("--ef-construct", type=int, default=100)
     ap.add_argument("--sets", default="low-rank,clusters")
