@@ -43,11 +43,11 @@ class EngineSettings(BaseSettings):
     qdrant_url: str | None = None
     qdrant_api_key: SecretStr | None = None
     collection: str = "roco"
-    hnsw_ef: int = 128
+    hnsw_ef: int = Field(default=160, ge=1, le=4096)  # bench/README.md: recall@10 0.97 at 81k x 768 with m=32 + int8
     search_exact: bool = False
-    quantization: Literal["none", "int8"] = "none"
+    quantization: Literal["none", "int8"] = "int8"  # int8 graph walk, float32 rescoring
     dedup_threshold: float = Field(default=0.985, ge=0.0, le=1.0)
-    hnsw_m: int = Field(default=16, ge=4, le=128)  # HNSW graph degree, fixed when the atlas is created
+    hnsw_m: int = Field(default=32, ge=4, le=128)  # HNSW graph degree, fixed when the atlas is created
     hnsw_ef_construct: int = Field(default=100, ge=4, le=1000)  # HNSW build effort, fixed at creation
     oversampling: float = Field(default=2.0, ge=1.0, le=16.0)  # int8: candidates x this, rescored in fp32
 
