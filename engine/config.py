@@ -43,12 +43,12 @@ class EngineSettings(BaseSettings):
     qdrant_url: str | None = None
     qdrant_api_key: SecretStr | None = None
     collection: str = "roco"
-    hnsw_ef: int = Field(default=160, ge=1, le=4096)  # bench/README.md: recall@10 0.97 at 81k x 768 with m=32 + int8
+    hnsw_ef: int = Field(default=128, ge=1, le=4096)  # bench/README.md: recall@10 0.966 at 0.15 of a full scan (81k x 768, m=32, ef_construct=256, int8)
     search_exact: bool = False
     quantization: Literal["none", "int8"] = "int8"  # int8 graph walk, float32 rescoring
     dedup_threshold: float = Field(default=0.985, ge=0.0, le=1.0)
     hnsw_m: int = Field(default=32, ge=4, le=128)  # HNSW graph degree, fixed when the atlas is created
-    hnsw_ef_construct: int = Field(default=100, ge=4, le=1000)  # HNSW build effort, fixed at creation
+    hnsw_ef_construct: int = Field(default=256, ge=4, le=1000)  # HNSW build effort, fixed at creation (bench/README.md)
     oversampling: float = Field(default=2.0, ge=1.0, le=16.0)  # int8: candidates x this, rescored in fp32
 
     # pipelines (reference implementation's parameters, DESIGN.md §2)
