@@ -169,11 +169,12 @@ class EngineRuntime:
             AtlasMismatchError,
             AtlasProvenance,
             check_provenance,
+            clip_identity,
             record_provenance,
         )
 
         assert self.clip is not None
-        current = AtlasProvenance(clip_model=clip_model, dim=self.clip.dim)
+        current = AtlasProvenance(clip_model=clip_identity(clip_model), dim=self.clip.dim)
         try:
             check_provenance(self.settings, current)
         except AtlasMismatchError:

@@ -54,7 +54,7 @@ def run_index(args: argparse.Namespace) -> int:
     """The `index` command: source → CLIP → store, then build the index; returns the exit status."""
     from engine.config import get_settings
     from engine.models.base import WeightsNotFoundError
-    from engine.store.provenance import AtlasProvenance, check_provenance, record_provenance
+    from engine.store.provenance import AtlasProvenance, check_provenance, clip_identity, record_provenance
 
     settings = get_settings()
     try:
@@ -62,7 +62,7 @@ def run_index(args: argparse.Namespace) -> int:
         source = _open_source(args)
         # 2. The model and the store, as the engine opens them
         clip = _load_clip(settings)
-        provenance = AtlasProvenance(clip_model=clip.model_id, dim=clip.dim)
+        provenance = AtlasProvenance(clip_model=clip_identity(clip.model_id), dim=clip.dim)
         check_provenance(settings, provenance)  # never mix two CLIP models' vectors in one atlas
         store = _open_store(settings, clip.dim)
     except (AtlasSourceError, WeightsNotFoundError, ValueError, FileExistsError) as e:

@@ -31,6 +31,17 @@ class AtlasProvenance:
     dim: int
 
 
+def clip_identity(model_id: str) -> str:
+    """What names a CLIP model across machines: the hub id as given, or, for a local directory (also
+    `local-dir:…`), its last two path parts plus the sizes of its files, so that moving the data
+    directory keeps the identity while a rebuilt model (new folder or new weights) changes it."""
+    path = Path(model_id.removeprefix("local-dir:"))
+    if not path.is_dir():
+        return model_id
+    sizes = ",".join(f"{f.name}={f.stat().st_size}" for f in sorted(path.iterdir()) if f.is_file())
+    return f"local:{path.parent.name}/{path.name}[{sizes}]"
+
+
 def provenance_path(settings: EngineSettings) -> Path | None:
     """Where the record lives, or None for a Qdrant server."""
     return None if settings.qdrant_url else settings.data_dir / "atlas.clip.json"
@@ -65,8 +76,9 @@ def check_provenance(settings: EngineSettings, current: AtlasProvenance) -> None
     recorded = read_provenance(settings)
     if recorded is None or recorded.clip_model == current.clip_model:
         return
+    hint = "" if recorded.clip_model.startswith("local:") else f", or set MIRAGE_CLIP_MODEL={recorded.clip_model}"
     raise AtlasMismatchError(
         f"the atlas in {settings.atlas_dir} was indexed with CLIP {recorded.clip_model!r}, but this engine "
-        f"runs {current.clip_model!r}: re-index into another MIRAGE_DATA_DIR (python -m engine index …), "
-        f"or set MIRAGE_CLIP_MODEL={recorded.clip_model}"
+        f"runs {current.clip_model!r}: re-index into another MIRAGE_DATA_DIR (python -m engine index …)"
+        + hint
     )
