@@ -18,6 +18,7 @@ from typing import Any
 
 from engine.atlas.decode import ImageLimits
 from engine.atlas.items import SUBSETS, AtlasSourceError
+from engine.cli_args import at_least
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -38,11 +39,11 @@ def register(subparsers: Any) -> None:
                    help="train, validation or test; repeat for several (default: every split found)")
     p.add_argument("--subset", action="append", dest="subsets", choices=SUBSETS,
                    help="with --roco: radiology (default) and/or non-radiology")
-    p.add_argument("--batch-size", type=_at_least(1), default=64, help="images per CLIP batch (default 64)")
-    p.add_argument("--workers", type=_at_least(0),
+    p.add_argument("--batch-size", type=at_least(1), default=64, help="images per CLIP batch (default 64)")
+    p.add_argument("--workers", type=at_least(0),
                    help="image decoding threads (default: none when CLIP runs on the CPU, else cores up to 8)")
-    p.add_argument("--limit", type=_at_least(1), metavar="N", help="read only the first N source rows")
-    p.add_argument("--max-pixels", type=_at_least(1), default=ImageLimits.max_pixels,
+    p.add_argument("--limit", type=at_least(1), metavar="N", help="read only the first N source rows")
+    p.add_argument("--max-pixels", type=at_least(1), default=ImageLimits.max_pixels,
                    help=f"refuse larger images (default {ImageLimits.max_pixels})")
     p.add_argument("--report", type=Path, metavar="FILE",
                    help="JSON lines naming every rejected row (default: DATA_DIR/index-report.jsonl)")
@@ -117,17 +118,3 @@ def _open_store(settings: Any, dim: int):
     from engine.store.factory import open_store
 
     return open_store(settings, dim)
-
-
-def _at_least(least: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < least:
-            raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
-        return value
-
-    parse.__name__ = f"integer >= {least}"
-    return parse

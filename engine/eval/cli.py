@@ -16,20 +16,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from engine.cli_args import at_least
+
 log = logging.getLogger(__name__)
-
-
-def _count(minimum: int) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    return parse
 
 
 def register(subparsers: Any) -> None:
@@ -41,16 +30,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--roco", type=Path, metavar="DIR", help="read the split from this ROCO tree instead of the atlas")
     p.add_argument("--out", type=Path, metavar="DIR", help="output directory (default <data_dir>/eval/<split>)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
-    p.add_argument("--limit", type=_count(2), metavar="N", help="evaluate at most N pairs of the split (sampled)")
-    p.add_argument("--pairs", type=_count(2), default=2000, help="subset size of the retrieval protocol (default 2000)")
-    p.add_argument("--draws", type=_count(1), default=5, help="random subsets averaged in the protocol (default 5)")
-    p.add_argument("--n-consistency", type=_count(4), default=2000,
+    p.add_argument("--limit", type=at_least(2), metavar="N", help="evaluate at most N pairs of the split (sampled)")
+    p.add_argument("--pairs", type=at_least(2), default=2000, help="subset size of the retrieval protocol (default 2000)")
+    p.add_argument("--draws", type=at_least(1), default=5, help="random subsets averaged in the protocol (default 5)")
+    p.add_argument("--n-consistency", type=at_least(4), default=2000,
                    help="real image–caption pairs for the consistency analysis (default 2000)")
-    p.add_argument("--n-enrich", type=_count(0), default=50,
+    p.add_argument("--n-enrich", type=at_least(0), default=50,
                    help="captions run through search with the LLM (0 skips; default 50)")
-    p.add_argument("--n-synthetic", type=_count(0), default=16,
+    p.add_argument("--n-synthetic", type=at_least(0), default=16,
                    help="captions turned into synthetic images (0 skips; default 16)")
-    p.add_argument("--synthetic-steps", type=_count(1), help="diffusion steps (default the engine's setting)")
+    p.add_argument("--synthetic-steps", type=at_least(1), help="diffusion steps (default the engine's setting)")
     p.add_argument("--fast", action="store_true", help="generate the synthetic images in the LCM fast mode")
     p.set_defaults(func=eval_command)
 
