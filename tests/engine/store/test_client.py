@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from qdrant_client import QdrantClient
 
 from engine.store.client import ClientStore
 
+from .concurrency import search_while_writing
 from .conftest import DIM, make_records
 
 
@@ -60,28 +59,6 @@ def test_local_mode_is_safe_from_several_threads():
     records = make_records(3000)
     store = ClientStore(QdrantClient(location=":memory:"), "roco", DIM)
     store.upsert(records[:400])
-    errors: list[BaseException] = []
-
-    def reader(offset: int) -> None:
-        try:
-            for i in range(offset, 400, 3):
-                assert store.search(records[i].vector, 1)[0].atlas_id == records[i].payload.atlas_id
-        except BaseException as err:  # noqa: BLE001
-            errors.append(err)
-
-    def writer() -> None:
-        try:
-            for start in range(400, 3000, 20):
-                store.upsert(records[start : start + 20])
-        except BaseException as err:  # noqa: BLE001
-            errors.append(err)
-
-    threads = [threading.Thread(target=reader, args=(o,)) for o in range(3)] + [
-        threading.Thread(target=writer)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = search_while_writing(store, records, stored=400, readers=3, stride=3, chunk=20)
     assert errors == []
     assert store.count() == 3000

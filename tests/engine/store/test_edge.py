@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 from engine.store.base import SearchParams
 from engine.store.edge import EdgeStore, stored_dim
 
+from .concurrency import search_while_writing
 from .conftest import DIM, fake_jpeg, make_records
 
 
@@ -103,30 +103,7 @@ def test_searches_from_several_threads_while_writing_stay_correct(tmp_path):
     records = make_records(1200)
     with EdgeStore.create(tmp_path / "atlas", DIM) as store:
         store.upsert(records[:600])
-        errors: list[BaseException] = []
-
-        def reader(offset: int) -> None:
-            try:
-                for i in range(offset, 600, 7):
-                    hit = store.search(records[i].vector, 1)[0]
-                    assert hit.atlas_id == records[i].payload.atlas_id
-            except BaseException as err:  # noqa: BLE001 - surfaced in the main thread
-                errors.append(err)
-
-        def writer() -> None:
-            try:
-                for start in range(600, 1200, 100):
-                    store.upsert(records[start : start + 100])
-            except BaseException as err:  # noqa: BLE001
-                errors.append(err)
-
-        threads = [threading.Thread(target=reader, args=(o,)) for o in range(4)] + [
-            threading.Thread(target=writer)
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        errors = search_while_writing(store, records, stored=600, readers=4, stride=7, chunk=100)
         assert errors == []
         assert store.count() == 1200
 
