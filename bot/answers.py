@@ -36,7 +36,7 @@ EMBED_COLOUR = discord.Colour.teal()
 
 
 async def fetch_images(engine: EngineClient, hits: list[Hit]) -> list[bytes | None]:
-    """Each hit's image bytes, fetched together; a missing image is None, not a failed answer."""
+    """Each hit's image bytes, fetched together (each distinct image once); a missing image is None."""
 
     async def one(hit: Hit) -> bytes | None:
         try:
@@ -45,7 +45,9 @@ async def fetch_images(engine: EngineClient, hits: list[Hit]) -> list[bytes | No
             log.warning("no image for %s: %s", hit.id, error)
             return None
 
-    return list(await asyncio.gather(*(one(hit) for hit in hits)))
+    unique = {hit.image_url: hit for hit in hits}  # e.g. the best match is often also a hit
+    fetched = dict(zip(unique, await asyncio.gather(*(one(hit) for hit in unique.values())), strict=True))
+    return [fetched[hit.image_url] for hit in hits]
 
 
 async def _hit_files(

@@ -13,6 +13,7 @@ from engine.contract import (
     K_DEFAULT,
     K_MAX,
     K_MIN,
+    MODALITIES,
     QUERY_MAX_CHARS,
     SEED_MAX,
     SEED_MIN,
@@ -24,18 +25,17 @@ from . import jobs, messages
 from .services import Services
 
 Text = app_commands.Range[str, 1, QUERY_MAX_CHARS]
-MODALITY_CHOICES = [
-    app_commands.Choice(name=name, value=value)
-    for name, value in (
-        ("X-ray", "x-ray"),
-        ("CT", "ct"),
-        ("MRI", "mri"),
-        ("Ultrasound", "ultrasound"),
-        ("Angiography", "angiography"),
-        ("Nuclear medicine", "nuclear"),
-        ("Other", "other"),
-    )
-]
+MODALITY_NAMES = {
+    "x-ray": "X-ray",
+    "ct": "CT",
+    "mri": "MRI",
+    "ultrasound": "Ultrasound",
+    "angiography": "Angiography",
+    "nuclear": "Nuclear medicine",
+    "other": "Other",
+}
+# The values come from the contract; a modality added there without a name here fails at import.
+MODALITY_CHOICES = [app_commands.Choice(name=MODALITY_NAMES[value], value=value) for value in MODALITIES]
 
 
 @app_commands.guild_only()

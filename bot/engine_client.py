@@ -28,7 +28,6 @@ from engine.contract import (
     GenerateProgress,
     GenerateRequest,
     GenerateResponse,
-    Hit,
     ImageSearchResponse,
     QueuedEvent,
     SearchRequest,
@@ -127,9 +126,9 @@ class EngineClient:
         """Vector arithmetic: query − subtract + add."""
 
         async def attempt() -> Any:
-            return (
+            return _json(
                 await self._send("POST", "/v1/compare", json=request.model_dump(exclude_none=True))
-            ).json()
+            )
 
         return _parse(CompareResponse, await self._retrying(attempt))
 
@@ -144,14 +143,6 @@ class EngineClient:
         payload = request.model_dump(exclude_none=True)
         data = await self._retrying(lambda: self._stream("/v1/generate", payload, on_queued, on_progress))
         return _parse(GenerateResponse, data)
-
-    async def atlas_hit(self, atlas_id: str) -> Hit:
-        """The payload of one atlas image."""
-
-        async def attempt() -> Any:
-            return _json(await self._send("GET", f"/v1/atlas/{quote(atlas_id, safe='')}"))
-
-        return _parse(Hit, await self._retrying(attempt))
 
     async def atlas_image(self, atlas_id: str) -> bytes:
         """The bytes of one atlas image."""

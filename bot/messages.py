@@ -11,7 +11,7 @@ import re
 from engine.contract import DISCLAIMER, K_MAX, QUERY_MAX_CHARS, SYNTHETIC_LABEL, Hit
 
 from .engine_client import EngineError
-from .render import trim
+from .render import THREAD_NAME_MAX, trim
 
 SEARCH_MARK = "🔎 **Search:** "
 GENERATE_MARK = "🎨 **Generate:** "
@@ -112,7 +112,7 @@ def progress(step: int, total: int) -> str:
 
 def thread_name(prefix: str, text: str) -> str:
     """A thread title: `Search: pneumothorax…`."""
-    return trim(f"{prefix}: {text}".replace("\n", " "), 100)
+    return trim(f"{prefix}: {text}".replace("\n", " "), THREAD_NAME_MAX)
 
 
 # --- failures --------------------------------------------------------------------------

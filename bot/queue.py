@@ -75,7 +75,7 @@ class JobQueue:
     # --- admission ------------------------------------------------------------------------
     def submit(self, user_id: int, label: str) -> Job:
         """Open a job for `user_id`, or raise `QueueRejected` saying why not (cap, cooldown)."""
-        mine = [job for job in self._open.values() if job.user_id == user_id]
+        mine = self.open_jobs(user_id)
         if len(mine) >= self.per_user_cap:
             raise QueueRejected(
                 f"You already have {len(mine)} request(s) open (the limit is {self.per_user_cap}). "
@@ -98,10 +98,6 @@ class JobQueue:
     def open_jobs(self, user_id: int | None = None) -> list[Job]:
         """Jobs not yet finished, optionally only one user's."""
         return [j for j in self._open.values() if user_id is None or j.user_id == user_id]
-
-    def get(self, job_id: str) -> Job | None:
-        """An open job by id."""
-        return self._open.get(job_id)
 
     # --- order ----------------------------------------------------------------------------
     def waiting_order(self) -> list[Job]:

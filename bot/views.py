@@ -36,6 +36,16 @@ class _Base(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mirage:_b
         raise NotImplementedError
 
 
+async def _read_mark_or_say(interaction: discord.Interaction[Any], prefix: str, what: str) -> str | None:
+    """The text marked with `prefix` in the clicked message; None (and the user told) when it is gone."""
+    text = messages.read_mark(interaction.message.content if interaction.message else "", prefix)
+    if text is None:
+        await interaction.response.send_message(
+            f"I can't find the {what} of this answer any more.", ephemeral=True
+        )
+    return text
+
+
 class CancelButton(_Base, template=r"mirage:cancel:(?P<job>[0-9a-f]{1,16}):(?P<owner>[0-9]{1,20})"):
     """Cancel one's own queued or running request."""
 
@@ -87,13 +97,8 @@ class MoreResultsButton(_Base, template=r"mirage:more:(?P<shown>[0-9]{1,2}):(?P<
         return cls(int(match["shown"]), None if modality == "-" else modality)
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:  # noqa: D102
-        query = messages.read_mark(
-            interaction.message.content if interaction.message else "", messages.SEARCH_MARK
-        )
+        query = await _read_mark_or_say(interaction, messages.SEARCH_MARK, "query")
         if query is None:
-            await interaction.response.send_message(
-                "I can't find the query of this answer any more.", ephemeral=True
-            )
             return
         if self.shown >= K_MAX:
             await interaction.response.send_message(
@@ -123,13 +128,8 @@ class NewSeedButton(_Base, template=r"mirage:seed:(?P<steps>[0-9]{1,3}):(?P<fast
         return cls(int(match["steps"]), match["fast"] == "1")
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:  # noqa: D102
-        prompt = messages.read_mark(
-            interaction.message.content if interaction.message else "", messages.GENERATE_MARK
-        )
+        prompt = await _read_mark_or_say(interaction, messages.GENERATE_MARK, "prompt")
         if prompt is None:
-            await interaction.response.send_message(
-                "I can't find the prompt of this answer any more.", ephemeral=True
-            )
             return
         seed = random.randint(0, SEED_MAX)
         await jobs.start_generate(
@@ -137,7 +137,7 @@ class NewSeedButton(_Base, template=r"mirage:seed:(?P<steps>[0-9]{1,3}):(?P<fast
         )
 
 
-class UseAsQueryButton(_Base, template=r"mirage:img:(?P<atlas_id>[A-Za-z0-9_.-]{1,64})"):
+class UseAsQueryButton(_Base, template=rf"mirage:img:(?P<atlas_id>{ATLAS_ID.pattern})"):
     """Search the atlas by this atlas image."""
 
     def __init__(self, atlas_id: str, label: str = "Use this as a query") -> None:
