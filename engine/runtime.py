@@ -165,35 +165,29 @@ class EngineRuntime:
 
     def _open_atlas(self, clip_model: str) -> str:
         from engine.store.factory import open_store
-        from engine.store.provenance import (
-            AtlasMismatchError,
-            AtlasProvenance,
-            check_provenance,
-            clip_identity,
-            record_provenance,
-        )
+        from engine.store.provenance import AtlasMismatchError, AtlasProvenance, record_provenance
 
         assert self.clip is not None
-        current = AtlasProvenance(clip_model=clip_identity(clip_model), dim=self.clip.dim)
         try:
-            check_provenance(self.settings, current)
+            store = open_store(self.settings, self.clip.dim, clip_model=clip_model)
         except AtlasMismatchError:
             if not (self.tiny and not self.settings.qdrant_url):
                 raise
             # The tiny models were rebuilt (new config): the old demo vectors mean nothing to them.
             logger.warning("the tiny CLIP changed since the demo atlas was indexed: rebuilding the atlas")
             shutil.rmtree(self.settings.atlas_dir, ignore_errors=True)
-        store = open_store(self.settings, self.clip.dim)
+            store = open_store(self.settings, self.clip.dim)
         try:
             if self.tiny and store.count() == 0:
                 self._index_demo_atlas(store)
-            if store.count() > 0:
-                record_provenance(self.settings, current)
+            points = store.count()
+            if points > 0:
+                record_provenance(self.settings, AtlasProvenance.of(clip_model, self.clip.dim))
         except BaseException:
             store.close()
             raise
         self.store = store
-        return f"{store.count()} images"
+        return f"{points} images"
 
     def _index_demo_atlas(self, store: AtlasStore) -> None:
         from engine.atlas.ingest import index_roco_layout

@@ -55,7 +55,7 @@ def run_index(args: argparse.Namespace) -> int:
     """The `index` command: source → CLIP → store, then build the index; returns the exit status."""
     from engine.config import get_settings
     from engine.models.base import WeightsNotFoundError
-    from engine.store.provenance import AtlasProvenance, check_provenance, clip_identity, record_provenance
+    from engine.store.provenance import AtlasProvenance, record_provenance
 
     settings = get_settings()
     try:
@@ -63,9 +63,7 @@ def run_index(args: argparse.Namespace) -> int:
         source = _open_source(args)
         # 2. The model and the store, as the engine opens them
         clip = _load_clip(settings)
-        provenance = AtlasProvenance(clip_model=clip_identity(clip.model_id), dim=clip.dim)
-        check_provenance(settings, provenance)  # never mix two CLIP models' vectors in one atlas
-        store = _open_store(settings, clip.dim)
+        store = _open_store(settings, clip)  # refuses an atlas filled by another CLIP model
     except (AtlasSourceError, WeightsNotFoundError, ValueError, FileExistsError) as e:
         print(f"index: error: {e}", file=sys.stderr)  # noqa: T201 - the command's answer
         return EXIT_USAGE
@@ -83,7 +81,7 @@ def run_index(args: argparse.Namespace) -> int:
         store.optimize()
         stored = store.count()
         if stored:
-            record_provenance(settings, provenance)
+            record_provenance(settings, AtlasProvenance.of(clip.model_id, clip.dim))
     except KeyboardInterrupt:
         print("index: interrupted; the batches stored so far are kept: run the same command again to resume",
               file=sys.stderr)  # noqa: T201
@@ -114,7 +112,7 @@ def _load_clip(settings: Any):
     return load_clip(model_ids_for(settings).clip, device=settings.device, dtype=settings.dtype)
 
 
-def _open_store(settings: Any, dim: int):
+def _open_store(settings: Any, clip: Any):
     from engine.store.factory import open_store
 
-    return open_store(settings, dim)
+    return open_store(settings, clip.dim, clip_model=clip.model_id)

@@ -115,7 +115,7 @@ def _load_split(args: argparse.Namespace, settings: Any, clip: Any):
         root = build_demo_atlas(settings.demo_atlas_dir)
         log.info("tiny profile and no atlas yet: evaluating the demo atlas at %s", root)
         return split_from_roco(root, args.split, clip, limit=args.limit, seed=args.seed)
-    store = open_store(settings, clip.dim)
+    store = open_store(settings, clip.dim, clip_model=clip.model_id)  # its vectors must be this CLIP's
     try:
         return sample(split_from_store(store, args.split, dim=clip.dim), args.limit, args.seed)
     finally:

@@ -11,7 +11,7 @@ import numpy as np
 
 from engine.config import EngineSettings
 from engine.contract import MODALITIES
-from engine.store.base import AtlasStore, SearchParams, StoredHit
+from engine.store.base import AtlasStore, StoredHit
 from engine.store.dedup import fold_near_duplicates
 
 from .results import InvalidInput
@@ -23,10 +23,9 @@ MAX_HITS = 256
 class Retriever:
     """Cosine top-k over the atlas, near-duplicates folded, optionally within one modality."""
 
-    def __init__(self, store: AtlasStore, *, dedup_threshold: float, params: SearchParams | None = None):
+    def __init__(self, store: AtlasStore, *, dedup_threshold: float):
         self.store = store
         self.dedup_threshold = dedup_threshold
-        self.params = params  # None: the store's own defaults
 
     @classmethod
     def from_settings(cls, store: AtlasStore, settings: EngineSettings) -> Retriever:
@@ -41,7 +40,7 @@ class Retriever:
             raise InvalidInput(f"modality: one of {', '.join(MODALITIES)} (got {modality!r})")
         wanted = k + EXTRA_HITS
         while True:
-            hits = self.store.search(vector, wanted, modality=modality, params=self.params, with_vectors=True)
+            hits = self.store.search(vector, wanted, modality=modality, with_vectors=True)
             kept = fold_near_duplicates(hits, self.dedup_threshold)
             # many copies of one figure: ask for more, while the atlas has more to give
             if len(kept) >= k or len(hits) < wanted or wanted >= MAX_HITS:

@@ -18,9 +18,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from engine.config import EngineSettings, get_settings
-from engine.store.client import ClientStore
 from engine.store.edge import EdgeStore, stored_dim
-from engine.store.factory import search_params
+from engine.store.factory import open_embedded_store, open_server_store
 from engine.store.migrate import MigrationError, copy_atlas
 
 log = logging.getLogger(__name__)
@@ -63,7 +62,6 @@ def run_migrate(args: argparse.Namespace, settings: EngineSettings | None = None
     if args.batch_size < 1:
         return _fail(f"--batch-size must be at least 1 (got {args.batch_size})", EXIT_USAGE)
     collection = args.collection or settings.collection
-    api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
     try:
         if args.to_url:
             src_path = args.from_path or settings.atlas_dir
@@ -71,12 +69,12 @@ def run_migrate(args: argparse.Namespace, settings: EngineSettings | None = None
                 return _fail(
                     f"no embedded atlas at {src_path}; index one first or pass --from-path", EXIT_USAGE
                 )
-            n = _export(src_path, args.to_url, api_key, collection, args)
+            n = _export(src_path, args.to_url, collection, settings, args)
             where = f"{args.to_url} collection {collection!r}"
         else:
             if args.to_path is None:
                 return _fail("--from-url needs --to-path DIR (the embedded atlas to write)", EXIT_USAGE)
-            n = _import(args.from_url, api_key, collection, args.to_path, settings, args)
+            n = _import(args.from_url, collection, args.to_path, settings, args)
             where = str(args.to_path)
     except (ValueError, FileNotFoundError, FileExistsError, MigrationError) as err:
         return _fail(str(err), EXIT_FAILED)
@@ -91,35 +89,25 @@ def run_migrate(args: argparse.Namespace, settings: EngineSettings | None = None
     return EXIT_OK
 
 
-def _export(src_path: Path, url: str, api_key: str | None, collection: str, args: argparse.Namespace) -> int:
-    """Embedded atlas -> server collection (created with the atlas's dimension when missing)."""
+def _export(src_path: Path, url: str, collection: str, settings: EngineSettings, args: argparse.Namespace) -> int:
+    """Embedded atlas -> server collection (created with the atlas's dimension and the settings'
+    index options when missing)."""
     with (
         EdgeStore.open(src_path) as src,
-        ClientStore.from_url(url, api_key=api_key, collection=collection, dim=src.dim) as dst,
+        open_server_store(settings, url, collection=collection, dim=src.dim) as dst,
     ):
         return copy_atlas(src, dst, batch_size=args.batch_size, progress=not args.no_progress)
 
 
 def _import(
-    url: str,
-    api_key: str | None,
-    collection: str,
-    dst_path: Path,
-    settings: EngineSettings,
-    args: argparse.Namespace,
+    url: str, collection: str, dst_path: Path, settings: EngineSettings, args: argparse.Namespace
 ) -> int:
     """Server collection -> embedded atlas at `dst_path` (created with the settings' index options)."""
-    with ClientStore.from_url(url, api_key=api_key, collection=collection, dim=None) as src:
-        dst = EdgeStore.open_or_create(
-            dst_path,
-            src.dim,
-            hnsw_m=settings.hnsw_m,
-            ef_construct=settings.hnsw_ef_construct,
-            quantization=settings.quantization,
-            default_params=search_params(settings),
-        )
-        with dst:
-            return copy_atlas(src, dst, batch_size=args.batch_size, progress=not args.no_progress)
+    with (
+        open_server_store(settings, url, collection=collection, dim=None) as src,
+        open_embedded_store(settings, dst_path, src.dim) as dst,
+    ):
+        return copy_atlas(src, dst, batch_size=args.batch_size, progress=not args.no_progress)
 
 
 def _fail(message: str, code: int) -> int:

@@ -30,6 +30,7 @@ from engine.store.base import (
 from engine.store.points import (
     ID_CHUNK,
     check_k,
+    check_new_atlas,
     check_query_vector,
     check_records,
     chunks,
@@ -37,6 +38,7 @@ from engine.store.points import (
     hit_from_point,
     ids_by_point,
     record_from_point,
+    vector_of,
 )
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,8 @@ class ClientStore(AtlasStore):
         collection: str,
         dim: int | None,
         default_params: SearchParams | None = None,
+        hnsw_m: int = 16,
+        ef_construct: int = 100,
         quantization: Literal["none", "int8"] = "none",
     ) -> ClientStore:
         """A store on the Qdrant server at `url` (e.g. http://qdrant:6333); `:memory:` gives an
@@ -104,6 +108,8 @@ class ClientStore(AtlasStore):
             client,
             collection,
             dim,
+            hnsw_m=hnsw_m,
+            ef_construct=ef_construct,
             quantization=quantization,
             default_params=default_params,
         )
@@ -161,7 +167,7 @@ class ClientStore(AtlasStore):
                 with_vectors=[VECTOR_NAME] if with_vectors else False,
             )
         return [
-            hit_from_point(sp.payload, sp.score, _vector_of(sp.vector) if with_vectors else None)
+            hit_from_point(sp.payload, sp.score, vector_of(sp.vector) if with_vectors else None)
             for sp in response.points
         ]
 
@@ -178,7 +184,7 @@ class ClientStore(AtlasStore):
                     with_vectors=[VECTOR_NAME] if with_vectors else False,
                 )
             for rec in records:
-                hit = hit_from_point(rec.payload, 1.0, _vector_of(rec.vector) if with_vectors else None)
+                hit = hit_from_point(rec.payload, 1.0, vector_of(rec.vector) if with_vectors else None)
                 found[hit.atlas_id] = hit
         return [found[a] for a in wanted.values() if a in found]
 
@@ -227,17 +233,14 @@ class ClientStore(AtlasStore):
                     with_vectors=[VECTOR_NAME],
                 )
             if records:
-                yield [record_from_point(r.payload, _vector_of(r.vector)) for r in records]
+                yield [record_from_point(r.payload, vector_of(r.vector)) for r in records]
             if offset is None:
                 return
 
     # ---- helpers -------------------------------------------------------------------------
 
     def _create(self, dim: int, hnsw_m: int, ef_construct: int, quantization: str) -> int:
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"dim: must be a positive integer, got {dim!r}")
-        if quantization not in ("none", "int8"):
-            raise ValueError(f"quantization: must be 'none' or 'int8', got {quantization!r}")
+        check_new_atlas(dim, quantization)
         quant = (
             models.ScalarQuantization(
                 scalar=models.ScalarQuantizationConfig(
@@ -309,9 +312,3 @@ def _modality_filter(modality: str | None) -> models.Filter | None:
         must=[models.FieldCondition(key="modality", match=models.MatchValue(value=modality))]
     )
 
-
-def _vector_of(vector: object) -> list[float]:
-    """The CLIP vector out of a record's vector field (a dict by name for named vectors)."""
-    if isinstance(vector, dict):
-        return vector[VECTOR_NAME]
-    return vector  # type: ignore[return-value]

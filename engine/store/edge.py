@@ -53,6 +53,7 @@ from engine.store.base import (
 from engine.store.points import (
     ID_CHUNK,
     check_k,
+    check_new_atlas,
     check_query_vector,
     check_records,
     chunks,
@@ -60,6 +61,7 @@ from engine.store.points import (
     hit_from_point,
     ids_by_point,
     record_from_point,
+    vector_of,
 )
 
 log = logging.getLogger(__name__)
@@ -99,10 +101,7 @@ class EdgeStore(AtlasStore):
     ) -> EdgeStore:
         """A new, empty atlas at `path` for `dim`-d unit vectors (cosine)."""
         path = Path(path)
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"dim: must be a positive integer, got {dim!r}")
-        if quantization not in ("none", "int8"):
-            raise ValueError(f"quantization: must be 'none' or 'int8', got {quantization!r}")
+        check_new_atlas(dim, quantization)
         if (path / CONFIG_FILE).exists():
             raise FileExistsError(f"an atlas already exists at {path}; open it instead")
         quant = (
@@ -221,7 +220,7 @@ class EdgeStore(AtlasStore):
             with_vector=[VECTOR_NAME] if with_vectors else False,
         )
         return [
-            hit_from_point(sp.payload, sp.score, _vector_of(sp.vector) if with_vectors else None)
+            hit_from_point(sp.payload, sp.score, vector_of(sp.vector) if with_vectors else None)
             for sp in self._open_shard().query(request)
         ]
 
@@ -235,7 +234,7 @@ class EdgeStore(AtlasStore):
                 with_payload=PayloadSelector.Exclude([IMAGE_KEY]),
                 with_vector=[VECTOR_NAME] if with_vectors else False,
             ):
-                hit = hit_from_point(rec.payload, 1.0, _vector_of(rec.vector) if with_vectors else None)
+                hit = hit_from_point(rec.payload, 1.0, vector_of(rec.vector) if with_vectors else None)
                 found[hit.atlas_id] = hit
         return [found[a] for a in wanted.values() if a in found]
 
@@ -276,7 +275,7 @@ class EdgeStore(AtlasStore):
                 )
             )
             if records:
-                yield [record_from_point(r.payload, _vector_of(r.vector)) for r in records]
+                yield [record_from_point(r.payload, vector_of(r.vector)) for r in records]
             if offset is None:
                 return
 
@@ -313,9 +312,3 @@ def _modality_filter(modality: str | None) -> Filter | None:
         return None
     return Filter(must=[FieldCondition(key="modality", match=MatchValue(modality))])
 
-
-def _vector_of(vector: Any) -> list[float]:
-    """The CLIP vector out of the binding's vector field (a dict by name for named vectors)."""
-    if isinstance(vector, dict):
-        return vector[VECTOR_NAME]
-    return vector

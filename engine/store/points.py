@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.store.base import IMAGE_KEY, AtlasPayload, AtlasRecord, StoredHit, point_id
+from engine.store.base import IMAGE_KEY, VECTOR_NAME, AtlasPayload, AtlasRecord, StoredHit, point_id
 
 # Cap on ids per request when we look up many points at once (existing_ids on a big batch).
 ID_CHUNK = 1024
@@ -32,6 +32,14 @@ def check_query_vector(vector: np.ndarray, dim: int) -> list[float]:
     if norm == 0.0:
         raise ValueError("vector: is all zeros, cosine similarity is undefined")
     return (arr / norm).tolist()
+
+
+def check_new_atlas(dim: Any, quantization: str) -> None:
+    """The options of a new atlas; ValueError naming the bad one."""
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        raise ValueError(f"dim: must be a positive integer, got {dim!r}")
+    if quantization not in ("none", "int8"):
+        raise ValueError(f"quantization: must be 'none' or 'int8', got {quantization!r}")
 
 
 def check_k(k: int) -> int:
@@ -68,6 +76,13 @@ def ids_by_point(atlas_ids: Sequence[str]) -> dict[str, str]:
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     """`items` cut into consecutive slices of at most `size`."""
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def vector_of(vector: Any) -> list[float]:
+    """The CLIP vector out of a stored point's vector field (a dict by name for named vectors)."""
+    if isinstance(vector, dict):
+        return vector[VECTOR_NAME]
+    return vector
 
 
 def hit_from_point(payload: dict[str, Any] | None, score: float, vector: list[float] | None) -> StoredHit:

@@ -30,6 +30,11 @@ class AtlasProvenance:
     clip_model: str
     dim: int
 
+    @classmethod
+    def of(cls, clip_model: str, dim: int) -> AtlasProvenance:
+        """The provenance of vectors from the CLIP model loaded as `clip_model` (id or directory)."""
+        return cls(clip_model=clip_identity(clip_model), dim=dim)
+
 
 def clip_identity(model_id: str) -> str:
     """What names a CLIP model across machines: the hub id as given, or, for a local directory (also

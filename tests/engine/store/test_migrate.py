@@ -83,7 +83,7 @@ def server(monkeypatch) -> QdrantClient:
         assert url == "http://qdrant.test:6333"
         return ClientStore(shared, collection, dim, **kwargs)
 
-    monkeypatch.setattr(cli.ClientStore, "from_url", staticmethod(from_url))
+    monkeypatch.setattr(ClientStore, "from_url", staticmethod(from_url))
     monkeypatch.setattr(shared, "close", lambda: None)  # the CLI closes its store; keep the "server" up
     return shared
 
