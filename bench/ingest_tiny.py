@@ -29,9 +29,9 @@ from PIL import Image  # noqa: E402
 
 from engine.atlas.ingest import ingest  # noqa: E402
 from engine.atlas.roco import read_roco_layout  # noqa: E402
-from engine.demo_atlas import build_demo_atlas  # noqa: E402
 from engine.models.clip import load_clip  # noqa: E402
 from engine.store.edge import EdgeStore  # noqa: E402
+from engine.tiny.demo_atlas import build_demo_atlas  # noqa: E402
 
 CACHE = REPO_ROOT / ".cache" / "bench"
 
@@ -105,7 +105,7 @@ def _tree(n: int, side: int) -> Path:
 
 def _tiny_clip() -> str:
     """The tiny CLIP from the test cache (built there once if missing, as the tests do)."""
-    from engine.models.tiny import ensure_tiny_models
+    from engine.tiny.build import ensure_tiny_models
 
     cache = Path(os.environ.get("MIRAGE_TEST_CACHE") or REPO_ROOT / ".cache" / "test-models")
     return str(ensure_tiny_models(cache / "models", cache / "demo-roco").clip)

@@ -30,7 +30,7 @@ def test_cache_dir() -> Path:
 @pytest.fixture(scope="session")
 def demo_atlas_dir(test_cache_dir: Path) -> Path:
     """Root of the generated demo atlas in ROCO's official layout (root/data/{split}/radiology/...)."""
-    from engine.demo_atlas import build_demo_atlas
+    from engine.tiny.demo_atlas import build_demo_atlas
 
     return build_demo_atlas(test_cache_dir / "demo-roco")
 
@@ -38,7 +38,7 @@ def demo_atlas_dir(test_cache_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_paths(test_cache_dir: Path, demo_atlas_dir: Path):
     """TinyModelPaths: local directories usable as model ids (clip, llm, diffusion, lcm_lora)."""
-    from engine.models.tiny import ensure_tiny_models
+    from engine.tiny.build import ensure_tiny_models
 
     return ensure_tiny_models(test_cache_dir / "models", demo_atlas_dir)
 

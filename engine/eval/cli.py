@@ -110,7 +110,7 @@ def _load_split(args: argparse.Namespace, settings: Any, clip: Any):
     if args.roco is not None:
         return split_from_roco(args.roco, args.split, clip, limit=args.limit, seed=args.seed)
     if settings.profile == "tiny" and settings.qdrant_url is None and not settings.atlas_dir.exists():
-        from engine.demo_atlas import build_demo_atlas
+        from engine.tiny.demo_atlas import build_demo_atlas
 
         root = build_demo_atlas(settings.demo_atlas_dir)
         log.info("tiny profile and no atlas yet: evaluating the demo atlas at %s", root)

@@ -20,7 +20,7 @@ class ModelIds:
 def model_ids_for(settings: EngineSettings) -> ModelIds:
     """The ids for `settings.profile`; "tiny" builds (once) the tiny models and the demo atlas."""
     if settings.profile == "tiny":
-        from engine.models.tiny import ensure_tiny_models
+        from engine.tiny.build import ensure_tiny_models
 
         tiny = ensure_tiny_models(settings.models_dir, settings.demo_atlas_dir)
         return ModelIds(clip=tiny.clip, llm=tiny.llm, diffusion=tiny.diffusion, lcm_lora=tiny.lcm_lora)

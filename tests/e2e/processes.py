@@ -248,7 +248,7 @@ def engine_data_dir(cache_dir: Path, workdir: Path) -> Path:
     demo atlas (built once per cache, the same ones tests/conftest.py uses). The atlas store itself is the
     engine's own (indexing the 240-image demo atlas takes seconds), so engines never share a store lock
     and an atlas never outlives the CLIP it was indexed with."""
-    from engine.demo_atlas import build_demo_atlas
+    from engine.tiny.demo_atlas import build_demo_atlas
 
     build_demo_atlas(cache_dir / "demo-roco")  # must exist before it is linked (the build renames into place)
     (cache_dir / "models").mkdir(parents=True, exist_ok=True)  # tiny models are built in subdirectories

@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.demo_atlas import demo_pairs
 from engine.runtime import EngineRuntime
 from engine.store.base import AtlasPayload, AtlasRecord
 from engine.store.factory import open_store
 from engine.store.provenance import AtlasProvenance, clip_identity, read_provenance, record_provenance
+from engine.tiny.demo_atlas import demo_pairs
 
 from .helpers import settings_for
 

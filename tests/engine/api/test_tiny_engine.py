@@ -19,9 +19,9 @@ from PIL import Image
 
 from engine.api.app import create_app
 from engine.api.sse import parse_events
-from engine.demo_atlas import demo_pairs
 from engine.pipelines.stamp import BANNER_FILL, banner_box
 from engine.runtime import EngineRuntime
+from engine.tiny.demo_atlas import demo_pairs
 
 from .helpers import serving, settings_for
 

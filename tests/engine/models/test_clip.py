@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.demo_atlas import demo_pairs
 from engine.models.base import WeightsNotFoundError
 from engine.models.clip import load_clip
+from engine.tiny.demo_atlas import demo_pairs
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from engine.models.llm import END_KEY, load_llm
-from engine.models.tiny_llm import INTRO
+from engine.tiny.llm import INTRO
 
 PROMPT = (
     f"{INTRO}\n\n### Instruction:\nExplain the condition 'bright round lesion' concisely using these "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from engine.config import EngineSettings
 from engine.models.presets import model_ids_for
-from engine.models.tiny import COMPLETE, ensure_tiny_models
+from engine.tiny.build import COMPLETE, ensure_tiny_models
 
 
 def test_the_real_profile_uses_the_settings_ids():

@@ -20,6 +20,6 @@ def demo_store(tmp_path_factory, demo_atlas_dir, clip_encoder):
 @pytest.fixture(scope="session")
 def demo_captions(demo_atlas_dir) -> dict[str, str]:
     """atlas id → caption of every demo image."""
-    from engine.demo_atlas import demo_pairs
+    from engine.tiny.demo_atlas import demo_pairs
 
     return {roco_id: caption for roco_id, caption, _ in demo_pairs(demo_atlas_dir)}

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.demo_atlas import demo_pairs
 from engine.pipelines.compare import ComparePipeline
 from engine.pipelines.generate import GenerateDefaults, GeneratePipeline
 from engine.pipelines.image_search import ImageSearchPipeline
 from engine.pipelines.retrieval import Retriever
 from engine.pipelines.search import SearchPipeline
 from engine.pipelines.stamp import BANNER_FILL, banner_box
+from engine.tiny.demo_atlas import demo_pairs
 
 pytestmark = pytest.mark.slow  # builds (or loads the cached) tiny models
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.demo_atlas import SPLITS, build_demo_atlas, demo_pairs
+from engine.tiny.demo_atlas import SPLITS, build_demo_atlas, demo_pairs
 
 MODALITY_WORDS = ("x-ray", "ct", "mri", "ultrasound", "angiography", "pet")
 ROCO_FILES = ("captions.txt", "licences.txt", "keywords.txt", "semtypes.txt", "cuis.txt", "dlinks.txt")

@@ -22,8 +22,10 @@ from pathlib import Path
 
 import torch
 
-from engine import demo_atlas
-from engine.models import tiny_clip, tiny_diffusion, tiny_llm
+from engine.tiny import clip as tiny_clip
+from engine.tiny import demo_atlas
+from engine.tiny import diffusion as tiny_diffusion
+from engine.tiny import llm as tiny_llm
 
 log = logging.getLogger(__name__)
 
