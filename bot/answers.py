@@ -12,7 +12,6 @@ import io
 import logging
 
 import discord
-from PIL import Image
 
 from engine.contract import K_MAX, SYNTHETIC_LABEL, CompareResponse, GenerateResponse, Hit, SearchResponse
 
@@ -58,7 +57,8 @@ async def _hit_files(
         return [], {}
     labelled = labelled[:MAX_FILES]  # fetch no more than Discord lets us attach
     images = await fetch_images(engine, [hit for _, hit in labelled])
-    fitted = fit_images(
+    fitted = await asyncio.to_thread(  # decoding and re-encoding take long enough to stall the gateway
+        fit_images,
         [
             (f"{label}_{hit.id}", data or b"", hit.caption)
             for (label, hit), data in zip(labelled, images, strict=True)
@@ -156,16 +156,9 @@ async def send_compare_answer(reply: Reply, engine: EngineClient, result: Compar
     if reply.can_attach:
         left_bytes, right_bytes = await fetch_images(engine, [left, right])
         if left_bytes and right_bytes:
-            picture = side_by_side(
-                open_image(left_bytes),
-                open_image(right_bytes),
-                left_title=result.query,
-                right_title=moved,
-                left_caption=left.caption,
-                right_caption=right.caption,
-            )
             alt = f"Left: {left.caption} | Right: {right.caption}"
-            files = [f for f in fit_images([("compare", _png(picture), alt)], reply.upload_limit) if f]
+            panels = ((left_bytes, result.query, left.caption), (right_bytes, moved, right.caption))
+            files = await asyncio.to_thread(_picture_file, "compare", panels, alt, reply.upload_limit)
             name = files[0].filename if files else None
     body = "\n\n".join(
         [
@@ -180,24 +173,20 @@ async def send_compare_answer(reply: Reply, engine: EngineClient, result: Compar
 
 async def send_generate_answer(reply: Reply, engine: EngineClient, result: GenerateResponse) -> None:
     """The synthetic image beside the nearest real atlas image, both labelled."""
-    synthetic = open_image(base64.b64decode(result.image_png_b64))
     nearest = result.nearest
     nearest_bytes = (await fetch_images(engine, [nearest]))[0] if nearest and reply.can_attach else None
-    left_title = f"{SYNTHETIC_LABEL} · seed {result.seed}"
-    if nearest is not None and nearest_bytes is not None:
-        picture = side_by_side(
-            synthetic,
-            open_image(nearest_bytes),
-            left_title=left_title,
-            right_title=f"Nearest real image · {nearest.id}",
-            left_caption=f"Made by a model from: {result.prompt_used}",
-            right_caption=nearest.caption,
+    files: list[ImageFile] = []
+    if reply.can_attach:
+        synthetic = (
+            await asyncio.to_thread(base64.b64decode, result.image_png_b64),
+            f"{SYNTHETIC_LABEL} · seed {result.seed}",
+            f"Made by a model from: {result.prompt_used}",
         )
-    else:
-        picture = synthetic
-    alt = f"{SYNTHETIC_LABEL} image from the prompt: {result.prompt_used}"
-    fitted = fit_images([("synthetic", _png(picture), alt)], reply.upload_limit) if reply.can_attach else []
-    files = [f for f in fitted if f is not None]
+        panels = (synthetic,)
+        if nearest is not None and nearest_bytes is not None:
+            panels += ((nearest_bytes, f"Nearest real image · {nearest.id}", nearest.caption),)
+        alt = f"{SYNTHETIC_LABEL} image from the prompt: {result.prompt_used}"
+        files = await asyncio.to_thread(_picture_file, "synthetic", panels, alt, reply.upload_limit)
     name = files[0].filename if files else None
     lines = [
         f"🧪 **Left: a {SYNTHETIC_LABEL} image** made by a diffusion model. It is not a real patient.",
@@ -219,7 +208,22 @@ def _modality_line(modality: str | None) -> str:
     return f"modality: {modality}" if modality else ""
 
 
-def _png(image: Image.Image) -> bytes:
+def _picture_file(
+    stem: str, panels: tuple[tuple[bytes, str, str], ...], alt: str, upload_limit: int
+) -> list[ImageFile]:
+    """One attachment from one image, or two side by side (bytes, title, caption); runs in a worker thread."""
+    if len(panels) == 1:
+        picture = open_image(panels[0][0])
+    else:
+        (left, left_title, left_caption), (right, right_title, right_caption) = panels
+        picture = side_by_side(
+            open_image(left),
+            open_image(right),
+            left_title=left_title,
+            right_title=right_title,
+            left_caption=left_caption,
+            right_caption=right_caption,
+        )
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False)
-    return buffer.getvalue()
+    picture.save(buffer, format="PNG", optimize=False)
+    return [f for f in fit_images([(stem, buffer.getvalue(), alt)], upload_limit) if f is not None]

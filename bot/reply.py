@@ -6,6 +6,7 @@ refuses (403): the answer still arrives, without the thread or without files, an
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from collections.abc import Sequence
@@ -136,7 +137,7 @@ class Reply:
                 if error.status != 413 or not files or refitted:
                     raise
                 log.warning("upload too large; recompressing to half the limit")
-                files = _refit(files, self.upload_limit // 2)
+                files = await asyncio.to_thread(_refit, files, self.upload_limit // 2)  # CPU work off the loop
                 refitted = True
 
     async def _deliver(self, **kwargs: Any) -> Any:

@@ -79,6 +79,9 @@ class EngineStandIn:
         self.requests: list[dict[str, Any]] = []
         self.image_size = (96, 96)
         self.image_noise = False
+        # Served for every atlas image when set (made once by the test, so the stand-in itself does no
+        # image work on the event loop while a test measures that loop).
+        self.image_bytes: bytes | None = None
         self.streaming = True  # False: answer plain JSON even when asked for events (an older engine)
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -249,7 +252,7 @@ class EngineStandIn:
         plan = await self._begin(request, "/v1/atlas/image", atlas_id)
         if isinstance(plan, web.Response):
             return plan
-        data = png_bytes(self.image_size, "gray", noise=self.image_noise, text=atlas_id)
+        data = self.image_bytes or png_bytes(self.image_size, "gray", noise=self.image_noise, text=atlas_id)
         return web.Response(body=data, content_type="image/png")
 
 
