@@ -7,9 +7,7 @@ from typing import Any
 
 import discord
 import httpx
-import yarl
 from discord import app_commands
-from discord.gateway import DiscordWebSocket
 
 from .commands import MirageCommands
 from .config import BotSettings
@@ -41,23 +39,6 @@ class MirageBot(discord.Client):
         self.tree = MirageTree(self)
         self.engine_http: httpx.AsyncClient | None = None
         self.services: Services | None = None
-
-    async def login(self, token: str) -> None:
-        """Log in; with `discord_api_base` (e2e tests only), REST and gateway go to a local Discord stand-in."""
-        base = self.settings.discord_api_base
-        if base:
-            log.warning("using a stand-in for Discord's API at %s (tests only)", base)
-            discord.http.Route.BASE = base
-        await super().login(token)
-        if base:
-            # A non-sharded client connects to the default gateway without asking REST: ask the stand-in.
-            try:
-                data = await self.http.request(discord.http.Route("GET", "/gateway"))
-            except discord.HTTPException:
-                log.warning("the stand-in has no GET /gateway; keeping discord.py's default gateway")
-            else:
-                DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(data["url"])
-                log.warning("using the stand-in's gateway at %s", data["url"])
 
     async def setup_hook(self) -> None:
         """Open the engine client, add the commands and persistent buttons, sync the commands."""

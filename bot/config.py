@@ -5,6 +5,7 @@ Secrets (the Discord token, the engine token) come only from the environment; pl
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
@@ -25,8 +26,6 @@ class BotSettings(BaseSettings):
     engine_url: str = "http://127.0.0.1:8700"
     engine_token: SecretStr | None = None
     dev_guild_id: int | None = None
-    # Only for end-to-end tests: a local stand-in for Discord's REST API (e.g. http://127.0.0.1:9999/api/v10).
-    discord_api_base: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # who may use the bot where (empty = everyone, everywhere)
@@ -54,6 +53,13 @@ class BotSettings(BaseSettings):
 
     # Discord etiquette: message edits for progress no more often than this
     progress_interval_s: float = Field(default=1.5, ge=0)
+
+    # the bot's database (threads, jobs, follow-ups, quizzes, cards, scores): bot/store
+    data_dir: Path = Path("data")
+    database_url: SecretStr | None = Field(
+        default=None,  # a secret: the URL may carry a password
+        description="postgresql+asyncpg://… or sqlite+aiosqlite:///…; empty = <data_dir>/bot.sqlite3.",
+    )
 
     @field_validator("allowed_channel_ids", "allowed_role_ids", mode="before")
     @classmethod
@@ -89,9 +95,19 @@ class BotSettings(BaseSettings):
             return None
         return value
 
-    @field_validator("engine_url", "discord_api_base")
+    @field_validator("database_url")
     @classmethod
-    def _strip_slash(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
+    def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        url = value.get_secret_value().strip()
+        if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("MIRAGE_DATABASE_URL must start with postgresql+asyncpg:// or sqlite+aiosqlite://")
+        return SecretStr(url)
+
+    @field_validator("engine_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
             raise ValueError(f"must be an http(s) URL, got {value!r}")
-        return value.rstrip("/") if value else value
+        return value.rstrip("/")

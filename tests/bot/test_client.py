@@ -8,7 +8,6 @@ from typing import Any
 import discord
 import pytest
 from aiohttp import web
-from discord.gateway import DiscordWebSocket
 
 from bot.client import MirageBot
 from bot.views import PERSISTENT_ITEMS
@@ -80,9 +79,8 @@ async def test_login_syncs_the_mirage_group_to_the_dev_guild_and_registers_butto
     discord_standin, monkeypatch
 ):
     base, synced = discord_standin
-    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", DiscordWebSocket.DEFAULT_GATEWAY)
-    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)  # restored after the test
-    settings = bot_settings("http://127.0.0.1:8700", discord_api_base=base, dev_guild_id=GUILD_ID)
+    monkeypatch.setattr(discord.http.Route, "BASE", base)  # restored after the test
+    settings = bot_settings("http://127.0.0.1:8700", dev_guild_id=GUILD_ID)
     bot = MirageBot(settings)
     try:
         await bot.login(settings.discord_token.get_secret_value())
@@ -96,7 +94,6 @@ async def test_login_syncs_the_mirage_group_to_the_dev_guild_and_registers_butto
         patterns = set(bot._connection._view_store._dynamic_items)
         assert patterns == {item.__discord_ui_compiled_template__ for item in PERSISTENT_ITEMS}
         assert str(bot.engine_http.base_url) == "http://127.0.0.1:8700"
-        assert str(DiscordWebSocket.DEFAULT_GATEWAY) == "ws://127.0.0.1:9/gateway"  # the stand-in's gateway
     finally:
         await bot.close()
     assert bot.engine_http.is_closed
@@ -104,15 +101,26 @@ async def test_login_syncs_the_mirage_group_to_the_dev_guild_and_registers_butto
 
 async def test_without_a_dev_guild_commands_are_synced_globally(discord_standin, monkeypatch):
     base, synced = discord_standin
-    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", DiscordWebSocket.DEFAULT_GATEWAY)
-    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
-    settings = bot_settings("http://127.0.0.1:8700", discord_api_base=base)
+    monkeypatch.setattr(discord.http.Route, "BASE", base)
+    settings = bot_settings("http://127.0.0.1:8700")
     bot = MirageBot(settings)
     try:
         await bot.login(settings.discord_token.get_secret_value())
         assert list(synced) == [f"/api/v10/applications/{APP_ID}/commands"]
     finally:
         await bot.close()
+
+
+def test_the_production_client_knows_no_discord_stand_in():
+    """Pointing discord.py elsewhere is the e2e launcher's business (tests/e2e/launch_bot.py), not the bot's."""
+    from pathlib import Path
+
+    import bot
+    from bot.config import BotSettings
+
+    assert not any("api_base" in name or "gateway" in name for name in BotSettings.model_fields)
+    sources = "\n".join(p.read_text() for p in Path(bot.__file__).parent.rglob("*.py"))
+    assert "Route.BASE" not in sources and "DEFAULT_GATEWAY" not in sources
 
 
 def test_the_bot_imports_no_model_code():

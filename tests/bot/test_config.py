@@ -25,12 +25,10 @@ def test_settings_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("MIRAGE_ENGINE_URL", "http://engine:8700/")
     monkeypatch.setenv("MIRAGE_ALLOWED_CHANNEL_IDS", "123, 456")
     monkeypatch.setenv("MIRAGE_ALLOWED_ROLE_IDS", "[789]")
-    monkeypatch.setenv("MIRAGE_DISCORD_API_BASE", "http://127.0.0.1:9999/api/v10")
     settings = BotSettings()
     assert settings.discord_token.get_secret_value() == "MTIz.real.token"
     assert settings.engine_url == "http://engine:8700"
     assert settings.allowed_channel_ids == [123, 456] and settings.allowed_role_ids == [789]
-    assert settings.discord_api_base == "http://127.0.0.1:9999/api/v10"
     assert "MTIz" not in repr(settings)
 
 

@@ -207,7 +207,8 @@ class EngineProcess:
 
 @dataclass
 class BotProcess:
-    """`python -m bot`, unmodified; MIRAGE_DISCORD_API_BASE points its REST and gateway at the stand-in."""
+    """The real bot (`bot.__main__`), started through `tests.e2e.launch_bot`, which points discord.py's REST and
+    gateway at the stand-in named in `discord_env` (the bot's own code knows nothing of it)."""
 
     discord_env: dict[str, str]
     engine_url: str
@@ -227,7 +228,7 @@ class BotProcess:
                 **self.extra_env,
             }
         )
-        argv = [sys.executable, "-m", "bot"]
+        argv = [sys.executable, "-m", "tests.e2e.launch_bot"]
         self.process = ManagedProcess("bot", argv, env, self.log_path).start()
         return self
 

@@ -1,4 +1,4 @@
-"""Point an in-process discord.py client at a stand-in (what the bot does itself from MIRAGE_DISCORD_API_BASE)."""
+"""Point an in-process discord.py client at a stand-in (tests.e2e.launch_bot does the same for a bot process)."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ class StandIn:
 
     Point a discord.py client at it with `discord.http.Route.BASE = standin.api_base` and
     `discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(standin.gateway_url)` (see
-    `point_discord_py_at`), or give a bot process `standin.env()`.
+    `point_discord_py_at`), or give a bot process started by `tests.e2e.launch_bot` `standin.env()`.
     """
 
     def __init__(
@@ -128,10 +128,11 @@ class StandIn:
         return self.world.bot_user_id
 
     def env(self) -> dict[str, str]:
-        """Environment for a bot process: token, REST base (the gateway url comes from GET /gateway), dev guild."""
+        """Environment for a bot started by `tests.e2e.launch_bot`: token, REST base, gateway, dev guild."""
         return {
             "MIRAGE_DISCORD_TOKEN": self.token,
-            "MIRAGE_DISCORD_API_BASE": self.api_base,
+            "MIRAGE_E2E_DISCORD_API_BASE": self.api_base,
+            "MIRAGE_E2E_DISCORD_GATEWAY": self.gateway_url,
             "MIRAGE_DEV_GUILD_ID": str(self.guild_id),
         }
 
