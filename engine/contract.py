@@ -7,7 +7,7 @@ bot declares the same numbers on its slash commands so Discord enforces them too
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -183,3 +183,37 @@ class QueuedEvent(BaseModel):
 class StreamError(BaseModel):
     error: ErrorDetail
     status: int
+
+
+# --- ask: a grounded follow-up on atlas hits (DESIGN.md §7) -----------------------------
+ASK_QUESTION_MAX_CHARS = 500
+ASK_CONTEXT_MIN, ASK_CONTEXT_MAX = 1, 10
+ATLAS_ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
+
+AtlasId = Annotated[str, Field(pattern=ATLAS_ID_PATTERN, description="An atlas (ROCO) id, e.g. ROCO_00020.")]
+
+
+class AskRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=ASK_QUESTION_MAX_CHARS)
+    context_ids: list[AtlasId] = Field(
+        min_length=ASK_CONTEXT_MIN, max_length=ASK_CONTEXT_MAX,
+        description="The atlas images the answer may use; their captions are numbered [1]…[k] in this order.",
+    )
+    seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX)
+
+
+class Citation(BaseModel):
+    n: int = Field(ge=1, description="The marker [n] in the answer; the source is sources[n - 1].")
+    id: str = Field(description="Atlas id of the cited image.")
+
+
+class AskResponse(BaseModel):
+    question: str
+    answer: str = Field(description="Grounded: the LLM's answer with only valid [n] markers. Otherwise the "
+                                    "numbered captions themselves.")
+    citations: list[Citation] = Field(default_factory=list, description="Valid citations, first use first.")
+    sources: list[Hit] = Field(description="The context images in prompt order: [n] is sources[n - 1].")
+    grounded: bool = Field(description="True only when the answer cites at least one source validly.")
+    notes: list[str] = Field(default_factory=list, description="What was dropped or fell back, and why.")
+    disclaimer: str = DISCLAIMER
+    timings_ms: dict[str, float] = Field(default_factory=dict)

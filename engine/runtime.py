@@ -19,6 +19,7 @@ from typing import Any, Literal
 from engine.config import EngineSettings
 from engine.contract import ReadyResponse
 from engine.models.base import ClipEncoder, ImageGenerator, TextGenerator
+from engine.pipelines.ask import AskPipeline
 from engine.pipelines.compare import ComparePipeline
 from engine.pipelines.generate import GenerateDefaults, GeneratePipeline
 from engine.pipelines.image_search import ImageSearchPipeline
@@ -289,6 +290,12 @@ class EngineRuntime:
         self.require("clip", "atlas")
         assert self.clip is not None
         return ComparePipeline(self.clip, self.retriever())
+
+    def ask_pipeline(self) -> AskPipeline:
+        """Grounded follow-ups; with the LLM disabled the answer is the sources' captions."""
+        self.require("atlas", *(["llm"] if self.settings.enable_llm else []))
+        llm = self.llm if self.settings.enable_llm else None
+        return AskPipeline.from_settings(self.atlas(), llm, self.settings)
 
     def generate_pipeline(self) -> GeneratePipeline:
         """Generate a stamped synthetic image and find the nearest real one."""

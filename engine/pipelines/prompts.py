@@ -1,6 +1,8 @@
-"""The LLM prompt of the search pipeline: Dolly's instruction format (DESIGN.md §2).
+"""The LLM prompts: what each pipeline asks, and the one place that decides the prompt format.
 
-Dolly v2 was fine-tuned on exactly this layout; the model stops by writing `### End`.
+Format (DESIGN.md §2): a model whose tokenizer carries a chat template (today's small instruct models:
+Qwen2.5, Llama 3.x, Phi-3.5) is prompted through that template; otherwise Dolly's instruction
+format, which Dolly v2 was fine-tuned on (it stops by writing `### End`). The default LLM is Dolly.
 """
 
 from __future__ import annotations
@@ -14,12 +16,48 @@ INTRO = (
 INSTRUCTION_KEY = "### Instruction:"
 RESPONSE_KEY = "### Response:"
 END_KEY = "### End"
+SYSTEM = (
+    "You are MIRAGE, a radiology tutor for medical students. Answer briefly, from the findings you are "
+    "given, for education, not diagnosis."
+)
+# A caption longer than this is cut (at a word) in the ask prompt, so ten of them fit the context.
+ASK_CAPTION_PROMPT_CHARS = 400
+
+
+def render_prompt(llm: object | None, instruction: str, *, system: str = SYSTEM) -> str:
+    """`instruction` as `llm` should see it: through its chat template when it has one, else Dolly's format.
+
+    A generator offers its template as `chat_prompt(messages) -> str | None` (None: no template);
+    generators without that method (fakes, other backends) get Dolly's format.
+    """
+    chat = getattr(llm, "chat_prompt", None)
+    if callable(chat):
+        rendered = chat([{"role": "system", "content": system}, {"role": "user", "content": instruction}])
+        if rendered is not None:
+            return rendered
+    return dolly_prompt(instruction)
 
 
 def explain_instruction(query: str, captions: Sequence[str]) -> str:
     """The reference instruction: explain the condition using the captions of the top hits as findings."""
     findings = " ".join(_as_sentence(c) for c in captions if c.strip())
     return f"Explain the condition '{query.strip()}' concisely using these findings: {findings}"
+
+
+def ask_instruction(question: str, captions: Sequence[str]) -> str:
+    """A follow-up question over captions numbered [1]…[k], asking for an answer that cites them."""
+    k = len(captions)
+    # a caption's own brackets ("[3]", a literature reference) would read as one of our markers
+    plain = [_as_sentence(c).replace("[", "(").replace("]", ")") for c in captions]
+    numbered = "\n".join(f"[{n}] {_cut_words(c, ASK_CAPTION_PROMPT_CHARS)}" for n, c in enumerate(plain, 1))
+    example = "[1]" if k == 1 else "[1] or [1][2]"
+    return (
+        "Answer the student's question using only the numbered findings below; they are the captions "
+        f"of the atlas images the student is looking at. After each statement, cite the findings it "
+        f"comes from by their numbers in square brackets, like {example}. Cite only numbers from 1 to "
+        f"{k}. If the findings do not answer the question, say so.\n\n"
+        f"Findings:\n{numbered}\n\nQuestion: {' '.join(question.split())}"
+    )
 
 
 def dolly_prompt(instruction: str) -> str:
@@ -35,3 +73,11 @@ def cut_at_end(text: str) -> str:
 def _as_sentence(caption: str) -> str:
     caption = " ".join(caption.split())
     return caption if caption.endswith((".", "!", "?")) else caption + "."
+
+
+def _cut_words(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters at a word boundary, with an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0] if " " in text[: limit - 1] else text[: limit - 1]
+    return cut.rstrip(",;: ") + "…"

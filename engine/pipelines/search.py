@@ -17,7 +17,7 @@ from engine.contract import K_DEFAULT, K_MAX, K_MIN, QUERY_MAX_CHARS, SEED_MAX, 
 from engine.models.base import ClipEncoder, GenerationCancelled, TextGenerator
 from engine.store.base import StoredHit
 
-from .prompts import cut_at_end, dolly_prompt, explain_instruction
+from .prompts import cut_at_end, explain_instruction, render_prompt
 from .results import InvalidInput, SearchResult, Stopwatch
 from .retrieval import Retriever
 
@@ -112,10 +112,10 @@ class SearchPipeline:
         watch: Stopwatch,
     ) -> None:
         """Steps 4–6, filling `result` in place; falls back to the top hit when the LLM gives nothing usable."""
-        # 4. Context: the captions of the top hits, in Dolly's instruction format
+        # 4. Context: the captions of the top hits, in the LLM's chat template or Dolly's instruction format
         result.context = found[: self.context_captions]
         captions = [hit.payload.caption for hit in result.context]
-        result.prompt = dolly_prompt(explain_instruction(result.query, captions))
+        result.prompt = render_prompt(self.llm, explain_instruction(result.query, captions))
 
         # 5. Enrich: the LLM explains the condition from those findings
         with watch("llm"):

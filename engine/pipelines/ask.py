@@ -1,0 +1,194 @@
+"""Ask (DESIGN.md §7): a follow-up question answered from the atlas images a student is looking at.
+
+    context ids ──store──▶ hits ──captions numbered [1]…[k]──▶ prompt ──LLM (seeded)──▶ answer
+          ──code keeps only citations 1…k──▶ grounded answer with its sources
+                                         └─ no valid citation ─▶ the numbered captions themselves
+
+Small LLMs invent citations; the check is code (engine/pipelines/citations.py), never the prompt.
+An answer that cites nothing valid is never shown as grounded: the captions are shown instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from engine.config import EngineSettings
+from engine.contract import ASK_CONTEXT_MAX, ASK_CONTEXT_MIN, ASK_QUESTION_MAX_CHARS, SEED_MAX, SEED_MIN
+from engine.models.base import GenerationCancelled, TextGenerator
+from engine.store.base import AtlasStore, StoredHit
+
+from .citations import CheckedAnswer, check_citations
+from .prompts import ask_instruction, cut_at_end, render_prompt
+from .results import InvalidInput, Stopwatch
+
+logger = logging.getLogger(__name__)
+
+
+class UnknownAtlasIds(LookupError):
+    """Some context ids are not in the atlas; the message names them."""
+
+    def __init__(self, missing: Sequence[str]) -> None:
+        self.missing = list(missing)
+        names = ", ".join(repr(i) for i in self.missing)
+        super().__init__(f"context_ids: no atlas image with id {names}")
+
+
+@dataclass
+class AskResult:
+    """The answer, its valid citations as (n, atlas id), and the context hits in prompt order."""
+
+    question: str
+    answer: str
+    citations: list[tuple[int, str]]
+    sources: list[StoredHit]
+    grounded: bool
+    prompt: str | None = None
+    raw: str | None = None
+    out_of_range: int = 0
+    malformed: int = 0
+    notes: list[str] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class AskPipeline:
+    """Grounded follow-ups over a fixed set of atlas hits."""
+
+    def __init__(
+        self,
+        store: AtlasStore | None,
+        llm: TextGenerator | None,
+        *,
+        max_new_tokens: int = 100,
+        top_p: float = 0.92,
+        default_seed: int = 0,
+    ) -> None:
+        self.store = store
+        self.llm = llm
+        self.max_new_tokens = max_new_tokens
+        self.top_p = top_p
+        self.default_seed = default_seed
+
+    @classmethod
+    def from_settings(cls, store: AtlasStore, llm: TextGenerator | None, settings: EngineSettings) -> AskPipeline:
+        """The pipeline with the generation settings the search pipeline uses too."""
+        return cls(store, llm, max_new_tokens=settings.llm_max_new_tokens, top_p=settings.llm_top_p,
+                   default_seed=settings.llm_seed)
+
+    def __call__(
+        self,
+        question: str,
+        context_ids: Sequence[str],
+        *,
+        seed: int | None = None,
+        cancel: threading.Event | None = None,
+    ) -> AskResult:
+        """Every step: check, fetch the context from the atlas, then answer from it."""
+        # 1. Check inputs
+        question, ids = self.check_inputs(question, context_ids, seed)
+        # 2. The context hits, in the order given (unknown ids → UnknownAtlasIds)
+        context = self.fetch_context(ids)
+        return self.answer(question, context, seed=seed, cancel=cancel)
+
+    def check_inputs(self, question: str, context_ids: Sequence[str], seed: int | None) -> tuple[str, list[str]]:
+        """The question on one line and the context ids without repeats; raises InvalidInput naming the field."""
+        if not isinstance(question, str) or not question.strip():
+            raise InvalidInput("question: must not be empty")
+        if len(question) > ASK_QUESTION_MAX_CHARS:
+            raise InvalidInput(f"question: at most {ASK_QUESTION_MAX_CHARS} characters (got {len(question)})")
+        ids = list(dict.fromkeys(context_ids))
+        if not ASK_CONTEXT_MIN <= len(ids) <= ASK_CONTEXT_MAX:
+            raise InvalidInput(f"context_ids: between {ASK_CONTEXT_MIN} and {ASK_CONTEXT_MAX} distinct ids "
+                               f"(got {len(ids)})")
+        if seed is not None and not SEED_MIN <= seed <= SEED_MAX:
+            raise InvalidInput(f"seed: between {SEED_MIN} and {SEED_MAX} (got {seed})")
+        return " ".join(question.split()), ids
+
+    def fetch_context(self, ids: Sequence[str]) -> list[StoredHit]:
+        """The atlas hits for `ids`, in that order; raises UnknownAtlasIds naming every missing id."""
+        if self.store is None:
+            raise RuntimeError("this AskPipeline has no store; pass the context hits to answer()")
+        found = {hit.atlas_id: hit for hit in self.store.retrieve(list(ids))}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise UnknownAtlasIds(missing)
+        return [found[i] for i in ids]
+
+    def answer(
+        self,
+        question: str,
+        context: Sequence[StoredHit],
+        *,
+        seed: int | None = None,
+        cancel: threading.Event | None = None,
+    ) -> AskResult:
+        """Steps 3–5 on hits already fetched: prompt, generate, keep only valid citations."""
+        if not context:
+            raise InvalidInput(f"context_ids: at least {ASK_CONTEXT_MIN} id")
+        if len({hit.atlas_id for hit in context}) < len(context):
+            raise InvalidInput("context_ids: the same id twice")
+        watch = Stopwatch()
+        sources = list(context)
+        result = AskResult(question=question, answer="", citations=[], sources=sources, grounded=False)
+        if self.llm is None:
+            result.notes.append("the LLM is disabled; here are the captions of the sources")
+            return self._captions_instead(result, watch)
+
+        # 3. Prompt: the captions numbered [1]…[k], the question, the request to cite
+        captions = [hit.payload.caption for hit in sources]
+        result.prompt = render_prompt(self.llm, ask_instruction(question, captions))
+
+        # 4. Generate (seeded, so the same question on the same hits gives the same answer)
+        with watch("llm"):
+            result.raw = self._generate(result.prompt, seed, cancel, result.notes)
+        if result.raw is None:
+            return self._captions_instead(result, watch)
+
+        # 5. Keep only citations 1…k and map each to its atlas id
+        checked = check_citations(result.raw, len(sources))
+        self._record(result, checked)
+        if not checked.grounded:
+            result.notes.append("the answer cited none of the sources validly; here are their captions instead")
+            return self._captions_instead(result, watch)
+        result.answer, result.grounded = checked.text, True
+        result.citations = [(n, sources[n - 1].atlas_id) for n in checked.cited]
+        result.timings_ms = watch.total()
+        return result
+
+    def _generate(
+        self, prompt: str, seed: int | None, cancel: threading.Event | None, notes: list[str]
+    ) -> str | None:
+        assert self.llm is not None
+        try:
+            text = self.llm.generate(
+                prompt, max_new_tokens=self.max_new_tokens, top_p=self.top_p,
+                seed=self.default_seed if seed is None else seed, cancel=cancel,
+            )
+        except GenerationCancelled:
+            raise
+        except Exception as exc:  # a broken LLM must not hide the sources: the captions still answer
+            logger.exception("LLM generation failed while answering a follow-up")
+            notes.append(f"the LLM failed ({type(exc).__name__}); here are the captions of the sources")
+            return None
+        return cut_at_end(text or "")
+
+    @staticmethod
+    def _record(result: AskResult, checked: CheckedAnswer) -> None:
+        result.out_of_range, result.malformed = len(checked.out_of_range), len(checked.malformed)
+        if checked.out_of_range:
+            numbers = ", ".join(f"[{n}]" for n in dict.fromkeys(checked.out_of_range))
+            result.notes.append(f"dropped citations outside [1]…[{len(result.sources)}]: {numbers}")
+        if checked.malformed:
+            result.notes.append(f"dropped markers that are not citations: {', '.join(checked.malformed)}")
+
+    @staticmethod
+    def _captions_instead(result: AskResult, watch: Stopwatch) -> AskResult:
+        """Not grounded: the answer is the numbered captions themselves, each its own citation."""
+        result.grounded = False
+        result.answer = "\n".join(f"[{n}] {' '.join(h.payload.caption.split())}"
+                                  for n, h in enumerate(result.sources, 1))
+        result.citations = []
+        result.timings_ms = watch.total()
+        return result
