@@ -109,6 +109,30 @@ class CausalLMGenerator:
             text = text.replace(special, "")
         return text.strip()
 
+    def chat_prompt(self, messages: list[dict[str, str]]) -> str | None:
+        """`messages` through the tokenizer's chat template, ready for `generate`; None when it has none.
+
+        engine/pipelines/prompts.py decides with this: a template → chat format, None → Dolly's format.
+        """
+        if not getattr(self.tokenizer, "chat_template", None):
+            return None
+        from jinja2.exceptions import TemplateError
+
+        try:
+            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        except TemplateError:
+            # some templates refuse a system role (Gemma's): fold it into the first user message
+            if len(messages) < 2 or messages[0]["role"] != "system":
+                raise
+            system, first, *rest = messages
+            merged = {"role": first["role"], "content": f"{system['content']}\n\n{first['content']}"}
+            text = self.tokenizer.apply_chat_template([merged, *rest], tokenize=False, add_generation_prompt=True)
+        # generate() tokenizes with the tokenizer's own special tokens: a BOS the template wrote would be doubled
+        bos = self.tokenizer.bos_token
+        if bos and text.startswith(bos) and self.tokenizer("x").input_ids[:1] == [self.tokenizer.bos_token_id]:
+            text = text[len(bos) :]
+        return text
+
 
 def load_llm(
     model_id: str, *, device: str = "auto", dtype: str = "auto", load_8bit: str = "auto"
