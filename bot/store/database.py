@@ -47,26 +47,26 @@ def check_url(url: str | URL) -> URL:
     return parsed
 
 
-def make_engine(url: str | URL) -> AsyncEngine:
+def make_engine(url: str | URL, *, lock_timeout_s: float = LOCK_TIMEOUT_S) -> AsyncEngine:
     """An async engine for `url` with the connection settings above."""
     parsed = check_url(url)
     if parsed.drivername.startswith("sqlite"):
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(parsed, connect_args={"timeout": LOCK_TIMEOUT_S})
-        _sqlite_pragmas_and_immediate_begin(engine)
+        engine = create_async_engine(parsed, connect_args={"timeout": lock_timeout_s})
+        _sqlite_pragmas_and_immediate_begin(engine, lock_timeout_s)
         return engine
     return create_async_engine(
         parsed,
         pool_pre_ping=True,  # a restarted server: the next use reconnects instead of failing once
         connect_args={
             "timeout": CONNECT_TIMEOUT_S,
-            "server_settings": {"lock_timeout": str(int(LOCK_TIMEOUT_S * 1000))},
+            "server_settings": {"lock_timeout": str(int(lock_timeout_s * 1000))},
         },
     )
 
 
-def _sqlite_pragmas_and_immediate_begin(engine: AsyncEngine) -> None:
+def _sqlite_pragmas_and_immediate_begin(engine: AsyncEngine, lock_timeout_s: float) -> None:
     """WAL, busy timeout and foreign keys on every connection; our own BEGIN IMMEDIATE per transaction."""
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -75,7 +75,7 @@ def _sqlite_pragmas_and_immediate_begin(engine: AsyncEngine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={int(LOCK_TIMEOUT_S * 1000)}")
+        cursor.execute(f"PRAGMA busy_timeout={int(lock_timeout_s * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(
             "PRAGMA synchronous=NORMAL"

@@ -19,10 +19,11 @@ from alembic.script.revision import RevisionError
 from alembic.util.exc import CommandError
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .database import Database, default_url, make_engine
-from .errors import SchemaTooNew
+from .database import Database, default_url, is_unavailable, make_engine
+from .errors import DatabaseUnavailable, SchemaTooNew
 
 if TYPE_CHECKING:
     from bot.config import BotSettings
@@ -94,10 +95,20 @@ def database_url(settings: BotSettings) -> str:
 
 
 async def open_url(url: str) -> Database:
-    """Open the database at `url`, upgrade its schema to the newest revision, return it."""
+    """Open the database at `url`, upgrade its schema to the newest revision, return it.
+
+    `DatabaseUnavailable` when it cannot be reached; `SchemaTooNew` when a newer MIRAGE upgraded it.
+    """
     engine = make_engine(url)
     try:
         await upgrade_to_head(engine)
+    except (DBAPIError, OSError, TimeoutError) as error:
+        await engine.dispose()
+        if isinstance(error, DBAPIError) and not is_unavailable(error):
+            raise
+        raise DatabaseUnavailable(
+            f"cannot open the database at {engine.url.render_as_string(hide_password=True)}: {error}"
+        ) from error
     except BaseException:
         await engine.dispose()
         raise

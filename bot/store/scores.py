@@ -1,0 +1,105 @@
+"""Scores: points per revealed question, the quiz's running scoreboard, and the server's leaderboards.
+
+Each (question, player) earns at most one score event (a unique pair), so settling a question twice
+never counts anyone twice. Leaderboards are queries over those events: all-time, or since Monday
+00:00 UTC for the weekly one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ._sql import insert
+from .models import ScoreEvent, utcnow
+
+POINTS_RIGHT = 10
+HINT_COST = 3  # per rung of the hint ladder
+POINTS_RIGHT_MIN = 1  # a right answer after every hint still beats a wrong one
+LEADERBOARD_SIZE = 10
+
+
+def points_for(correct: bool, hint_level: int) -> int:
+    """Points for one answer: 10 when right, 3 less per hint rung used (at least 1); 0 when wrong."""
+    if not correct:
+        return 0
+    return max(POINTS_RIGHT - HINT_COST * max(hint_level, 0), POINTS_RIGHT_MIN)
+
+
+def week_start(now: datetime | None = None) -> datetime:
+    """Monday 00:00 UTC of the week containing `now` (the weekly leaderboard's start)."""
+    now = now or utcnow()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight - timedelta(days=midnight.weekday())
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One line of a scoreboard."""
+
+    user_id: int
+    points: int
+    correct: int
+    answered: int
+
+
+async def award(
+    session: AsyncSession,
+    *,
+    guild_id: int | None,
+    quiz_id: int,
+    question_id: int,
+    user_id: int,
+    correct: bool,
+    hint_level: int,
+    now: datetime | None = None,
+) -> bool:
+    """Record a player's points for a question; False when they already had them (never counted twice)."""
+    stmt = insert(session, ScoreEvent).values(
+        guild_id=guild_id,
+        quiz_id=quiz_id,
+        question_id=question_id,
+        user_id=user_id,
+        points=points_for(correct, hint_level),
+        correct=correct,
+        awarded_at=now or utcnow(),
+    )
+    result = await session.execute(
+        stmt.on_conflict_do_nothing(index_elements=[ScoreEvent.question_id, ScoreEvent.user_id])
+    )
+    return (result.rowcount or 0) == 1
+
+
+def _standings(*conditions: object, limit: int | None):
+    points = func.sum(ScoreEvent.points)
+    correct = func.sum(case((ScoreEvent.correct, 1), else_=0))
+    query = (
+        select(ScoreEvent.user_id, points, correct, func.count())
+        .where(*conditions)  # type: ignore[arg-type]
+        .group_by(ScoreEvent.user_id)
+        .order_by(points.desc(), correct.desc(), ScoreEvent.user_id)
+    )
+    return query.limit(limit) if limit is not None else query
+
+
+async def _run(session: AsyncSession, query) -> list[Standing]:  # noqa: ANN001
+    rows = (await session.execute(query)).all()
+    return [Standing(int(u), int(p or 0), int(c or 0), int(n)) for u, p, c, n in rows]
+
+
+async def leaderboard(
+    session: AsyncSession, guild_id: int, *, since: datetime | None = None, limit: int = LEADERBOARD_SIZE
+) -> list[Standing]:
+    """A server's top players by points (all-time, or since `since`, e.g. `week_start()`)."""
+    conditions = [ScoreEvent.guild_id == guild_id]
+    if since is not None:
+        conditions.append(ScoreEvent.awarded_at >= since)
+    return await _run(session, _standings(*conditions, limit=limit))
+
+
+async def quiz_scoreboard(session: AsyncSession, quiz_id: int) -> list[Standing]:
+    """Everyone's points so far in one quiz, best first."""
+    return await _run(session, _standings(ScoreEvent.quiz_id == quiz_id, limit=None))
