@@ -39,6 +39,8 @@ def register(subparsers: Any) -> None:
                    help="captions run through search with the LLM (0 skips; default 50)")
     p.add_argument("--n-synthetic", type=at_least(0), default=16,
                    help="captions turned into synthetic images (0 skips; default 16)")
+    p.add_argument("--n-ask", type=at_least(0), default=50,
+                   help="follow-up questions answered with checked citations (0 skips; default 50)")
     p.add_argument("--synthetic-steps", type=at_least(1), help="diffusion steps (default the engine's setting)")
     p.add_argument("--fast", action="store_true", help="generate the synthetic images in the LCM fast mode")
     p.set_defaults(func=eval_command)
@@ -76,6 +78,7 @@ def _run(args: argparse.Namespace, settings: Any) -> int:
         seed=args.seed, pairs=args.pairs, draws=args.draws, n_consistency=args.n_consistency,
         n_enrich=args.n_enrich if settings.enable_llm else 0,
         n_synthetic=args.n_synthetic if settings.enable_diffusion else 0,
+        n_ask=args.n_ask if settings.enable_llm else 0,
         context_captions=settings.context_captions, max_new_tokens=settings.llm_max_new_tokens,
         top_p=settings.llm_top_p,
         synthetic_steps=args.synthetic_steps or (settings.fast_steps if args.fast else settings.diffusion_steps),
@@ -87,7 +90,7 @@ def _run(args: argparse.Namespace, settings: Any) -> int:
     # 2. Models, as the engine loads them (all before the split, so missing weights fail fast)
     ids = model_ids_for(settings)
     clip = _load_clip(ids.clip, settings)
-    llm = _load_llm(ids.llm, settings) if config.n_enrich else None
+    llm = _load_llm(ids.llm, settings) if config.n_enrich or config.n_ask else None
     diffusion = _load_diffusion(ids.diffusion, ids.lcm_lora, settings, args.fast) if config.n_synthetic else None
 
     # 3. The split: from a ROCO tree, the atlas, or (tiny profile, no atlas yet) the demo atlas

@@ -67,6 +67,13 @@ def metric_rows(results: EvalResults) -> list[tuple[str, str, str, float]]:
                  ("enrichment", "queries", "improved", float(enrichment.improved)),
                  ("enrichment", "queries", "worsened", float(enrichment.worsened)),
                  ("enrichment", "queries", "fallbacks", float(enrichment.fallbacks))]
+    grounding = results.grounding
+    if grounding is not None:
+        rows += [("grounding", "answers", name, float(value)) for name, value in (
+            ("n", grounding.n), ("grounded", grounding.grounded), ("grounded_share", grounding.grounded_share),
+            ("fell_back_to_captions", grounding.fell_back), ("citations_kept", grounding.citations_kept),
+            ("citations_dropped_out_of_range", grounding.citations_dropped),
+            ("malformed_markers", grounding.malformed))]
     return rows
 
 
@@ -302,6 +309,7 @@ def markdown(results: EvalResults, written: dict[str, Path]) -> str:
         for i, text in examples:
             lines += [f"> **caption**: {_one_line(split.captions[i], 200)}  ",
                       f"> **explanation**: {_one_line(text, 300)}", ""]
+    lines += _grounding_section(results)
     if results.synthetic is not None:
         s = results.synthetic
         lines += ["## Synthetic images", "",
@@ -312,3 +320,28 @@ def markdown(results: EvalResults, written: dict[str, Path]) -> str:
         lines += ["## Notes", "", *[f"- {note}" for note in results.notes], ""]
     lines += ["Files: " + ", ".join(f"`{name}`" for name in sorted(written)), ""]
     return "\n".join(lines)
+
+
+def _grounding_section(results: EvalResults) -> list[str]:
+    """Follow-up grounding: how often the LLM's answer cites its sources validly (engine/eval/grounding.py)."""
+    g = results.grounding
+    lines = ["## Follow-up grounding", ""]
+    if g is None:
+        return [*lines, "Not run (see notes).", ""]
+    lines += [
+        f"{g.n} follow-up questions, each about the {g.context} split images nearest to a sampled caption "
+        "(the hits a search thread holds), answered through the ask pipeline: captions numbered "
+        f"[1]…[{g.context}], citations outside that range dropped in code, the numbered captions shown "
+        "instead when no valid citation remains.",
+        "",
+        "| answers | count | share |", "|---|---:|---:|",
+        f"| grounded (≥ 1 valid citation) | {g.grounded} | {g.grounded_share:.3f} |",
+        f"| fell back to the captions | {g.fell_back} | {g.fell_back_share:.3f} |",
+        "",
+        f"Citations kept: {g.citations_kept}; dropped as out of range: {g.citations_dropped}; "
+        f"malformed markers removed: {g.malformed}.",
+        "",
+    ]
+    for question, answer in g.examples:
+        lines += [f"> **question**: {question}  ", f"> **answer**: {_one_line(answer, 300)}", ""]
+    return lines

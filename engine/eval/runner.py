@@ -1,10 +1,11 @@
-"""The evaluation, top to bottom: encode captions → retrieval → consistency → enrichment → synthetic.
+"""The evaluation, top to bottom: encode captions → retrieval → consistency → enrichment → synthetic → grounding.
 
     split (captions + image vectors)
       ├─ CLIP text ─▶ retrieval T→I / I→T (whole split, 2,000-pair protocol)
       ├─ real image–caption consistency (matched vs deranged pairs)
       ├─ SearchPipeline on captions ─▶ first vs second retrieval; caption–explanation consistency
-      └─ diffusion from captions ─▶ CLIP image ─▶ synthetic image–caption consistency
+      ├─ diffusion from captions ─▶ CLIP image ─▶ synthetic image–caption consistency
+      └─ AskPipeline on a caption's nearest images ─▶ follow-up grounding (citations checked in code)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from engine.models.base import ClipEncoder, ImageGenerator, TextGenerator
 from .consistency import ConsistencyResult, consistency
 from .data import EvalSplit
 from .enrichment import EnrichmentResult, enrichment_effect
+from .grounding import GroundingResult, grounding_effect
 from .metrics import DEFAULT_KS, RetrievalMetrics, TieRule
 from .retrieval import ProtocolResult, protocol, whole_split
 from .synthetic import SyntheticImages, generate_from_captions
@@ -39,6 +41,7 @@ class EvalConfig:
     n_consistency: int = 2000
     n_enrich: int = 50
     n_synthetic: int = 16
+    n_ask: int = 50
     ks: tuple[int, ...] = DEFAULT_KS
     ties: TieRule = "pessimistic"
     context_captions: int = 3
@@ -52,7 +55,7 @@ class EvalConfig:
         for name in ("pairs", "draws", "n_consistency"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: at least 1 (got {getattr(self, name)})")
-        for name in ("n_enrich", "n_synthetic"):
+        for name in ("n_enrich", "n_synthetic", "n_ask"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: 0 (skip) or more (got {getattr(self, name)})")
 
@@ -71,6 +74,7 @@ class EvalResults:
     synthetic: SyntheticImages | None
     notes: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+    grounding: GroundingResult | None = None
 
 
 def run_evaluation(split: EvalSplit, clip: ClipEncoder, *, llm: TextGenerator | None = None,
@@ -81,6 +85,7 @@ def run_evaluation(split: EvalSplit, clip: ClipEncoder, *, llm: TextGenerator | 
     notes: list[str] = []
     # one generator per draw, so changing one sample size does not change the other samples
     rng_consistency, rng_enrich, rng_synthetic = (np.random.default_rng([config.seed, i]) for i in range(3))
+    rng_ask = np.random.default_rng([config.seed, 4])
 
     # 1. Encode every caption with CLIP's text tower
     text = encode_captions(clip, split.captions)
@@ -135,12 +140,21 @@ def run_evaluation(split: EvalSplit, clip: ClipEncoder, *, llm: TextGenerator | 
         if pair is not None:
             results.append(pair)
 
+    # 6. Follow-up grounding: answers about a caption's neighbours, citations checked in code
+    grounding = None
+    if llm is None or config.n_ask == 0:
+        notes.append("follow-up grounding skipped: " + ("n_ask=0" if config.n_ask == 0 else "no LLM"))
+    else:
+        grounding = grounding_effect(split, text, llm, _choose(rng_ask, len(split), config.n_ask),
+                                     context=config.context_captions, max_new_tokens=config.max_new_tokens,
+                                     top_p=config.top_p, seed=config.seed)
+
     return EvalResults(
         split=split, config=config,
         models={"clip": clip.model_id, "llm": getattr(llm, "model_id", "none"),
                 "diffusion": getattr(diffusion, "model_id", "none")},
         retrieval=retrieval, protocol=proto, consistency=results, enrichment=enrichment, synthetic=synthetic,
-        notes=notes, elapsed_s=round(time.perf_counter() - start, 1),
+        notes=notes, elapsed_s=round(time.perf_counter() - start, 1), grounding=grounding,
     )
 
 
