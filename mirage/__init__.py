@@ -1,0 +1,1 @@
+"""`python -m mirage up`: the engine and the Discord bot on one box, as supervised child processes."""
