@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+TINY_DATA_DIR = Path("data") / "tiny"  # the tiny profile's default MIRAGE_DATA_DIR
 PLACEHOLDER_SECRETS = {"change-me", "changeme", "secret", "token", "xxx"}
 
 
@@ -23,6 +24,8 @@ class EngineSettings(BaseSettings):
 
     # where and who
     profile: Literal["real", "tiny"] = "real"
+    # Unset: data/ for the real profile, data/tiny for the tiny one, so trying the tiny profile
+    # never meets (or touches) an atlas indexed with the real models.
     data_dir: Path = Path("data")
     host: str = "127.0.0.1"
     port: int = 8700
@@ -63,9 +66,21 @@ class EngineSettings(BaseSettings):
 
     # service
     queue_size: int = Field(default=16, ge=1)
-    gpu_workers: int = Field(default=1, ge=1)
+    # worker threads running pipelines at once; unset: MIRAGE_BATCH_MAX, so a whole batch can be in flight
+    gpu_workers: int | None = Field(default=None, ge=1)
+    # dynamic batching (engine/batching): calls to one model within the window share a forward pass
+    batch_window_ms: float = Field(default=5.0, ge=0, le=1000)
+    batch_max: int = Field(default=16, ge=1, le=256)  # 1 = no batching: every call runs alone
     request_timeout_s: float = Field(default=120.0, gt=0)
     retry_after_s: int = Field(default=5, ge=1)
+    # a request's whole body must arrive within this (408 after): a slow client cannot hold memory
+    body_timeout_s: float = Field(default=30.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _tiny_profile_keeps_its_own_data(self) -> EngineSettings:
+        if self.profile == "tiny" and "data_dir" not in self.model_fields_set:
+            self.data_dir = TINY_DATA_DIR
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_exposure(self) -> EngineSettings:
@@ -77,6 +92,11 @@ class EngineSettings(BaseSettings):
                 f"MIRAGE_ENGINE_TOKEN is unset, so the engine only listens on loopback; got host {self.host!r}"
             )
         return self
+
+    @property
+    def queue_workers(self) -> int:
+        """How many pipelines run at once: MIRAGE_GPU_WORKERS, else MIRAGE_BATCH_MAX."""
+        return self.gpu_workers if self.gpu_workers is not None else self.batch_max
 
     @property
     def models_dir(self) -> Path:

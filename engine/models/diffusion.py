@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -43,7 +45,7 @@ class DiffusionGenerator:
         self.tokenizer = pipe.tokenizer
         self.max_tokens = int(pipe.tokenizer.model_max_length)
         self._default_scheduler = pipe.scheduler
-        self._fast_scheduler = None  # built with the LoRA on the first fast request
+        self._fast_scheduler = None  # built with the LoRA by load_fast_mode (load_diffusion calls it)
         self._lock = threading.Lock()
 
     def truncate_prompt(self, prompt: str) -> str:
@@ -67,45 +69,116 @@ class DiffusionGenerator:
         cancel: threading.Event | None = None,
     ) -> Image.Image:
         """One RGB image for `prompt`; same seed and settings give the same pixels."""
+        outcome = self.generate_batch(
+            [prompt], seeds=[seed], steps=steps, guidance=guidance, fast=fast, on_steps=[on_step], cancels=[cancel]
+        )[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def generate_batch(
+        self,
+        prompts: Sequence[str],
+        *,
+        seeds: Sequence[int],
+        steps: int,
+        guidance: float,
+        fast: bool = False,
+        on_steps: Sequence[ProgressCallback | None] | None = None,
+        cancels: Sequence[threading.Event | None] | None = None,
+        on_done: Callable[[int, Image.Image | BaseException], None] | None = None,
+    ) -> list[Image.Image | BaseException]:
+        """One image per prompt in one denoising loop; image i depends only on prompt i and seed i.
+
+        Each prompt has its own CPU generator, so its starting noise is what it would be alone. A
+        cancelled prompt gets GenerationCancelled at once (its row keeps being computed: the
+        scheduler's state spans the batch); the loop stops when every prompt is cancelled. A prompt
+        whose pixels are not finite gets its own error. `on_done(i, outcome)` is called per prompt.
+        """
         if steps < 1:
             raise ValueError(f"steps must be at least 1, got {steps}")
         if fast and not self.supports_fast:
             raise ValueError("fast=True needs an LCM-LoRA; none is configured (MIRAGE_LCM_LORA)")
+        n = len(prompts)
+        on_steps = list(on_steps or [None] * n)
+        cancels = list(cancels or [None] * n)
+        outcomes: list[Image.Image | BaseException | None] = [None] * n
+
+        def finish(i: int, outcome: Image.Image | BaseException) -> None:
+            if outcomes[i] is None:
+                outcomes[i] = outcome
+                if on_done is not None:
+                    on_done(i, outcome)
+
+        def cancelled(i: int) -> bool:
+            return cancels[i] is not None and cancels[i].is_set()  # type: ignore[union-attr]
 
         def step_end(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
-            if on_step is not None:
-                on_step(step + 1, pipe.num_timesteps)
-            if cancel is not None and cancel.is_set():
+            for i in range(n):
+                if outcomes[i] is not None:
+                    continue
+                if cancelled(i):
+                    finish(i, GenerationCancelled(f"generation cancelled after step {step + 1}"))
+                elif on_steps[i] is not None:
+                    on_steps[i](step + 1, pipe.num_timesteps)  # type: ignore[misc]
+            if all(outcome is not None for outcome in outcomes):
                 raise GenerationCancelled(f"generation cancelled after step {step + 1}")
             return callback_kwargs
 
         with self._lock:
-            if cancel is not None and cancel.is_set():
-                raise GenerationCancelled("generation cancelled before it started")
+            for i in range(n):
+                if cancelled(i):
+                    finish(i, GenerationCancelled("generation cancelled before it started"))
+            if all(outcome is not None for outcome in outcomes):
+                return outcomes  # type: ignore[return-value]
             self._set_mode(fast)
-            # a CPU generator gives the same starting noise on every device
-            generator = torch.Generator("cpu").manual_seed(seed)
-            with torch.inference_mode():
-                result = self.pipe(
-                    self.truncate_prompt(prompt),
-                    num_inference_steps=steps,
-                    guidance_scale=guidance,
-                    generator=generator,
-                    callback_on_step_end=step_end,
-                    output_type="pil",
-                )
-        return result.images[0].convert("RGB")
+            # a CPU generator per image gives the same starting noise on every device and in any batch
+            generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
+            try:
+                with torch.inference_mode():
+                    result = self.pipe(
+                        [self.truncate_prompt(p) for p in prompts],
+                        num_inference_steps=steps,
+                        guidance_scale=guidance,
+                        generator=generators,
+                        callback_on_step_end=step_end,
+                        output_type="np",
+                    )
+            except GenerationCancelled:
+                if all(outcome is not None for outcome in outcomes):
+                    return outcomes  # type: ignore[return-value]
+                raise
+        for i, pixels in enumerate(result.images):
+            if not np.isfinite(pixels).all():
+                finish(i, FloatingPointError("the diffusion model produced non-finite pixels for this prompt"))
+            else:
+                finish(i, self.pipe.image_processor.numpy_to_pil(pixels[None])[0].convert("RGB"))
+        return outcomes  # type: ignore[return-value]
+
+    def load_fast_mode(self) -> None:
+        """Load the LCM-LoRA and its scheduler now, leaving normal mode active (idempotent).
+
+        Done at start by `load_diffusion`: loading it on the first fast request would hold the
+        generation lock (and the GPU) for the download and the load while other requests wait.
+        """
+        with self._lock:
+            self._load_fast_mode()
+
+    def _load_fast_mode(self) -> None:
+        if self._fast_scheduler is not None or self.lcm_lora is None:
+            return
+        from diffusers import LCMScheduler
+
+        log.info("loading LCM-LoRA %s for fast mode", self.lcm_lora)
+        with missing_weights_as_error(LORA_ROLE, self.lcm_lora, looked_in(self.lcm_lora)):
+            self.pipe.load_lora_weights(self.lcm_lora, adapter_name=LORA_ADAPTER)
+        self.pipe.disable_lora()  # loading activates the adapter; normal mode runs without it
+        self._fast_scheduler = LCMScheduler.from_config(self._default_scheduler.config)
 
     def _set_mode(self, fast: bool) -> None:
         """Switch UNet LoRA and scheduler between normal and fast mode (caller holds the lock)."""
         if fast:
-            if self._fast_scheduler is None:
-                from diffusers import LCMScheduler
-
-                log.info("loading LCM-LoRA %s for fast mode", self.lcm_lora)
-                with missing_weights_as_error(LORA_ROLE, self.lcm_lora, looked_in(self.lcm_lora)):
-                    self.pipe.load_lora_weights(self.lcm_lora, adapter_name=LORA_ADAPTER)
-                self._fast_scheduler = LCMScheduler.from_config(self._default_scheduler.config)
+            self._load_fast_mode()  # a no-op once load_diffusion has loaded it
             self.pipe.enable_lora()
             self.pipe.scheduler = self._fast_scheduler
         else:
@@ -137,7 +210,9 @@ def load_diffusion(
         )
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)  # progress goes through on_step instead
-    return DiffusionGenerator(pipe, model_id=model_id, device=device, lcm_lora=lcm_lora or None)
+    generator = DiffusionGenerator(pipe, model_id=model_id, device=device, lcm_lora=lcm_lora or None)
+    generator.load_fast_mode()
+    return generator
 
 
 def _checked_source(role: str, model_id: str, local_files: list, hub_marker: str) -> str:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
 
+from engine.batching.sampling import RowOutcome, TextRow, sample_rows
 from engine.models.device import is_cuda, resolve_device, resolve_dtype
 from engine.models.hub import (
     local_path,
@@ -29,31 +30,6 @@ WEIGHT_FILES = ("*.safetensors", "*.bin")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model")
 
 
-class StopOnText(StoppingCriteria):
-    """Stop once the generated tail decodes to text containing `stop` (works whether or not it is one token)."""
-
-    def __init__(self, tokenizer, stop: str, prompt_len: int) -> None:
-        self.tokenizer, self.stop, self.prompt_len = tokenizer, stop, prompt_len
-        self.window = len(tokenizer(stop, add_special_tokens=False).input_ids) + 2
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
-        tails = input_ids[:, max(self.prompt_len, input_ids.shape[1] - self.window) :]
-        done = [self.stop in text for text in self.tokenizer.batch_decode(tails)]
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-
-class StopOnEvent(StoppingCriteria):
-    """Stop as soon as `event` is set (the caller went away)."""
-
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
-        return torch.full(
-            (input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device
-        )
-
-
 class CausalLMGenerator:
     """A transformers causal LM behind the TextGenerator protocol."""
 
@@ -65,8 +41,10 @@ class CausalLMGenerator:
         self.context_length = int(getattr(model.config, "max_position_embeddings", 2048))
         pad = tokenizer.pad_token_id
         self._pad_token_id = pad if pad is not None else tokenizer.eos_token_id
-        # torch's RNG is process-global: seeding and sampling must happen together for reproducibility
-        self._lock = threading.Lock()
+        eos = model.generation_config.eos_token_id
+        self._eos_ids = {tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])} - {None}
+        self._stop_window = len(tokenizer(END_KEY, add_special_tokens=False).input_ids) + 2
+        self._lock = threading.Lock()  # one sampling loop at a time on the shared model
 
     def generate(
         self,
@@ -78,36 +56,50 @@ class CausalLMGenerator:
         cancel: threading.Event | None = None,
     ) -> str:
         """Sample a completion of `prompt` (the new text only, cut at "### End", stripped)."""
+        row = self.text_row(prompt, max_new_tokens=max_new_tokens, top_p=top_p, seed=seed, cancel=cancel)
+        outcome = self.generate_rows([row])[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return self.completion_text(outcome)
+
+    def text_row(
+        self, prompt: str, *, max_new_tokens: int, top_p: float, seed: int, cancel: threading.Event | None = None
+    ) -> TextRow:
+        """`prompt` tokenized and checked against the model's context; raises ValueError naming the limit."""
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
         if not 0.0 < top_p <= 1.0:
             raise ValueError(f"top_p must be in (0, 1], got {top_p}")
-        inputs = self.tokenizer(prompt, return_tensors="pt").to(self.device)
-        prompt_len = inputs["input_ids"].shape[1]
-        if prompt_len + max_new_tokens > self.context_length:
+        prompt_ids = self.tokenizer(prompt).input_ids
+        if len(prompt_ids) + max_new_tokens > self.context_length:
             raise ValueError(
-                f"prompt is {prompt_len} tokens; with max_new_tokens={max_new_tokens} it exceeds the "
+                f"prompt is {len(prompt_ids)} tokens; with max_new_tokens={max_new_tokens} it exceeds the "
                 f"model's context of {self.context_length} tokens"
             )
-        stops = [StopOnText(self.tokenizer, END_KEY, prompt_len)]
-        if cancel is not None:
-            stops.append(StopOnEvent(cancel))
-        with self._lock, torch.inference_mode():
-            torch.manual_seed(seed)
-            output = self.model.generate(
-                **inputs,
-                do_sample=True,
-                top_p=top_p,
-                top_k=0,
-                max_new_tokens=max_new_tokens,
-                stopping_criteria=StoppingCriteriaList(stops),
-                pad_token_id=self._pad_token_id,
+        return TextRow(prompt_ids, max_new_tokens, top_p, seed, cancel)
+
+    def generate_rows(
+        self, rows: list[TextRow], on_row_done: Callable[[int, RowOutcome], None] | None = None
+    ) -> list[RowOutcome]:
+        """Several prompts in one forward pass per token (engine/batching/sampling.py); a row's tokens
+        depend only on its own prompt and seed, not on the other rows."""
+        with self._lock:
+            return sample_rows(
+                self.model, rows, device=self.device, pad_id=self._pad_token_id, eos_ids=self._eos_ids,
+                stopped=self._reached_stop_text, on_row_done=on_row_done,
             )
-        text = self.tokenizer.decode(output[0, prompt_len:], skip_special_tokens=False)
+
+    def completion_text(self, new_ids: list[int]) -> str:
+        """The generated ids as text: cut at "### End", special tokens removed, stripped."""
+        text = self.tokenizer.decode(new_ids, skip_special_tokens=False)
         text = text.split(END_KEY, 1)[0]
         for special in self.tokenizer.all_special_tokens:
             text = text.replace(special, "")
         return text.strip()
+
+    def _reached_stop_text(self, new_ids: list[int]) -> bool:
+        # decode only the tail: the stop text may span several tokens, or be one special token
+        return END_KEY in self.tokenizer.decode(new_ids[-self._stop_window :], skip_special_tokens=False)
 
     def chat_prompt(self, messages: list[dict[str, str]]) -> str | None:
         """`messages` through the tokenizer's chat template, ready for `generate`; None when it has none.

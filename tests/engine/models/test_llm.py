@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from engine.models.base import GenerationCancelled
 from engine.models.llm import END_KEY, load_llm
 from engine.tiny.llm import INTRO
 
@@ -67,7 +68,8 @@ def test_generation_stops_at_the_end_marker_and_returns_only_new_text(tiny_llm, 
 def test_a_set_cancel_event_stops_generation_at_once(tiny_llm, forward_calls):
     cancel = threading.Event()
     cancel.set()
-    tiny_llm.generate(PROMPT, max_new_tokens=200, top_p=0.92, seed=0, cancel=cancel)
+    with pytest.raises(GenerationCancelled):
+        tiny_llm.generate(PROMPT, max_new_tokens=200, top_p=0.92, seed=0, cancel=cancel)
     assert len(forward_calls) <= 2
 
 

@@ -1,0 +1,1 @@
+"""Dynamic batching: concurrent requests to one model role share a forward pass."""
