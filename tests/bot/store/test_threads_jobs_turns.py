@@ -47,11 +47,22 @@ async def test_more_results_extend_the_hits_without_repeats_and_a_new_command_re
     async with db.session() as s:
         assert (await threads.get_thread(s, THREAD)).hit_ids == ["a", "b", "c", "d"]
         await threads.remember_thread(
-            s, thread_id=THREAD, channel_id=CHANNEL, guild_id=None, command="compare", query="q2", hit_ids=["z"]
+            s,
+            thread_id=THREAD,
+            channel_id=CHANNEL,
+            guild_id=None,
+            command="compare",
+            query="q2",
+            hit_ids=["z"],
         )
     async with db.session() as s:
         thread = await threads.get_thread(s, THREAD)
-        assert (thread.command, thread.query, thread.hit_ids, thread.guild_id) == ("compare", "q2", ["z"], None)
+        assert (thread.command, thread.query, thread.hit_ids, thread.guild_id) == (
+            "compare",
+            "q2",
+            ["z"],
+            None,
+        )
 
 
 async def test_a_job_keeps_its_request_and_where_it_answers_for_buttons_after_a_restart(db: Database):
@@ -60,7 +71,12 @@ async def test_a_job_keeps_its_request_and_where_it_answers_for_buttons_after_a_
         await jobs.save_job(s, job_id="a1b2c3d4e5f6", user_id=USER, kind="search", request=request, now=NOW)
     async with db.session() as s:
         job = await jobs.update_job(
-            s, "a1b2c3d4e5f6", status="running", message_id=555, thread_id=THREAD, now=NOW + timedelta(seconds=2)
+            s,
+            "a1b2c3d4e5f6",
+            status="running",
+            message_id=555,
+            thread_id=THREAD,
+            now=NOW + timedelta(seconds=2),
         )
         assert job is not None
         assert await jobs.update_job(s, "nope", status="done") is None
@@ -98,7 +114,13 @@ async def test_a_job_refuses_an_unknown_status_or_an_overlong_id(db: Database):
 async def test_follow_up_turns_are_kept_in_order_with_their_citations(db: Database):
     async with db.session() as s:
         await threads.remember_thread(
-            s, thread_id=THREAD, channel_id=CHANNEL, guild_id=GUILD, command="search", query="q", hit_ids=["a", "b"]
+            s,
+            thread_id=THREAD,
+            channel_id=CHANNEL,
+            guild_id=GUILD,
+            command="search",
+            query="q",
+            hit_ids=["a", "b"],
         )
     for n in range(3):
         async with db.session() as s:
@@ -116,4 +138,6 @@ async def test_follow_up_turns_are_kept_in_order_with_their_citations(db: Databa
 async def test_a_turn_in_an_unknown_thread_is_refused_by_the_database(db: Database):
     with pytest.raises(IntegrityError):
         async with db.session() as s:
-            await turns.add_turn(s, thread_id=42, user_id=USER, question="q", answer="a", cited_ids=[], grounded=False)
+            await turns.add_turn(
+                s, thread_id=42, user_id=USER, question="q", answer="a", cited_ids=[], grounded=False
+            )

@@ -1,0 +1,101 @@
+"""forget-me: every row about a user is gone afterwards (checked by querying each table), other
+people's rows are untouched, and quizzes they started stay for the others without their id."""
+
+from __future__ import annotations
+
+from fsrs import Rating
+from sqlalchemy import func, inspect, or_, select
+
+from bot.store import Database, answers, cards, jobs, people, quizzes, settle, threads, turns
+from bot.store.models import Base
+
+from .conftest import NOW
+
+ME, YOU = 111_111_111_111_111_111, 222_222_222_222_222_222
+
+
+async def _rows_naming(db: Database, user_id: int) -> dict[str, int]:
+    """Rows in every table with a column that holds a user id, counted straight from the database."""
+    found: dict[str, int] = {}
+    async with db.session() as s:
+        for table in Base.metadata.sorted_tables:
+            user_columns = [c for c in table.c if c.name in ("user_id", "starter_id")]
+            if user_columns:
+                query = (
+                    select(func.count()).select_from(table).where(or_(*(c == user_id for c in user_columns)))
+                )
+                found[table.name] = int(await s.scalar(query) or 0)
+    return found
+
+
+async def _a_bit_of_everything(db: Database) -> None:
+    async with db.session() as s:
+        await threads.remember_thread(
+            s, thread_id=1, channel_id=2, guild_id=3, command="search", query="q", hit_ids=["ROCO_1"]
+        )
+        for user in (ME, YOU):
+            await turns.add_turn(
+                s, thread_id=1, user_id=user, question="?", answer="!", cited_ids=[], grounded=False
+            )
+            await jobs.save_job(
+                s, job_id=f"job{user % 1000}", user_id=user, kind="search", request={"q": "x"}
+            )
+            await cards.review(
+                s, user_id=user, atlas_id="ROCO_2", rating=Rating.Good, source="review", now=NOW
+            )
+        quiz = await quizzes.start_quiz(
+            s, thread_id=1, guild_id=3, starter_id=ME, kind="caption", modality=None, question_count=2
+        )
+        question = await quizzes.add_question(
+            s, quiz.id, position=0, atlas_id="ROCO_1", modality="ct", choices=[{"text": "a"}, {"text": "b"}],
+            answer_index=0, deadline=None,
+        )  # fmt: skip
+        await answers.record_answer(s, question.id, ME, 0)
+        await answers.record_answer(s, question.id, YOU, 1)
+        second = await quizzes.add_question(
+            s, quiz.id, position=1, atlas_id="ROCO_3", modality="ct", choices=[{"text": "a"}, {"text": "b"}],
+            answer_index=0, deadline=None,
+        )  # fmt: skip
+        await answers.record_hint(s, second.id, ME, 1)  # an open question with my hint on it
+    async with db.session() as s:
+        await settle.settle_question(s, question.id, now=NOW)
+
+
+async def test_forget_me_deletes_every_row_about_the_user_and_nothing_else(db: Database):
+    await _a_bit_of_everything(db)
+    before_me, before_you = await _rows_naming(db, ME), await _rows_naming(db, YOU)
+    assert all(before_me[t] > 0 for t in before_me), before_me  # the test covers every table naming users
+    async with db.session() as s:
+        counted = await people.count_user_rows(s, ME)
+    async with db.session() as s:
+        deleted = await people.forget_user(s, ME)
+    assert deleted == counted
+    assert deleted == {
+        "player_answers": 2, "score_events": 1, "review_log": 2, "review_cards": 2, "turns": 1, "jobs": 1,
+        "quizzes_started": 1,
+    }  # fmt: skip
+    assert set(deleted) - {"quizzes_started"} | {"quizzes"} == set(before_me)
+    # queried straight from the tables: nothing names me any more
+    assert await _rows_naming(db, ME) == dict.fromkeys(before_me, 0)
+    # the other player keeps everything, the quiz and the thread stay
+    assert await _rows_naming(db, YOU) == before_you
+    async with db.session() as s:
+        quiz = await quizzes.running_quiz(s, 1)
+        assert quiz is not None and quiz.starter_id is None
+        assert [
+            a.user_id
+            for a in await answers.question_answers(s, (await quizzes.quiz_questions(s, quiz.id))[0].id)
+        ] == [YOU]
+        assert await threads.get_thread(s, 1) is not None
+        assert await people.count_user_rows(s, ME) == dict.fromkeys(counted, 0)
+
+
+def test_forget_me_knows_every_table_that_names_a_user():
+    naming = {
+        t.name for t in Base.metadata.sorted_tables if any(c.name in ("user_id", "starter_id") for c in t.c)
+    }
+    assert naming == {m.__tablename__ for m in people.USER_ROWS} | {"quizzes"}
+    # and no other column could hold a person: only ids of Discord places and atlas items
+    for table in Base.metadata.sorted_tables:
+        for column in inspect(table).c:
+            assert not any(word in column.name for word in ("name", "email", "avatar", "nick", "ip")), column
