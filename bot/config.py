@@ -35,7 +35,8 @@ class BotSettings(BaseSettings):
     # fairness
     user_open_jobs_max: int = Field(default=2, ge=1)
     user_cooldown_s: float = Field(default=5.0, ge=0)
-    engine_max_concurrent: int = Field(default=2, ge=1)
+    engine_max_concurrent: int = Field(default=2, ge=1)  # until the engine's /readyz says its capacity
+    engine_capacity_refresh_s: float = Field(default=60.0, ge=0)  # ask again this often; 0: never ask
 
     # talking to the engine
     engine_connect_timeout_s: float = Field(default=5.0, gt=0)
@@ -53,6 +54,9 @@ class BotSettings(BaseSettings):
 
     # Discord etiquette: message edits for progress no more often than this
     progress_interval_s: float = Field(default=1.5, ge=0)
+
+    # quizzes: a question is revealed when everyone playing has answered, or after this many seconds
+    quiz_reveal_s: float = Field(default=45.0, ge=5, le=600)
 
     # the bot's database (threads, jobs, follow-ups, quizzes, cards, scores): bot/store
     data_dir: Path = Path("data")

@@ -165,6 +165,13 @@ class JobQueue:
             self._dispatch()
         return True
 
+    def resize(self, max_concurrent: int) -> None:
+        """Let `max_concurrent` jobs run at once (the engine's advertised capacity); waiting jobs start if room."""
+        if max_concurrent < 1:
+            raise ValueError(f"max_concurrent must be ≥ 1; got {max_concurrent}")
+        self.max_concurrent = max_concurrent  # running jobs above a lower limit finish; no new one starts
+        self._dispatch()
+
     # --- bookkeeping ----------------------------------------------------------------------
     def _remove_waiting(self, job: Job) -> None:
         line = self._lines.get(job.user_id)
