@@ -22,6 +22,7 @@ from engine.contract import (
 )
 
 from . import jobs, messages
+from .access import access_denied
 from .services import Services
 
 Text = app_commands.Range[str, 1, QUERY_MAX_CHARS]
@@ -47,6 +48,13 @@ class MirageCommands(
     def __init__(self, services: Services) -> None:
         super().__init__()
         self.services = services
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        """The server's channel and role limits hold for every subcommand, `help` included."""
+        denied = access_denied(interaction, self.services.settings)
+        if denied is not None:
+            raise app_commands.CheckFailure(denied)  # the tree's on_error shows it to the user only
+        return True
 
     @app_commands.command(description="Find real atlas images and a short explanation (or images like yours)")
     @app_commands.describe(

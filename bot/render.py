@@ -11,9 +11,11 @@ import re
 import textwrap
 from dataclasses import dataclass
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 from engine.contract import IMAGE_MAX_PIXELS
+
+from . import fonts
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +153,7 @@ def side_by_side(
     """Two images at the same height, each with a bold title above and its caption below."""
     panels = [_fit_height(left, height), _fit_height(right, height)]
     panel_w = max(p.width for p in panels)
-    font, title_font = _font(18), _font(22)
+    font, title_font = fonts.font(18), fonts.font(22)
     pad = 16
     wrap = max(20, int(panel_w / max(1.0, font.getlength("n"))))
     captions = [_wrap(left_caption, wrap), _wrap(right_caption, wrap)]
@@ -185,10 +187,3 @@ def _wrap(text: str, width: int, max_lines: int = 6) -> list[str]:
         lines = lines[:max_lines]
         lines[-1] = trim(lines[-1] + " …", width)
     return lines
-
-
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except (TypeError, OSError):  # Pillow without FreeType: the fixed bitmap font
-        return ImageFont.load_default()

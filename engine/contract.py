@@ -217,3 +217,37 @@ class AskResponse(BaseModel):
     notes: list[str] = Field(default_factory=list, description="What was dropped or fell back, and why.")
     disclaimer: str = DISCLAIMER
     timings_ms: dict[str, float] = Field(default_factory=dict)
+
+# --- quiz: an atlas image, its caption hidden, choices to pick from (DESIGN.md §7) -------
+QUIZ_CHOICES_MIN, QUIZ_CHOICES_MAX, QUIZ_CHOICES_DEFAULT = 3, 5, 4
+QUIZ_CHOICE_DISPLAY_CHARS = 80  # Discord's button label limit; the full text travels beside it
+QuizKind = Literal["caption", "modality"]
+
+
+class QuizRequest(BaseModel):
+    modality: Modality | None = Field(default=None, description="Quiz only images of this modality.")
+    seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX,
+                             description="Same seed, same item and choice order; none: a random one (returned).")
+    choices: int = Field(default=QUIZ_CHOICES_DEFAULT, ge=QUIZ_CHOICES_MIN, le=QUIZ_CHOICES_MAX)
+    kind: QuizKind = Field(default="caption", description="caption: which caption is this image's; "
+                                                          "modality: which modality made it.")
+
+
+class QuizChoice(BaseModel):
+    text: str = Field(description=f"For display: at most {QUIZ_CHOICE_DISPLAY_CHARS} characters, cut between words.")
+    full_text: str = Field(description="The whole caption (or modality name), for the reveal.")
+    id: str | None = Field(default=None, description="Atlas id whose caption this is (caption quizzes).")
+
+
+class QuizResponse(BaseModel):
+    kind: QuizKind
+    item: Hit = Field(description="The quizzed image, caption included: show it only at the reveal.")
+    image_url: str
+    question: str
+    choices: list[QuizChoice]
+    answer: int = Field(description="Index of the right choice in `choices`.")
+    hints: list[str] = Field(description="A ladder, to be shown one rung at a time: modality, then "
+                                         "region/keywords, then the first words of the answer.")
+    seed: int
+    disclaimer: str = DISCLAIMER
+    timings_ms: dict[str, float] = Field(default_factory=dict)

@@ -23,6 +23,7 @@ from engine.pipelines.ask import AskPipeline
 from engine.pipelines.compare import ComparePipeline
 from engine.pipelines.generate import GenerateDefaults, GeneratePipeline
 from engine.pipelines.image_search import ImageSearchPipeline
+from engine.pipelines.quiz import QuizPipeline
 from engine.pipelines.retrieval import Retriever
 from engine.pipelines.search import SearchPipeline
 from engine.store.base import AtlasStore
@@ -292,10 +293,18 @@ class EngineRuntime:
         return ComparePipeline(self.clip, self.retriever())
 
     def ask_pipeline(self) -> AskPipeline:
-        """Grounded follow-ups; with the LLM disabled the answer is the sources' captions."""
-        self.require("atlas", *(["llm"] if self.settings.enable_llm else []))
+        """Grounded follow-ups. Without a usable LLM (disabled, loading, failed) the answer is the
+        sources' numbered captions, with a note why."""
+        self.require("atlas")
         llm = self.llm if self.settings.enable_llm else None
-        return AskPipeline.from_settings(self.atlas(), llm, self.settings)
+        missing = "the LLM is not loaded" if self.settings.enable_llm else "the LLM is disabled"
+        return AskPipeline.from_settings(self.atlas(), llm, self.settings, llm_missing=missing)
+
+    def quiz_pipeline(self) -> QuizPipeline:
+        """Quiz questions: an atlas image, its caption hidden, CLIP hard negatives as distractors."""
+        self.require("clip", "atlas")
+        assert self.clip is not None
+        return QuizPipeline.from_settings(self.clip, self.atlas(), self.settings)
 
     def generate_pipeline(self) -> GeneratePipeline:
         """Generate a stamped synthetic image and find the nearest real one."""

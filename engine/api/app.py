@@ -16,7 +16,7 @@ from .auth import require_token
 from .errors import error_response, install_error_handlers
 from .limits import BodySizeLimit
 from .queue import WorkQueue
-from .routes import ask, atlas, compare, embed, generate, health, search
+from .routes import ask, atlas, compare, embed, generate, health, quiz, search
 from .routes.common import ERROR_RESPONSES
 from .work import as_api_error
 
@@ -50,7 +50,7 @@ def create_app(runtime: EngineRuntime) -> FastAPI:
     app.add_exception_handler(InvalidInput, _pipeline_error)
 
     app.include_router(health.router)
-    for module in (search, compare, generate, embed, atlas, ask):
+    for module in (search, compare, generate, embed, atlas, ask, quiz):
         app.include_router(
             module.router, prefix="/v1", dependencies=[Depends(require_token)], responses=ERROR_RESPONSES
         )

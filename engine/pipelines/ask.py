@@ -64,18 +64,21 @@ class AskPipeline:
         max_new_tokens: int = 100,
         top_p: float = 0.92,
         default_seed: int = 0,
+        llm_missing: str = "the LLM is disabled",
     ) -> None:
         self.store = store
         self.llm = llm
+        self.llm_missing = llm_missing  # why there is no LLM, for the answer's note
         self.max_new_tokens = max_new_tokens
         self.top_p = top_p
         self.default_seed = default_seed
 
     @classmethod
-    def from_settings(cls, store: AtlasStore, llm: TextGenerator | None, settings: EngineSettings) -> AskPipeline:
+    def from_settings(cls, store: AtlasStore, llm: TextGenerator | None, settings: EngineSettings, *,
+                      llm_missing: str = "the LLM is disabled") -> AskPipeline:
         """The pipeline with the generation settings the search pipeline uses too."""
         return cls(store, llm, max_new_tokens=settings.llm_max_new_tokens, top_p=settings.llm_top_p,
-                   default_seed=settings.llm_seed)
+                   default_seed=settings.llm_seed, llm_missing=llm_missing)
 
     def __call__(
         self,
@@ -133,7 +136,7 @@ class AskPipeline:
         sources = list(context)
         result = AskResult(question=question, answer="", citations=[], sources=sources, grounded=False)
         if self.llm is None:
-            result.notes.append("the LLM is disabled; here are the captions of the sources")
+            result.notes.append(f"no answer from the LLM: {self.llm_missing}; here are the captions of the sources")
             return self._captions_instead(result, watch)
 
         # 3. Prompt: the captions numbered [1]…[k], the question, the request to cite

@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from discord import app_commands
 
 from bot.commands import MirageCommands
 from bot.config import BotSettings
 from bot.engine_client import make_http_client
+from bot.errors import report_unexpected
 from bot.services import Services
 
 from .engine_standin import EngineStandIn
@@ -70,4 +72,9 @@ async def invoke(services: Services, name: str, interaction: FakeInteraction, **
     group = MirageCommands(services)
     command = group.get_command(name)
     assert command is not None, name
+    try:  # as discord.py does: the group's check first, its failure to the tree's error edge
+        await group.interaction_check(interaction)  # type: ignore[arg-type]
+    except app_commands.CheckFailure as refused:
+        await report_unexpected(interaction, refused)  # type: ignore[arg-type]
+        return
     await command.callback(group, interaction, **options)  # type: ignore[arg-type]

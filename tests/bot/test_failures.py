@@ -192,6 +192,23 @@ async def test_channel_and_role_limits_are_enforced_with_a_clear_message(engine,
     assert len(engine.calls("/v1/search")) == 1
 
 
+async def test_help_honours_the_channel_and_role_limits_like_every_other_command(engine, make_services):
+    services = make_services(allowed_channel_ids=[111], allowed_role_ids=[222])
+    elsewhere = FakeInteraction(services, roles=(222,))
+    await invoke(services, "help", elsewhere)
+    assert "not enabled in this channel" in elsewhere.ephemeral_text and "/mirage search" not in elsewhere.ephemeral_text
+
+    no_role = FakeInteraction(services, roles=(999,))
+    no_role.channel_id = 111
+    await invoke(services, "help", no_role)
+    assert "<@&222>" in no_role.ephemeral_text and "/mirage search" not in no_role.ephemeral_text
+
+    allowed = FakeInteraction(services, roles=(222,))
+    allowed.channel_id = 111
+    await invoke(services, "help", allowed)
+    assert "/mirage search" in allowed.ephemeral_text
+
+
 async def test_a_bug_while_answering_leaves_a_clear_status_frees_the_slot_and_reaches_the_edge(
     engine, services
 ):
