@@ -17,7 +17,7 @@ from pydantic import ValidationError
 logger = logging.getLogger("engine")
 
 # modules with `register(subparsers)`; each adds its subcommand with set_defaults(func=...)
-COMMAND_MODULES = ("engine.atlas.cli", "engine.store.cli", "engine.eval.cli")
+COMMAND_MODULES = ("engine.atlas.cli", "engine.store.cli", "engine.eval.cli", "engine.models.prefetch")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,10 +68,8 @@ def serve_command(args: argparse.Namespace) -> int:
         return 2
     runtime = EngineRuntime(settings)
     logger.info("engine listening on http://%s:%d (docs at /docs)", settings.host, settings.port)
-    try:
-        uvicorn.run(create_app(runtime), host=settings.host, port=settings.port, log_level=args.log_level)
-    finally:
-        runtime.close()
+    # the app's lifespan stops the model workers, then closes the runtime
+    uvicorn.run(create_app(runtime), host=settings.host, port=settings.port, log_level=args.log_level)
     return 0
 
 
