@@ -7,9 +7,10 @@ bot declares the same numbers on its slash commands so Discord enforces them too
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import json
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # --- limits shared by engine and bot -------------------------------------------------
 QUERY_MAX_CHARS = 500
@@ -23,12 +24,33 @@ IMAGE_MAX_BYTES = 10 * 1024 * 1024
 IMAGE_MAX_PIXELS = 40_000_000
 
 Modality = Literal["x-ray", "ct", "mri", "ultrasound", "angiography", "nuclear", "other"]
-MODALITIES: tuple[str, ...] = ("x-ray", "ct", "mri", "ultrasound", "angiography", "nuclear", "other")
+MODALITIES: tuple[str, ...] = get_args(Modality)
 
 DISCLAIMER = "For education, not diagnosis."
 SYNTHETIC_LABEL = "SYNTHETIC"
 
-QueryText = Field(min_length=1, max_length=QUERY_MAX_CHARS)
+# At least one non-space character. Requests are checked with Python's `re` (see STRICT below),
+# so "space" means exactly what `str.strip()` removes: the schema and the engine agree.
+NOT_BLANK_PATTERN = r"\S"
+
+QueryText = Field(min_length=1, max_length=QUERY_MAX_CHARS, pattern=NOT_BLANK_PATTERN)
+
+# Request bodies: no coercion (`"seed": 1.0`, `"fast": "yes"` are refused, as the schema says)
+# and patterns checked with Python's `re`, as Python clients of the schema check them.
+STRICT = ConfigDict(strict=True, regex_engine="python-re")
+
+
+def steps_range(fast: bool) -> tuple[int, int]:
+    """The diffusion steps allowed: FAST_STEPS_MIN..FAST_STEPS_MAX in fast mode, else STEPS_MIN..STEPS_MAX."""
+    return (FAST_STEPS_MIN, FAST_STEPS_MAX) if fast else (STEPS_MIN, STEPS_MAX)
+
+
+def steps_problem(steps: int, fast: bool) -> str | None:
+    """Why `steps` is refused in this mode ("steps: between 1 and 8 in fast mode (got 20)"), or None."""
+    low, high = steps_range(fast)
+    if low <= steps <= high:
+        return None
+    return f"steps: between {low} and {high}{' in fast mode' if fast else ''} (got {steps})"
 
 
 # --- pieces ----------------------------------------------------------------------------
@@ -54,8 +76,13 @@ class Hit(BaseModel):
 
 
 class ErrorDetail(BaseModel):
-    code: str
-    message: str
+    code: str = Field(description="Machine-readable reason, e.g. invalid_input, busy, not_ready.")
+    message: str = Field(description="Fit to show a user; names the field and the limit.")
+    retryable: bool = Field(
+        default=False,
+        description="True when the same request sent again later can succeed (429 busy, 503 loading or "
+        "draining, 408 body too slow); false when it never will as sent.",
+    )
 
 
 class ErrorBody(BaseModel):
@@ -66,6 +93,8 @@ class ErrorBody(BaseModel):
 
 # --- search ----------------------------------------------------------------------------
 class SearchRequest(BaseModel):
+    model_config = STRICT
+
     query: str = QueryText
     k: int = Field(default=K_DEFAULT, ge=K_MIN, le=K_MAX)
     enrich: bool = True
@@ -92,8 +121,27 @@ class ImageSearchResponse(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
 
+class SimilarRequest(BaseModel):
+    """POST /v1/search/similar/{atlas_id}: the atlas images nearest to that one (itself left out)."""
+
+    model_config = STRICT
+
+    k: int = Field(default=K_DEFAULT, ge=K_MIN, le=K_MAX)
+    modality: Modality | None = None
+
+
+class SimilarResponse(BaseModel):
+    id: str = Field(description="The atlas image whose stored vector was searched with.")
+    hits: list[Hit] = Field(description="The nearest other atlas images, best first (the image and its "
+                                        "near-copies left out).")
+    disclaimer: str = DISCLAIMER
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
 # --- compare ---------------------------------------------------------------------------
 class CompareRequest(BaseModel):
+    model_config = STRICT
+
     query: str = QueryText
     subtract: str = QueryText
     add: str = QueryText
@@ -117,11 +165,39 @@ class CompareResponse(BaseModel):
 
 # --- generate --------------------------------------------------------------------------
 class GenerateRequest(BaseModel):
+    """`steps` is 1–100, and 1–8 with `fast` (LCM-LoRA): checked here, the one place that says so."""
+
+    model_config = ConfigDict(
+        **STRICT,
+        json_schema_extra={
+            # fast mode narrows steps; `if`/`then` lets a schema-driven client see it (OpenAPI 3.1)
+            "if": {"properties": {"fast": {"const": True}}, "required": ["fast"]},
+            "then": {
+                "properties": {
+                    "steps": {
+                        "anyOf": [{"type": "integer", "minimum": FAST_STEPS_MIN, "maximum": FAST_STEPS_MAX},
+                                  {"type": "null"}]
+                    }
+                }
+            },
+        },
+    )
+
     prompt: str = QueryText
     seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX)
-    steps: int | None = Field(default=None, ge=STEPS_MIN, le=STEPS_MAX)
-    guidance: float | None = Field(default=None, ge=GUIDANCE_MIN, le=GUIDANCE_MAX)
+    steps: int | None = Field(
+        default=None, ge=STEPS_MIN, le=STEPS_MAX,
+        description=f"{STEPS_MIN}–{STEPS_MAX}; {FAST_STEPS_MIN}–{FAST_STEPS_MAX} with fast. Default: the engine's.",
+    )
+    guidance: float | None = Field(default=None, ge=GUIDANCE_MIN, le=GUIDANCE_MAX, allow_inf_nan=False)
     fast: bool = False
+
+    @model_validator(mode="after")
+    def _steps_fit_the_mode(self) -> GenerateRequest:
+        problem = None if self.steps is None else steps_problem(self.steps, self.fast)
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
 class GenerateResponse(BaseModel):
@@ -138,16 +214,22 @@ class GenerateResponse(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
 
-class GenerateProgress(BaseModel):
+class ProgressEvent(BaseModel):
     """One server-sent event while generating: `event: progress`."""
 
+    event: ClassVar[str] = "progress"
     step: int
     total: int
 
 
+GenerateProgress = ProgressEvent  # the earlier name
+
+
 # --- embed -----------------------------------------------------------------------------
 class EmbedRequest(BaseModel):
-    texts: list[str] = Field(min_length=1, max_length=EMBED_MAX_TEXTS)
+    model_config = STRICT
+
+    texts: list[Annotated[str, QueryText]] = Field(min_length=1, max_length=EMBED_MAX_TEXTS)
 
 
 class EmbedResponse(BaseModel):
@@ -157,12 +239,26 @@ class EmbedResponse(BaseModel):
 
 # --- health ----------------------------------------------------------------------------
 class ReadyResponse(BaseModel):
+    """Readiness. On the public /readyz `detail` holds only each component's status word
+    (pending, loading, loaded, failed, disabled); GET /v1/status adds why (errors, paths)."""
+
     ready: bool
     loaded: list[str] = Field(default_factory=list)
     missing: list[str] = Field(default_factory=list)
     detail: dict[str, str] = Field(default_factory=dict)
     atlas_points: int | None = None
     profile: str | None = None
+    capacity: int | None = Field(
+        default=None,
+        description="How many requests this engine can usefully work on at once (its pipeline workers; "
+        "concurrent model calls share batches). A client keeps at most this many in flight.",
+    )
+
+
+class NotReadyResponse(ReadyResponse):
+    """/readyz while loading, degraded past use, or draining (503): the readiness and the error shape."""
+
+    error: ErrorDetail
 
 
 # --- server-sent events ----------------------------------------------------------------
@@ -170,19 +266,53 @@ class ReadyResponse(BaseModel):
 #   event: queued    data: {"position": <int, 0 = running now>}
 #   event: progress  data: {"step": n, "total": N}          (generate only)
 #   event: result    data: <the route's normal JSON answer>
-#   event: error     data: {"error": {"code", "message"}, "status": <http status>}
+#   event: error     data: {"error": {"code", "message", "retryable"}, "status": <http status>}
 # and ends after `result` or `error`. Without that Accept header the route answers plain JSON.
+# Each event is one model below (its `event` names it); `parse_sse_event` reads any of them.
 SSE_MEDIA_TYPE = "text/event-stream"
 SSE_QUEUED, SSE_PROGRESS, SSE_RESULT, SSE_ERROR = "queued", "progress", "result", "error"
+ResultT = TypeVar("ResultT", bound=BaseModel)
 
 
 class QueuedEvent(BaseModel):
+    """`event: queued`: the place in the waiting line (0 = running now)."""
+
+    event: ClassVar[str] = SSE_QUEUED
     position: int
 
 
+class ResultEvent(BaseModel):
+    """`event: result`: the route's normal JSON answer; read it with `parsed(SearchResponse)` and the like."""
+
+    event: ClassVar[str] = SSE_RESULT
+    body: dict[str, Any]
+
+    def parsed(self, model: type[ResultT]) -> ResultT:
+        """The answer as the route's response model (raises pydantic.ValidationError when it is not one)."""
+        return model.model_validate(self.body)
+
+
 class StreamError(BaseModel):
+    """`event: error`: the error shape and the HTTP status the plain answer would have had."""
+
+    event: ClassVar[str] = SSE_ERROR
     error: ErrorDetail
     status: int
+
+
+SseEvent = QueuedEvent | ProgressEvent | ResultEvent | StreamError
+
+
+def parse_sse_event(name: str, data: str) -> SseEvent | None:
+    """One event's `event:` name and `data:` text as its model; None for a name this contract does not
+    know (a newer engine may add events). Raises ValueError when the data does not fit the event."""
+    if name == SSE_RESULT:
+        body = json.loads(data)
+        if not isinstance(body, dict):
+            raise ValueError(f"event {name!r}: a JSON object is expected")
+        return ResultEvent(body=body)
+    model = {SSE_QUEUED: QueuedEvent, SSE_PROGRESS: ProgressEvent, SSE_ERROR: StreamError}.get(name)
+    return None if model is None else model.model_validate_json(data)
 
 
 # --- ask: a grounded follow-up on atlas hits (DESIGN.md §7) -----------------------------
@@ -217,6 +347,7 @@ class AskResponse(BaseModel):
     notes: list[str] = Field(default_factory=list, description="What was dropped or fell back, and why.")
     disclaimer: str = DISCLAIMER
     timings_ms: dict[str, float] = Field(default_factory=dict)
+
 
 # --- quiz: an atlas image, its caption hidden, choices to pick from (DESIGN.md §7) -------
 QUIZ_CHOICES_MIN, QUIZ_CHOICES_MAX, QUIZ_CHOICES_DEFAULT = 3, 5, 4

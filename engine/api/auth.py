@@ -1,14 +1,18 @@
-"""Bearer-token check for every route but health, when MIRAGE_ENGINE_TOKEN is set."""
+"""The bearer token as an OpenAPI security scheme on every /v1 route.
+
+The guard (engine/api/guard.py) is what refuses a request without the token, before its body is
+read; this dependency declares the scheme in the OpenAPI document and checks the same thing again,
+so a route mounted without the guard is still protected.
+"""
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from .errors import ApiError
+from .guard import token_error
 
 _bearer = HTTPBearer(auto_error=False, description="MIRAGE_ENGINE_TOKEN, when the engine has one")
 
@@ -18,11 +22,7 @@ def require_token(
 ) -> None:
     """Raise 401 unless the request carries the engine's token (a no-op when none is configured)."""
     expected = request.app.state.runtime.settings.engine_token
-    if expected is None:
-        return
-    challenge = {"WWW-Authenticate": "Bearer"}
-    if credentials is None:
-        raise ApiError(401, "unauthorized", "missing bearer token (Authorization: Bearer <token>)", challenge)
-    # constant time: the comparison must not reveal how much of a guess was right
-    if not hmac.compare_digest(credentials.credentials.encode(), expected.get_secret_value().encode()):
-        raise ApiError(401, "unauthorized", "invalid bearer token", challenge)
+    header = f"{credentials.scheme} {credentials.credentials}" if credentials else None
+    error = token_error(header, expected.get_secret_value() if expected else None)
+    if error is not None:
+        raise error

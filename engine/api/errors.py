@@ -1,7 +1,10 @@
-"""Every error the engine answers has one shape: `{"error": {"code", "message"}}` (DESIGN.md §5).
+"""Every error the engine answers has one shape: `{"error": {"code", "message", "retryable"}}`.
 
 Validation errors are reworded so the message names the field and the limit
-("query: at most 500 characters"), which the bot can show to the user as is.
+("query: at most 500 characters"), which the bot can show to the user as is. `retryable` says
+whether sending the same request again later can succeed: only a full queue (429), an engine
+still loading or draining (503) and a body that arrived too slowly (408) are; a timeout (504) is
+not, because the same work would take as long again and a retry would only add load.
 """
 
 from __future__ import annotations
@@ -15,35 +18,46 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from engine.contract import ErrorBody, ErrorDetail
+from engine.contract import NOT_BLANK_PATTERN, ErrorBody, ErrorDetail
 
 logger = logging.getLogger(__name__)
 
 _STATUS_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type", 422: "invalid_input",
-    429: "busy", 500: "internal", 503: "not_ready", 504: "timeout",
+    405: "method_not_allowed", 408: "body_timeout", 413: "too_large", 415: "unsupported_media_type",
+    422: "invalid_input", 429: "busy", 500: "internal", 501: "unavailable", 503: "not_ready", 504: "timeout",
 }
+RETRYABLE_STATUSES = frozenset({408, 429, 503})
 
 
-class ApiError(Exception):
-    """An answer other than 2xx, raised anywhere below a route."""
+class ApiError(StarletteHTTPException):
+    """An answer other than 2xx, raised anywhere below a route (or by the request guard while reading).
+
+    It is an HTTPException so that FastAPI lets it through body parsing unchanged.
+    """
 
     def __init__(
         self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
     ) -> None:
-        super().__init__(message)
+        super().__init__(status_code=status, detail=message, headers=dict(headers or {}))
         self.status, self.code, self.message = status, code, message
-        self.headers = dict(headers or {})
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the same request, sent again later, can succeed."""
+        return self.status in RETRYABLE_STATUSES
 
     def body(self) -> dict[str, Any]:
         """The JSON body."""
-        return error_body(self.code, self.message)
+        return error_body(self.code, self.message, retryable=self.retryable)
+
+    def __str__(self) -> str:
+        return self.message
 
 
-def error_body(code: str, message: str) -> dict[str, Any]:
-    """`{"error": {"code": code, "message": message}}`."""
-    return ErrorBody(error=ErrorDetail(code=code, message=message)).model_dump()
+def error_body(code: str, message: str, *, retryable: bool = False) -> dict[str, Any]:
+    """`{"error": {"code": code, "message": message, "retryable": retryable}}`."""
+    return ErrorBody(error=ErrorDetail(code=code, message=message, retryable=retryable)).model_dump()
 
 
 def error_response(error: ApiError) -> JSONResponse:
@@ -69,13 +83,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(ApiError(422, "invalid_input", describe_validation_errors(exc.errors())))
+        errors = exc.errors()
+        if any(err.get("type") == "json_invalid" for err in errors):  # unparseable, not merely invalid
+            return error_response(ApiError(400, "bad_request", describe_validation_errors(errors)))
+        return error_response(ApiError(422, "invalid_input", describe_validation_errors(errors)))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return error_response(ApiError(exc.status_code, code, message, exc.headers))
+        return error_response(ApiError(exc.status_code, code, message, exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -86,6 +103,8 @@ def install_error_handlers(app: FastAPI) -> None:
 def _field_name(loc: Sequence[Any], kind: str) -> str:
     # loc starts with where the value came from ("body", "query", "path", "header", "cookie")
     parts = list(loc[1:]) if loc and loc[0] in _LOCATIONS else list(loc)
+    if kind == "value_error" and not parts:
+        return ""  # a check across fields (a model validator): its message names the fields itself
     if kind == "json_invalid" or not parts:
         return str(loc[0]) if loc else ""
     name = ""
@@ -114,14 +133,23 @@ def _reason(err: Mapping[str, Any]) -> str:
         "json_invalid": "not valid JSON ({error})",
         "int_parsing": "an integer is expected",
         "int_from_float": "an integer is expected",
+        "int_type": "an integer is expected",
         "bool_parsing": "true or false is expected",
+        "bool_type": "true or false is expected",
         "float_parsing": "a number is expected",
+        "float_type": "a number is expected",
+        "finite_number": "a finite number is expected",
         "string_type": "a string is expected",
+        "list_type": "a JSON array is expected",
         "model_attributes_type": "a JSON object is expected",
+        "model_type": "a JSON object is expected",
         "dict_type": "a JSON object is expected",
+        "string_pattern_mismatch": "must match the pattern {pattern}",
     }
     if kind == "string_too_short" and ctx.get("min_length") == 1:
         return "must not be empty"
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") == NOT_BLANK_PATTERN:
+        return "must not be blank (only spaces)"
     template = templates.get(kind)
     if template:
         try:

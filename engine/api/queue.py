@@ -3,8 +3,12 @@
 Model calls block (torch), so they never run on the event loop. A request gets a `Job`: an
 asyncio future for its result, a `cancel` event the model code polls, and a stream of events
 (`queued` position, `progress` steps) for server-sent events. When the waiting line is full,
-`submit` raises `QueueFull` (the route answers 429). A job cancelled while it is still waiting
-is dropped without ever touching a model.
+`submit` raises `QueueFull` (the route answers 429); once stopping, `QueueClosed` (503). A job
+cancelled while it is still waiting is dropped without ever touching a model.
+
+Whether a taken job runs or is dropped is decided once, under the lock, when a worker takes it: a
+cancel arriving after that reaches the running work through `job.cancel` (generation stops between
+steps), and the job is counted as running until its work returns.
 """
 
 from __future__ import annotations
@@ -12,18 +16,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
-from engine.contract import SSE_PROGRESS, SSE_QUEUED
+from pydantic import BaseModel
+
+from engine.contract import ProgressEvent, QueuedEvent
 
 logger = logging.getLogger(__name__)
 
 
 class QueueFull(RuntimeError):
     """The waiting line is full; try again later."""
+
+
+class QueueClosed(RuntimeError):
+    """The queue is stopping (the engine is draining or shutting down): no new work."""
 
 
 class JobDropped(RuntimeError):
@@ -38,16 +49,16 @@ class Job:
         self.loop = loop
         self.cancel = threading.Event()
         self.future: asyncio.Future[Any] = loop.create_future()
-        self.events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self.events: asyncio.Queue[BaseModel] = asyncio.Queue()
         self.started = threading.Event()
 
-    def emit(self, event: str, data: dict[str, Any]) -> None:
-        """Queue an event for the request's stream (thread-safe, in order)."""
-        self._call_in_loop(self.events.put_nowait, (event, data))
+    def emit(self, event: BaseModel) -> None:
+        """Queue a server-sent event (a contract event model) for the request's stream; thread-safe, in order."""
+        self._call_in_loop(self.events.put_nowait, event)
 
     def progress(self, step: int, total: int) -> None:
         """A ProgressCallback: `step` of `total` done."""
-        self.emit(SSE_PROGRESS, {"step": int(step), "total": int(total)})
+        self.emit(ProgressEvent(step=int(step), total=int(total)))
 
     def _resolve(self, result: Any = None, error: BaseException | None = None) -> None:
         def settle() -> None:
@@ -77,10 +88,10 @@ class WorkQueue:
             raise ValueError(f"workers: at least 1 (got {workers})")
         self.size, self.workers, self.name = size, workers, name
         self._waiting: deque[Job] = deque()
+        self._running: set[Job] = set()
         self._cond = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._stopping = False
-        self.running = 0
         self.completed = 0
         self.failed = 0
         self.dropped = 0
@@ -98,18 +109,31 @@ class WorkQueue:
         for thread in self._threads:
             thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Drop the waiting jobs, cancel the running ones' events and join the workers."""
+    def stop(self, *, grace_s: float = 0.0, timeout: float = 5.0) -> bool:
+        """Take no new work, drop the waiting jobs, give the running ones `grace_s` to finish, then set
+        their cancel events and join the workers for up to `timeout` s. Blocks: call it off the event
+        loop. True when every worker has exited."""
+        self.close_intake()
+        with self._cond:
+            self._cond.wait_for(lambda: not self._running, timeout=grace_s)
+            for job in self._running:
+                job.cancel.set()  # generation stops between steps
+            threads, self._threads = self._threads, []
+        loop_deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, loop_deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in threads)
+
+    def close_intake(self) -> None:
+        """Refuse new work (QueueClosed) and drop every waiting job; running jobs go on."""
         with self._cond:
             self._stopping = True
             waiting, self._waiting = list(self._waiting), deque()
+            self.dropped += len(waiting)
             self._cond.notify_all()
-            threads, self._threads = self._threads, []
         for job in waiting:
             job.cancel.set()
-            job._resolve(error=JobDropped("the engine is shutting down"))
-        for thread in threads:
-            thread.join(timeout)
+            job._resolve(error=JobDropped("the engine is shutting down; retry on another engine or shortly"))
 
     @property
     def waiting(self) -> int:
@@ -117,18 +141,30 @@ class WorkQueue:
         with self._cond:
             return len(self._waiting)
 
+    @property
+    def running(self) -> int:
+        """Jobs a worker has started and not finished."""
+        with self._cond:
+            return len(self._running)
+
+    @property
+    def accepting(self) -> bool:
+        """False once the queue stops taking new work."""
+        with self._cond:
+            return not self._stopping
+
     def submit(self, fn: Callable[[Job], Any]) -> Job:
         """Queue `fn`; raises QueueFull when `size` jobs are already waiting. Call from the event loop."""
         job = Job(fn, asyncio.get_running_loop())
         with self._cond:
             if self._stopping:
-                raise QueueFull("the engine is shutting down")
+                raise QueueClosed("the engine is shutting down")
             if len(self._waiting) >= self.size:
                 raise QueueFull(f"{len(self._waiting)} requests are waiting (the limit is {self.size})")
             self._waiting.append(job)
             position = len(self._waiting)
             self._cond.notify()
-        job.emit(SSE_QUEUED, {"position": position})
+        job.emit(QueuedEvent(position=position))
         return job
 
     def discard(self, job: Job) -> bool:
@@ -154,33 +190,40 @@ class WorkQueue:
                     return
                 job = self._waiting.popleft()
                 still_waiting = list(self._waiting)
-                if job.cancel.is_set():
-                    self.dropped += 1
+                # decided here, once: a cancel after this point reaches the work through job.cancel
+                run = not job.cancel.is_set()
+                if run:
+                    self._running.add(job)
                 else:
-                    self.running += 1
+                    self.dropped += 1
             self._announce_positions(still_waiting)
-            if job.cancel.is_set():
+            if run:
+                self._run(job)
+            else:
                 job._resolve(error=JobDropped("cancelled while waiting"))
-                continue
-            self._run(job)
 
     def _run(self, job: Job) -> None:
         job.started.set()
-        job.emit(SSE_QUEUED, {"position": 0})
+        job.emit(QueuedEvent(position=0))
         try:
             result = job.fn(job)
         except BaseException as exc:  # handed to the waiting request, which decides what to answer
-            with self._cond:
-                self.running -= 1
-                self.failed += 1
+            self._finish(job, failed=True)
             job._resolve(error=exc)
         else:
-            with self._cond:
-                self.running -= 1
-                self.completed += 1
+            self._finish(job, failed=False)
             job._resolve(result)
+
+    def _finish(self, job: Job, *, failed: bool) -> None:
+        with self._cond:
+            self._running.discard(job)
+            if failed:
+                self.failed += 1
+            else:
+                self.completed += 1
+            self._cond.notify_all()  # stop() may be waiting for the running jobs
 
     @staticmethod
     def _announce_positions(jobs: list[Job]) -> None:
         for position, job in enumerate(jobs, start=1):
-            job.emit(SSE_QUEUED, {"position": position})
+            job.emit(QueuedEvent(position=position))

@@ -1,4 +1,4 @@
-"""Server-sent events: the wire format of the streams described at the end of engine/contract.py."""
+"""Server-sent events: the wire format of the event models at the end of engine/contract.py."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import Request
 
-from engine.contract import SSE_MEDIA_TYPE
+from engine.contract import SSE_MEDIA_TYPE, ResultEvent, SseEvent
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -17,13 +17,15 @@ def wants_event_stream(request: Request) -> bool:
     return SSE_MEDIA_TYPE in request.headers.get("accept", "")
 
 
-def format_event(event: str, data: Any) -> bytes:
-    """One event: `event: <name>` and a one-line JSON `data:`, then a blank line."""
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+def format_event(event: SseEvent) -> bytes:
+    """One event: `event: <its name>` and a one-line JSON `data:`, then a blank line."""
+    data = event.body if isinstance(event, ResultEvent) else event.model_dump(mode="json")
+    return f"event: {event.event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-def parse_events(text: str) -> list[tuple[str, Any]]:
-    """(event, data) pairs from a stream's text; for clients and tests."""
+def split_events(text: str) -> list[tuple[str, str]]:
+    """(event name, data text) pairs from a stream's text, comments skipped; feed them to
+    engine.contract.parse_sse_event."""
     events = []
     for block in text.split("\n\n"):
         name, data = "message", []
@@ -33,5 +35,10 @@ def parse_events(text: str) -> list[tuple[str, Any]]:
             elif line.startswith("data:"):
                 data.append(line[5:].strip())
         if data:
-            events.append((name, json.loads("\n".join(data))))
+            events.append((name, "\n".join(data)))
     return events
+
+
+def parse_events(text: str) -> list[tuple[str, Any]]:
+    """(event, decoded JSON data) pairs from a stream's text; for tests."""
+    return [(name, json.loads(data)) for name, data in split_events(text)]

@@ -17,13 +17,14 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from engine.contract import SSE_ERROR, SSE_MEDIA_TYPE, SSE_RESULT
+from engine.contract import SSE_MEDIA_TYPE, ErrorDetail, ResultEvent, StreamError
 from engine.models.base import GenerationCancelled
 from engine.pipelines.results import InvalidInput
 from engine.runtime import NotReady
 
-from .errors import ApiError, error_body
-from .queue import Job, JobDropped, QueueFull, WorkQueue
+from .errors import ApiError
+from .metrics import timed
+from .queue import Job, JobDropped, QueueClosed, QueueFull, WorkQueue
 from .sse import SSE_HEADERS, format_event, wants_event_stream
 
 logger = logging.getLogger(__name__)
@@ -39,28 +40,43 @@ async def answer(
     queue: WorkQueue = request.app.state.work_queue
     settings = request.app.state.runtime.settings
     try:
-        job = queue.submit(work)
+        job = queue.submit(timed(request.app, work))  # stage timings go to /metrics
     except QueueFull as exc:
         raise ApiError(
             429, "busy", f"the engine is busy: {exc}; retry in {settings.retry_after_s} s",
             {"Retry-After": str(settings.retry_after_s)},
         ) from None
+    except QueueClosed as exc:
+        raise draining_error(settings.retry_after_s, str(exc)) from None
     if wants_event_stream(request):
         events = _stream(job, queue, settings.request_timeout_s, present)
         return StreamingResponse(events, media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
     return present(await _wait(request, job, queue, settings.request_timeout_s))
 
 
+def draining_error(retry_after_s: int, why: str = "the engine is shutting down") -> ApiError:
+    """503 for work the engine will not take or finish because it is draining (retry elsewhere)."""
+    return ApiError(503, "draining", f"{why}; retry shortly", {"Retry-After": str(retry_after_s)})
+
+
 def as_api_error(exc: BaseException) -> ApiError:
-    """The HTTP answer for an exception raised by model work."""
+    """The HTTP answer for an exception raised by model work.
+
+    503 only while a retry can help (still loading, draining); a component that failed to load or
+    is switched off is 501: this engine cannot do that, and asking again will not change it.
+    """
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, InvalidInput):
         return ApiError(422, "invalid_input", str(exc))
     if isinstance(exc, NotReady):
-        return ApiError(503, "not_ready", str(exc), {"Retry-After": "5"})
-    if isinstance(exc, GenerationCancelled | JobDropped | asyncio.CancelledError):
-        return ApiError(503, "cancelled", "the request was cancelled")
+        if getattr(exc, "retryable", True):
+            return ApiError(503, "not_ready", str(exc), {"Retry-After": "5"})
+        return ApiError(501, "unavailable", str(exc))
+    if isinstance(exc, JobDropped):
+        return draining_error(5, str(exc))
+    if isinstance(exc, GenerationCancelled | asyncio.CancelledError):
+        return ApiError(503, "cancelled", "the request was cancelled; retry shortly", {"Retry-After": "5"})
     logger.error("model work failed", exc_info=exc)
     return ApiError(500, "internal", f"model work failed ({type(exc).__name__}); see the engine log")
 
@@ -100,20 +116,20 @@ async def _stream(
                 {next_event, job.future}, timeout=min(remaining, KEEPALIVE_S), return_when=asyncio.FIRST_COMPLETED
             )
             if next_event in done:
-                yield format_event(*next_event.result())
+                yield format_event(next_event.result())
             else:
                 next_event.cancel()
                 if not done:
                     yield b": keep-alive\n\n"
         # every event emitted before the result is already queued: send them first, in order
         while not job.events.empty():
-            yield format_event(*job.events.get_nowait())
+            yield format_event(job.events.get_nowait())
         try:
             body = present(job.future.result()).model_dump(mode="json")
         except BaseException as exc:
             yield _error_event(as_api_error(exc))
             return
-        yield format_event(SSE_RESULT, body)
+        yield format_event(ResultEvent(body=body))
     finally:
         # the client went away (the generator is closed) or we are done: stop unfinished work
         if not job.future.done():
@@ -122,7 +138,8 @@ async def _stream(
 
 
 def _error_event(error: ApiError) -> bytes:
-    return format_event(SSE_ERROR, {**error_body(error.code, error.message), "status": error.status})
+    detail = ErrorDetail(code=error.code, message=error.message, retryable=error.retryable)
+    return format_event(StreamError(error=detail, status=error.status))
 
 
 def _abandon(job: Job, queue: WorkQueue) -> None:

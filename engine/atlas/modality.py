@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-MODALITIES = ("x-ray", "ct", "mri", "ultrasound", "angiography", "nuclear", "other")
+from engine.contract import MODALITIES  # noqa: F401  (re-exported: the one list, from the contract)
 
 _I = re.IGNORECASE
 

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from engine.contract import Hit
 
 from ..convert import to_hit
 from ..errors import ApiError
-from .common import runtime_of
+from .common import AtlasIdPath, error_responses, runtime_of
 
 router = APIRouter(tags=["atlas"])
+ATLAS_STATUSES = (404, 422, 501, 503)
 
-AtlasId = Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$", description="e.g. ROCO_00020")
 
-
-@router.get("/atlas/{atlas_id}", response_model=Hit)
-async def atlas_entry(request: Request, atlas_id: str = AtlasId) -> Hit:
+@router.get("/atlas/{atlas_id}", response_model=Hit, responses=error_responses(*ATLAS_STATUSES))
+async def atlas_entry(request: Request, atlas_id: str = AtlasIdPath) -> Hit:
     """One atlas image's caption, modality and source (score 1.0)."""
     store = runtime_of(request).atlas()
     found = await run_in_threadpool(store.retrieve, [atlas_id])
@@ -29,9 +28,10 @@ async def atlas_entry(request: Request, atlas_id: str = AtlasId) -> Hit:
 @router.get(
     "/atlas/{atlas_id}/image",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}, "description": "The image bytes."}},
+    responses={200: {"content": {"image/jpeg": {}}, "description": "The image bytes."}}
+    | error_responses(*ATLAS_STATUSES),
 )
-async def atlas_image(request: Request, atlas_id: str = AtlasId) -> Response:
+async def atlas_image(request: Request, atlas_id: str = AtlasIdPath) -> Response:
     """The image bytes (JPEG) of one atlas entry."""
     store = runtime_of(request).atlas()
     data = await run_in_threadpool(store.image, atlas_id)

@@ -8,12 +8,14 @@ from engine.contract import CompareRequest, CompareResponse
 
 from ..convert import compare_response
 from ..work import answer
-from .common import EVENT_STREAM_RESPONSE, runtime_of
+from .common import EVENT_STREAM_RESPONSE, QUEUED_STATUSES, error_responses, runtime_of
 
 router = APIRouter(tags=["compare"])
 
 
-@router.post("/compare", response_model=CompareResponse, responses=EVENT_STREAM_RESPONSE)
+@router.post(
+    "/compare", response_model=CompareResponse, responses=EVENT_STREAM_RESPONSE | error_responses(*QUEUED_STATUSES)
+)
 async def compare(body: CompareRequest, request: Request):
     """v = normalise(normalise(q) − normalise(s) + normalise(a)); top-k for q and for v."""
     pipeline = runtime_of(request).compare_pipeline()

@@ -5,25 +5,17 @@ from __future__ import annotations
 import numpy as np
 from fastapi import APIRouter, Request
 
-from engine.contract import QUERY_MAX_CHARS, EmbedRequest, EmbedResponse
+from engine.contract import EmbedRequest, EmbedResponse
 
-from ..errors import ApiError
 from ..work import answer
-from .common import runtime_of
+from .common import QUEUED_STATUSES, error_responses, runtime_of
 
 router = APIRouter(tags=["embed"])
 
 
-@router.post("/embed", response_model=EmbedResponse)
+@router.post("/embed", response_model=EmbedResponse, responses=error_responses(*QUEUED_STATUSES))
 async def embed(body: EmbedRequest, request: Request):
-    """Each text → CLIP text tower → a unit vector."""
-    problems = [
-        f"texts[{i}]: " + ("must not be empty" if not t.strip() else f"at most {QUERY_MAX_CHARS} characters")
-        for i, t in enumerate(body.texts)
-        if not t.strip() or len(t) > QUERY_MAX_CHARS
-    ]
-    if problems:
-        raise ApiError(422, "invalid_input", "; ".join(problems))
+    """Each text → CLIP text tower → a unit vector (each text 1–500 characters, not blank)."""
     clip = runtime_of(request).encoder()
     return await answer(request, lambda job: clip.encode_text(list(body.texts)), _response)
 

@@ -8,12 +8,15 @@ from engine.contract import GenerateRequest, GenerateResponse
 
 from ..convert import generate_response
 from ..work import answer
-from .common import EVENT_STREAM_RESPONSE, runtime_of
+from .common import EVENT_STREAM_RESPONSE, QUEUED_STATUSES, error_responses, runtime_of
 
 router = APIRouter(tags=["generate"])
 
 
-@router.post("/generate", response_model=GenerateResponse, responses=EVENT_STREAM_RESPONSE)
+@router.post(
+    "/generate", response_model=GenerateResponse,
+    responses=EVENT_STREAM_RESPONSE | error_responses(*QUEUED_STATUSES),
+)
 async def generate(body: GenerateRequest, request: Request):
     """The original prompt (77 tokens) → diffusion → SYNTHETIC stamp → nearest real atlas image."""
     pipeline = runtime_of(request).generate_pipeline()

@@ -1,35 +1,65 @@
-"""Liveness and readiness (no token needed)."""
+"""Liveness and readiness (no token needed), and the operator's detailed status (token needed).
+
+The public /readyz says only what is loaded, loading, failed or disabled: no exception text, no
+paths. Why something failed goes to the log and to GET /v1/status. Neither touches the store: a
+readiness probe must answer at once even when the store is slow (runtime.readiness never blocks).
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from engine.contract import ReadyResponse
+from engine.contract import NotReadyResponse, ReadyResponse
 
 from ..errors import error_body
 
 router = APIRouter(tags=["health"])
+status_router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
 async def healthz() -> dict[str, str]:
-    """Always 200 while the process runs."""
+    """Always 200 while the process runs (draining included)."""
     return {"status": "ok"}
 
 
 @router.get(
     "/readyz",
     response_model=ReadyResponse,
-    summary="Readiness: models and atlas loaded",
-    responses={503: {"description": "Still loading or failed; the body says what is missing and why."}},
+    summary="Readiness: models and atlas loaded, and taking work",
+    responses={
+        503: {"model": NotReadyResponse, "description": "Still loading, unable to serve, or draining; the body "
+              "says which component is missing (its status word only: details are in GET /v1/status)."}
+    },
 )
 async def readyz(request: Request) -> JSONResponse:
-    """200 once every enabled component is loaded; else 503 with what is missing (and the error shape)."""
-    ready = request.app.state.runtime.readiness()
+    """200 once the engine can answer and takes work; else 503 with what is missing (and the error shape)."""
+    return _readiness(request, private=False)
+
+
+@status_router.get("/status", response_model=ReadyResponse, summary="Readiness with the reasons (errors, paths)")
+async def status(request: Request) -> JSONResponse:
+    """As /readyz, with each component's detail: what was loaded from where, and why a load failed."""
+    return _readiness(request, private=True, always_ok=True)
+
+
+def _readiness(request: Request, *, private: bool, always_ok: bool = False) -> JSONResponse:
+    ready = request.app.state.runtime.readiness(private=private)
+    queue = request.app.state.work_queue
+    ready.capacity = queue.workers
+    draining = not queue.accepting
+    if draining:
+        ready.ready = False
     body = ready.model_dump()
-    if ready.ready:
+    if ready.ready or always_ok:
         return JSONResponse(body)
-    reasons = "; ".join(f"{name}: {ready.detail.get(name, 'missing')}" for name in ready.missing)
-    body |= error_body("not_ready", f"not ready: {reasons}")
+    if draining:
+        message = "not ready: the engine is draining (shutting down); use another engine"
+    else:
+        message = "not ready: " + "; ".join(f"{name}: {ready.detail.get(name, 'missing')}" for name in ready.missing)
+    # a retry can help while something is still loading, and a draining engine's replacement will be
+    # ready; a component that failed to load stays failed until an operator acts
+    loading = any(ready.detail.get(name, "").startswith(("pending", "loading")) for name in ready.missing)
+    body |= error_body("not_ready", message, retryable=draining or loading)
     return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})

@@ -24,12 +24,14 @@ from engine.contract import (
 from ..convert import image_search_response, search_response
 from ..errors import ApiError
 from ..work import answer
-from .common import EVENT_STREAM_RESPONSE, runtime_of
+from .common import EVENT_STREAM_RESPONSE, QUEUED_STATUSES, error_responses, runtime_of
 
 router = APIRouter(tags=["search"])
 
 
-@router.post("/search", response_model=SearchResponse, responses=EVENT_STREAM_RESPONSE)
+@router.post(
+    "/search", response_model=SearchResponse, responses=EVENT_STREAM_RESPONSE | error_responses(*QUEUED_STATUSES)
+)
 async def search(body: SearchRequest, request: Request):
     """Query → atlas hits → LLM explanation from the top captions → the image that best matches it."""
     pipeline = runtime_of(request).search_pipeline(enrich=body.enrich)
@@ -43,7 +45,10 @@ async def search(body: SearchRequest, request: Request):
     )
 
 
-@router.post("/search/image", response_model=ImageSearchResponse, responses=EVENT_STREAM_RESPONSE)
+@router.post(
+    "/search/image", response_model=ImageSearchResponse,
+    responses=EVENT_STREAM_RESPONSE | error_responses(*QUEUED_STATUSES),
+)
 async def search_by_image(
     request: Request,
     image: Annotated[UploadFile, File(description=f"PNG or JPEG, at most {IMAGE_MAX_BYTES} bytes")],

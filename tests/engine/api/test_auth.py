@@ -33,7 +33,8 @@ def test_v1_routes_refuse_a_missing_or_wrong_token(client, method, path, body):
     missing = getattr(client, method)(path, **kwargs)
     assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
     assert missing.json()["error"] == {
-        "code": "unauthorized", "message": "missing bearer token (Authorization: Bearer <token>)"
+        "code": "unauthorized", "message": "missing bearer token (Authorization: Bearer <token>)",
+        "retryable": False,
     }
     wrong = getattr(client, method)(path, headers={"Authorization": "Bearer " + TOKEN[:-1]}, **kwargs)
     assert wrong.status_code == 401 and wrong.json()["error"]["message"] == "invalid bearer token"

@@ -22,7 +22,8 @@ def client(tmp_path_factory):
 def _error(response, status):
     assert response.status_code == status, response.text
     body = response.json()
-    assert set(body["error"]) == {"code", "message"}
+    assert set(body["error"]) == {"code", "message", "retryable"}
+    assert body["error"]["retryable"] is (status in (408, 429, 503))
     return body["error"]
 
 
@@ -36,6 +37,13 @@ def _error(response, status):
         ({"query": "ok", "k": 0}, "k: at least 1"),
         ({"query": "ok", "k": "many"}, "k: an integer is expected"),
         ({"query": "ok", "modality": "xray"}, "modality: one of 'x-ray', 'ct'"),
+        ({"query": " \t\n "}, "query: must not be blank (only spaces)"),
+        # no coercion: what the schema calls an integer or a boolean must be one
+        ({"query": "ok", "k": 2.0}, "k: an integer is expected"),
+        ({"query": "ok", "k": "2"}, "k: an integer is expected"),
+        ({"query": "ok", "enrich": "yes"}, "enrich: true or false is expected"),
+        ({"query": "ok", "enrich": 1}, "enrich: true or false is expected"),
+        ({"query": 5}, "query: a string is expected"),
     ],
 )
 def test_search_limits_answer_422_naming_the_field_and_the_limit(client, body, message):
@@ -49,6 +57,24 @@ def test_several_bad_fields_are_all_named(client):
     assert error["message"] == "subtract: must not be empty; add: at most 500 characters"
 
 
+def test_generate_refuses_what_its_schema_forbids_instead_of_coercing_it(client):
+    error = _error(client.post("/v1/generate", json={"prompt": "p", "seed": 1.0, "fast": "yes"}), 422)
+    assert error["message"] == "seed: an integer is expected; fast: true or false is expected"
+    assert _error(client.post("/v1/generate", json={"prompt": "p", "guidance": "7"}), 422)["message"] == (
+        "guidance: a number is expected"
+    )
+    # a whole number is a number: the schema's "number" includes it
+    assert client.post("/v1/generate", json={"prompt": "p", "guidance": 7, "steps": 1}).status_code == 200
+
+
+def test_the_fast_step_range_is_checked_at_the_door_and_published_in_the_schema(client):
+    error = _error(client.post("/v1/generate", json={"prompt": "p", "steps": 9, "fast": True}), 422)
+    assert error["message"] == "steps: between 1 and 8 in fast mode (got 9)"
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["GenerateRequest"]
+    assert schema["then"]["properties"]["steps"]["anyOf"][0] == {"type": "integer", "minimum": 1, "maximum": 8}
+    assert schema["if"] == {"properties": {"fast": {"const": True}}, "required": ["fast"]}
+
+
 def test_generate_limits(client):
     assert _error(client.post("/v1/generate", json={"prompt": "p", "steps": 101}), 422)["message"] == (
         "steps: at most 100"
@@ -60,14 +86,16 @@ def test_generate_limits(client):
     )
 
 
-def test_invalid_json_is_a_clear_422(client):
-    error = _error(client.post("/v1/search", content=b"{nope", headers={"content-type": "application/json"}), 422)
-    assert error["message"].startswith("body: not valid JSON")
+def test_an_unparseable_body_is_a_400_not_a_422(client):
+    error = _error(client.post("/v1/search", content=b"{nope", headers={"content-type": "application/json"}), 400)
+    assert error["code"] == "bad_request" and error["message"].startswith("body: not valid JSON")
 
 
 def test_embed_limits_name_the_text(client):
-    error = _error(client.post("/v1/embed", json={"texts": ["ok", "x" * 501, " "]}), 422)
-    assert error["message"] == "texts[1]: at most 500 characters; texts[2]: must not be empty"
+    error = _error(client.post("/v1/embed", json={"texts": ["ok", "x" * 501, " ", ""]}), 422)
+    assert error["message"] == (
+        "texts[1]: at most 500 characters; texts[2]: must not be blank (only spaces); texts[3]: must not be empty"
+    )
     assert _error(client.post("/v1/embed", json={"texts": ["a"] * 65}), 422)["message"] == "texts: at most 64 items"
 
 

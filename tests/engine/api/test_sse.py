@@ -84,5 +84,6 @@ def test_a_timeout_arrives_as_an_error_event(tmp_path):
         events = _stream(url, "/v1/generate", {"prompt": "x", "steps": 100})
     assert events[-1] == (
         "error",
-        {"error": {"code": "timeout", "message": "no answer within 0.2 s (MIRAGE_REQUEST_TIMEOUT_S)"}, "status": 504},
+        {"error": {"code": "timeout", "message": "no answer within 0.2 s (MIRAGE_REQUEST_TIMEOUT_S)",
+                   "retryable": False}, "status": 504},
     )
