@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -9,11 +10,15 @@ import discord
 import httpx
 from discord import app_commands
 
+from .capacity import follow_engine_capacity
 from .commands import MirageCommands
 from .config import BotSettings
 from .engine_client import make_http_client
 from .errors import report_unexpected
 from .services import Services
+from .quiz.setup import QuizFeature
+from .quiz.setup import install as install_quiz
+from .store import Database, open_database
 from .views import PERSISTENT_ITEMS
 
 log = logging.getLogger(__name__)
@@ -39,12 +44,21 @@ class MirageBot(discord.Client):
         self.tree = MirageTree(self)
         self.engine_http: httpx.AsyncClient | None = None
         self.services: Services | None = None
+        self.db: Database | None = None
+        self.quiz: QuizFeature | None = None
 
     async def setup_hook(self) -> None:
         """Open the engine client, add the commands and persistent buttons, sync the commands."""
         self.engine_http = make_http_client(self.settings)
         self.services = Services.build(self.settings, self.engine_http)
-        self.tree.add_command(MirageCommands(self.services))
+        if self.settings.engine_capacity_refresh_s > 0:  # send as many jobs at once as the engine can batch
+            self._capacity = asyncio.create_task(follow_engine_capacity(
+                self.engine_http, self.services.queue, every_s=self.settings.engine_capacity_refresh_s
+            ))
+        self.db = await open_database(self.settings)
+        mirage = MirageCommands(self.services)
+        self.quiz = install_quiz(self, mirage, self.settings, self.services.engine, self.db)
+        self.tree.add_command(mirage)
         self.add_dynamic_items(*PERSISTENT_ITEMS)
         if self.settings.dev_guild_id is not None:
             # A guild sync shows up at once; global commands can take up to an hour to propagate.
@@ -67,6 +81,12 @@ class MirageBot(discord.Client):
 
     async def close(self) -> None:
         """Close the engine client, then Discord."""
+        if getattr(self, "_capacity", None) is not None:
+            self._capacity.cancel()
+        if self.quiz is not None:
+            await self.quiz.close()
+        if self.db is not None:
+            await self.db.close()
         if self.engine_http is not None:
             await self.engine_http.aclose()
         await super().close()

@@ -28,8 +28,11 @@ from engine.contract import (
     GenerateProgress,
     GenerateRequest,
     GenerateResponse,
+    Hit,
     ImageSearchResponse,
     QueuedEvent,
+    QuizRequest,
+    QuizResponse,
     SearchRequest,
     SearchResponse,
     StreamError,
@@ -143,6 +146,22 @@ class EngineClient:
         payload = request.model_dump(exclude_none=True)
         data = await self._retrying(lambda: self._stream("/v1/generate", payload, on_queued, on_progress))
         return _parse(GenerateResponse, data)
+
+    async def quiz(self, request: QuizRequest) -> QuizResponse:
+        """One quiz question: an atlas image, its choices, the right one and the hint ladder."""
+
+        async def attempt() -> Any:
+            return _json(await self._send("POST", "/v1/quiz", json=request.model_dump(exclude_none=True)))
+
+        return _parse(QuizResponse, await self._retrying(attempt))
+
+    async def atlas_item(self, atlas_id: str) -> Hit:
+        """One atlas image's caption, modality and source."""
+
+        async def attempt() -> Any:
+            return _json(await self._send("GET", f"/v1/atlas/{quote(atlas_id, safe='')}"))
+
+        return _parse(Hit, await self._retrying(attempt))
 
     async def atlas_image(self, atlas_id: str) -> bytes:
         """The bytes of one atlas image."""

@@ -1,0 +1,100 @@
+"""`/mirage quiz | review | progress | scores | forget-me`: parameters Discord checks, handed to the flows.
+
+The commands are added to the `/mirage` group by `add_commands`, so the group's module needs to know
+nothing about quizzes.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.store.errors import DatabaseUnavailable
+from engine.contract import MODALITIES, QuizKind
+
+from .ui import DB_UNAVAILABLE, quiz_flow, review_flow, say_privately
+
+Callback = Callable[..., Awaitable[None]]
+
+QUESTIONS_MIN, QUESTIONS_MAX, QUESTIONS_DEFAULT = 1, 20, 5
+MODALITY_CHOICES = [
+    app_commands.Choice(name=m.upper() if len(m) <= 3 else m.capitalize(), value=m) for m in MODALITIES
+]
+KIND_CHOICES = [
+    app_commands.Choice(name="Which caption is it? (default)", value="caption"),
+    app_commands.Choice(name="Which modality is it?", value="modality"),
+]
+KINDS: tuple[QuizKind, ...] = ("caption", "modality")
+
+
+@app_commands.describe(
+    modality="Only images of this kind",
+    questions=f"How many questions ({QUESTIONS_MIN}–{QUESTIONS_MAX}, default {QUESTIONS_DEFAULT})",
+    kind="What to guess: the caption (default) or the modality",
+)
+@app_commands.choices(modality=MODALITY_CHOICES, kind=KIND_CHOICES)
+async def quiz(
+    interaction: discord.Interaction[Any],
+    modality: app_commands.Choice[str] | None = None,
+    questions: app_commands.Range[int, QUESTIONS_MIN, QUESTIONS_MAX] = QUESTIONS_DEFAULT,
+    kind: app_commands.Choice[str] | None = None,
+) -> None:
+    """Start a case quiz in a thread."""
+    await quiz_flow(interaction).start(
+        interaction,
+        modality=modality.value if modality else None,
+        questions=questions,
+        kind=kind.value if kind else "caption",
+    )
+
+
+async def review(interaction: discord.Interaction[Any]) -> None:
+    """Your due review cards, one by one (only you see them)."""
+    await review_flow(interaction).review(interaction)
+
+
+async def progress(interaction: discord.Interaction[Any]) -> None:
+    """Your due cards, streak and accuracy (only you see it)."""
+    await review_flow(interaction).progress(interaction)
+
+
+async def scores(interaction: discord.Interaction[Any]) -> None:
+    """This server's quiz leaderboard."""
+    await review_flow(interaction).scores(interaction)
+
+
+async def forget_me(interaction: discord.Interaction[Any]) -> None:
+    """Delete everything MIRAGE keeps about you, after a confirm button."""
+    await review_flow(interaction).forget_me(interaction)
+
+
+COMMANDS = (
+    ("quiz", "A case quiz for the group in a thread: real atlas images, A–D answers, a scoreboard", quiz),
+    ("review", "Your spaced-review cards that are due, one by one (only you see them)", review),
+    ("progress", "Your due cards, study streak and accuracy by modality (only you see it)", progress),
+    ("scores", "This server's quiz leaderboard: top 10 this week and all time", scores),
+    ("forget-me", "Delete your quiz answers, cards and scores (asks you to confirm)", forget_me),
+)
+
+
+def add_commands(group: app_commands.Group) -> None:
+    """Add the quiz commands to the `/mirage` group (fresh command objects for each group)."""
+    for name, description, callback in COMMANDS:
+        group.add_command(app_commands.Command(name=name, description=description, callback=_friendly(callback)))
+
+
+def _friendly(callback: Callback) -> Callback:
+    """The command, with a database that is down answered by a short "try again" (the bot stays up)."""
+
+    @functools.wraps(callback)
+    async def wrapped(interaction: discord.Interaction[Any], **options: Any) -> None:
+        try:
+            await callback(interaction, **options)
+        except DatabaseUnavailable:
+            await say_privately(interaction, DB_UNAVAILABLE)
+
+    return wrapped

@@ -1,0 +1,101 @@
+"""Clicks to the database in small batches: one transaction for every click that arrived meanwhile.
+
+A question can get a hundred clicks in the same second. One transaction each would make them queue
+for SQLite's single writer lock (or for pooled PostgreSQL connections) and wait in lock back-offs;
+instead one task writes whatever has piled up while the previous batch was being written, in one
+unit of work, and answers each click with its own result. A click on a revealed question gets
+`QuestionClosed` (the store checks it for each click); a database failure fails the whole batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from bot.store import answers
+from bot.store.answers import Recorded
+from bot.store.database import Database
+from bot.store.errors import QuestionClosed
+
+log = logging.getLogger(__name__)
+
+BATCH_MAX = 200  # clicks in one transaction; more wait for the next one
+
+
+@dataclass
+class _Click:
+    question_id: int
+    user_id: int
+    choice: int
+    done: asyncio.Future[Recorded]
+
+
+class AnswerWriter:
+    """Batches `record_answer` calls; `writes` and `batches` count what reached the database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._pending: list[_Click] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.writes = 0
+        self.batches = 0
+
+    async def record(self, question_id: int, user_id: int, choice: int) -> Recorded:
+        """Lock in a player's choice (as `answers.record_answer`), once its batch is committed."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="quiz-answer-writer")
+        done: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Click(question_id, user_id, choice, done))
+        self._wake.set()
+        return await done
+
+    async def close(self) -> None:
+        """Stop the writing task (clicks still pending are failed)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for click in self._pending:
+            if not click.done.done():
+                click.done.set_exception(RuntimeError("the bot is shutting down"))
+        self._pending.clear()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch, self._pending = self._pending[:BATCH_MAX], self._pending[BATCH_MAX:]
+                await self._write(batch)
+
+    async def _write(self, batch: list[_Click]) -> None:
+        results: list[Recorded | Exception] = []
+        try:
+            async with self.db.session() as session:
+                for click in batch:
+                    try:
+                        # The store raises before writing anything for a closed question or a bad
+                        # choice, so one such click leaves the rest of the batch intact.
+                        results.append(
+                            await answers.record_answer(session, click.question_id, click.user_id, click.choice)
+                        )
+                    except (QuestionClosed, ValueError) as refused:
+                        results.append(refused)
+        except Exception as error:  # the whole unit of work failed: every click in it hears so
+            log.warning("writing %d quiz answers failed: %s", len(batch), error)
+            for click in batch:
+                if not click.done.done():
+                    click.done.set_exception(error)
+            return
+        self.batches += 1
+        self.writes += sum(isinstance(r, Recorded) for r in results)
+        for click, result in zip(batch, results, strict=True):
+            if click.done.done():  # the click's handler gave up waiting
+                continue
+            if isinstance(result, Exception):
+                click.done.set_exception(result)
+            else:
+                click.done.set_result(result)
