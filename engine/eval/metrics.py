@@ -60,11 +60,16 @@ class RetrievalMetrics:
 
 @dataclass(frozen=True)
 class ThresholdResult:
-    """A matched/unmatched threshold fitted on one half and scored on the other."""
+    """A matched/unmatched threshold fitted on one half and scored on the other.
 
-    threshold: float
-    fit_accuracy: float
-    heldout_accuracy: float
+    When matched pairs do not score higher than unmatched ones (ROC AUC ≤ 0.5) no threshold separates
+    them: `separable` is False and the threshold and accuracies are None ("not separable").
+    """
+
+    separable: bool
+    threshold: float | None
+    fit_accuracy: float | None
+    heldout_accuracy: float | None
     n_fit: int
     n_heldout: int
 
@@ -212,15 +217,13 @@ def best_threshold(
 ) -> tuple[float, float]:
     """The threshold t (predict "matched" when score >= t) with the best accuracy, and that accuracy.
 
-    Candidates are midpoints between consecutive distinct scores plus one above and one below
-    all scores; among equally accurate thresholds the lowest is returned.
+    Candidates are the observed scores and the midpoints between consecutive distinct ones, so the
+    threshold always lies within the scores (for cosine similarities, within [-1, 1]); among equally
+    accurate thresholds the lowest is returned.
     """
     pos, neg = _scores("matched", matched), _scores("unmatched", unmatched)
     values = np.unique(np.concatenate([pos, neg]))
-    span = max(float(values[-1] - values[0]), 1.0)
-    candidates = np.concatenate(
-        [[values[0] - span], (values[:-1] + values[1:]) / 2.0, [values[-1] + span]]
-    )
+    candidates = np.unique(np.concatenate([values, (values[:-1] + values[1:]) / 2.0]))
     pos_sorted, neg_sorted = np.sort(pos), np.sort(neg)
     # matched at or above t are right; unmatched below t are right
     pos_right = pos.size - np.searchsorted(pos_sorted, candidates, side="left")
@@ -242,7 +245,10 @@ def threshold_accuracy(
 def heldout_threshold(
     matched: np.ndarray | Sequence[float], unmatched: np.ndarray | Sequence[float], *, seed: int = 0
 ) -> ThresholdResult:
-    """Fit the best threshold on a random half of each class; report accuracy on the other half."""
+    """Fit the best threshold on a random half of each class; report accuracy on the other half.
+
+    Not separable (no threshold) when matched pairs do not outscore unmatched ones: ROC AUC ≤ 0.5.
+    """
     pos, neg = _scores("matched", matched), _scores("unmatched", unmatched)
     if pos.size < 2 or neg.size < 2:
         raise ValueError(f"need at least 2 matched and 2 unmatched scores, got {pos.size} and {neg.size}")
@@ -250,13 +256,17 @@ def heldout_threshold(
     pos, neg = rng.permutation(pos), rng.permutation(neg)
     pos_fit, pos_held = pos[: pos.size // 2], pos[pos.size // 2 :]
     neg_fit, neg_held = neg[: neg.size // 2], neg[neg.size // 2 :]
+    n_fit, n_heldout = int(pos_fit.size + neg_fit.size), int(pos_held.size + neg_held.size)
+    if roc_auc(pos, neg) <= 0.5:
+        return ThresholdResult(False, None, None, None, n_fit, n_heldout)
     threshold, fit_accuracy = best_threshold(pos_fit, neg_fit)
     return ThresholdResult(
+        separable=True,
         threshold=threshold,
         fit_accuracy=fit_accuracy,
         heldout_accuracy=threshold_accuracy(pos_held, neg_held, threshold),
-        n_fit=int(pos_fit.size + neg_fit.size),
-        n_heldout=int(pos_held.size + neg_held.size),
+        n_fit=n_fit,
+        n_heldout=n_heldout,
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .consistency import ConsistencyResult
-from .metrics import RankStats, roc_curve
+from .metrics import RankStats, ThresholdResult, roc_curve
 from .retrieval import PUBLISHED, flat_stats
 from .runner import EvalResults
 
@@ -46,9 +46,11 @@ def metric_rows(results: EvalResults) -> list[tuple[str, str, str, float]]:
         for label, summary in (("matched", c.matched_summary), ("unmatched", c.unmatched_summary)):
             rows += [("consistency", c.kind, f"{label}_{k}", float(v)) for k, v in asdict(summary).items()]
         rows += [("consistency", c.kind, "roc_auc", c.auc),
-                 ("consistency", c.kind, "threshold", c.threshold.threshold),
-                 ("consistency", c.kind, "fit_accuracy", c.threshold.fit_accuracy),
-                 ("consistency", c.kind, "heldout_accuracy", c.threshold.heldout_accuracy)]
+                 ("consistency", c.kind, "separable", float(c.threshold.separable))]
+        if c.threshold.separable:  # no threshold, no accuracy when the classes are not separable
+            rows += [("consistency", c.kind, "threshold", float(c.threshold.threshold or 0.0)),
+                     ("consistency", c.kind, "fit_accuracy", float(c.threshold.fit_accuracy or 0.0)),
+                     ("consistency", c.kind, "heldout_accuracy", float(c.threshold.heldout_accuracy or 0.0))]
     for direction in DIRECTIONS:
         stats = getattr(results.retrieval, direction)
         rows += [("retrieval_whole_split", direction, k, v) for k, v in flat_stats(stats).items()]
@@ -130,7 +132,8 @@ def _plot_histograms(items: list[ConsistencyResult], path: Path) -> Path:
         bins = np.linspace(min(c.matched.min(), c.unmatched.min()), max(c.matched.max(), c.unmatched.max()), 31)
         ax.hist(c.unmatched, bins=bins, alpha=0.6, label=f"unmatched (μ={c.unmatched_summary.mean:.3f})")
         ax.hist(c.matched, bins=bins, alpha=0.6, label=f"matched (μ={c.matched_summary.mean:.3f})")
-        ax.axvline(c.threshold.threshold, color="black", linestyle="--", linewidth=1, label="threshold")
+        if c.threshold.threshold is not None:
+            ax.axvline(c.threshold.threshold, color="black", linestyle="--", linewidth=1, label="threshold")
         ax.set_title(f"{c.kind} (n={c.matched_summary.n})")
         ax.set_xlabel("cosine similarity")
         ax.legend(fontsize=7)
@@ -239,7 +242,9 @@ def markdown(results: EvalResults, written: dict[str, Path]) -> str:
         "",
         "Cosine similarity of matched pairs vs unmatched pairs. Unmatched pairs pair item *i* with the "
         "partner of item π(*i*) for a seeded random derangement π, one per matched pair (balanced classes). "
-        "The threshold is fitted on a random half of the pairs and its accuracy reported on the other half.",
+        "The threshold is fitted on a random half of the pairs and its accuracy reported on the other half; "
+        "with ROC AUC ≤ 0.5 matched pairs do not outscore unmatched ones and no threshold is fitted "
+        "(*not separable*).",
         "",
         "| pairs | n | matched mean ± sd (median) | unmatched mean ± sd (median) | ROC AUC | threshold | held-out accuracy |",
         "|---|---:|---|---|---:|---:|---:|",
@@ -248,7 +253,7 @@ def markdown(results: EvalResults, written: dict[str, Path]) -> str:
         m, u = c.matched_summary, c.unmatched_summary
         lines.append(
             f"| {c.kind} | {m.n} | {m.mean:.3f} ± {m.std:.3f} ({m.median:.3f}) | {u.mean:.3f} ± {u.std:.3f} "
-            f"({u.median:.3f}) | {c.auc:.3f} | {c.threshold.threshold:.3f} | {c.threshold.heldout_accuracy:.3f} |")
+            f"({u.median:.3f}) | {c.auc:.3f} | {_threshold_cells(c.threshold)} |")
     lines += ["", *[f"- **{c.kind}**: {c.description}." for c in results.consistency], ""]
     if "consistency.png" in written:
         lines += ["![consistency histograms](consistency.png) ![ROC curves](roc.png)", ""]
@@ -345,3 +350,10 @@ def _grounding_section(results: EvalResults) -> list[str]:
     for question, answer in g.examples:
         lines += [f"> **question**: {question}  ", f"> **answer**: {_one_line(answer, 300)}", ""]
     return lines
+
+
+def _threshold_cells(result: ThresholdResult) -> str:
+    """The threshold and held-out accuracy cells, or "not separable" when there is no threshold."""
+    if not result.separable or result.threshold is None or result.heldout_accuracy is None:
+        return "not separable | —"
+    return f"{result.threshold:.3f} | {result.heldout_accuracy:.3f}"

@@ -108,6 +108,28 @@ def test_best_threshold_on_overlapping_scores_finds_the_known_optimum() -> None:
     assert threshold == pytest.approx(0.375)
 
 
+def test_a_threshold_is_always_an_observed_score_or_a_midpoint() -> None:
+    # Not separable (matched score lower): the old candidates put the best cut below all scores (-1.385
+    # in a real run, outside the cosine range). Every candidate now lies within the scores.
+    matched, unmatched = [-0.30, -0.25, -0.20], [0.10, 0.15, 0.20]
+    threshold, _ = m.best_threshold(matched, unmatched)
+    scores = sorted(matched + unmatched)
+    midpoints = [(a + b) / 2 for a, b in zip(scores, scores[1:], strict=False)]
+    assert any(threshold == pytest.approx(v) for v in scores + midpoints)
+    assert -1.0 <= threshold <= 1.0
+
+
+def test_an_auc_at_or_below_one_half_is_reported_as_not_separable() -> None:
+    rng = np.random.default_rng(5)
+    inverted = m.heldout_threshold(rng.normal(-0.2, 0.05, 50), rng.normal(0.2, 0.05, 50), seed=0)
+    assert not inverted.separable
+    assert inverted.threshold is None and inverted.heldout_accuracy is None and inverted.fit_accuracy is None
+    same = m.heldout_threshold([0.3, 0.3, 0.3, 0.3], [0.3, 0.3, 0.3, 0.3], seed=0)  # AUC exactly 0.5
+    assert not same.separable and same.threshold is None
+    separable = m.heldout_threshold([0.8, 0.9, 0.85, 0.7], [0.1, 0.2, 0.15, 0.3], seed=0)
+    assert separable.separable and 0.3 <= separable.threshold <= 0.7
+
+
 def test_heldout_threshold_is_fitted_on_one_half_and_scored_on_the_other() -> None:
     rng = np.random.default_rng(3)
     matched, unmatched = rng.normal(1.0, 0.3, 400), rng.normal(0.0, 0.3, 400)

@@ -95,3 +95,25 @@ def test_bad_sample_sizes_are_refused_by_name() -> None:
         EvalConfig(pairs=0)
     with pytest.raises(ValueError, match="n_synthetic: 0"):
         EvalConfig(n_synthetic=-1)
+
+
+def test_a_pair_kind_that_does_not_separate_reads_not_separable_with_no_threshold(results, tmp_path: Path) -> None:
+    # Matched pairs that score below unmatched ones (AUC < 0.5), as the synthetic image–caption pairs did
+    # on a real run, where a threshold of -1.385 used to be reported.
+    import dataclasses
+
+    from engine.eval.consistency import consistency
+
+    emb_left, emb_right = np.eye(6), np.eye(6)[::-1]  # every matched pair orthogonal, unmatched sometimes equal
+    inverted = consistency("inverted", "matched pairs score lower", emb_left, emb_right, seed=0)
+    assert inverted.auc <= 0.5 and not inverted.threshold.separable
+    changed = dataclasses.replace(results, consistency=[results.consistency[0], inverted])
+    write_report(changed, tmp_path / "out")
+
+    report = (tmp_path / "out" / "report.md").read_text()
+    (row,) = [line for line in report.splitlines() if line.startswith("| inverted |")]
+    assert "not separable" in row
+    with (tmp_path / "out" / "metrics.csv").open() as f:
+        rows = {(r["item"], r["metric"]): float(r["value"]) for r in csv.DictReader(f) if r["section"] == "consistency"}
+    assert rows[("inverted", "separable")] == 0.0 and ("inverted", "threshold") not in rows
+    assert all(-1.0 <= v <= 1.0 for (item, metric), v in rows.items() if metric == "threshold")
