@@ -25,7 +25,8 @@ RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin mirage \
  && chown -R mirage:mirage /data
 COPY --from=build /opt/mirage /opt/mirage
 ENV PATH=/opt/mirage/bin:$PATH \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    MIRAGE_DATA_DIR=/data/bot
 # the SQLite database when MIRAGE_DATABASE_URL is not a PostgreSQL URL
 VOLUME ["/data/bot"]
 USER 10001:10001
