@@ -5,20 +5,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from engine.contract import AskRequest, AskResponse, Citation, ErrorBody
+from engine.contract import AskRequest, AskResponse, Citation
 from engine.pipelines.ask import AskResult, UnknownAtlasIds
 
 from ..convert import to_hit
 from ..errors import ApiError
 from ..work import answer
-from .common import EVENT_STREAM_RESPONSE, runtime_of
+from .common import EVENT_STREAM_RESPONSE, QUEUED_STATUSES, error_responses, runtime_of
 
 router = APIRouter(tags=["ask"])
 
-NOT_FOUND = {404: {"model": ErrorBody, "description": "A context id is not in the atlas; the message names it."}}
 
-
-@router.post("/ask", response_model=AskResponse, responses=EVENT_STREAM_RESPONSE | NOT_FOUND)
+@router.post("/ask", response_model=AskResponse,
+             responses=EVENT_STREAM_RESPONSE | error_responses(404, *QUEUED_STATUSES))
 async def ask(body: AskRequest, request: Request):
     """The captions of `context_ids` numbered [1]…[k] → LLM answer → only citations 1…k kept.
 

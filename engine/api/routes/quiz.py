@@ -9,12 +9,12 @@ from engine.pipelines.quiz import QuizResult
 
 from ..convert import image_url, to_hit
 from ..work import answer
-from .common import EVENT_STREAM_RESPONSE, runtime_of
+from .common import EVENT_STREAM_RESPONSE, QUEUED_STATUSES, error_responses, runtime_of
 
 router = APIRouter(tags=["quiz"])
 
 
-@router.post("/quiz", response_model=QuizResponse, responses=EVENT_STREAM_RESPONSE)
+@router.post("/quiz", response_model=QuizResponse, responses=EVENT_STREAM_RESPONSE | error_responses(*QUEUED_STATUSES))
 async def quiz(body: QuizRequest, request: Request):
     """One question. Same seed, same item and choice order; no seed, a random one (returned).
 
