@@ -57,12 +57,20 @@ class PostgresServer:
     def __init__(self) -> None:
         self.bindir = find_bindir()
         self.as_root = os.geteuid() == 0
-        self.root = Path(tempfile.mkdtemp(prefix="mirage-pg-"))
+        # As root, the server user must reach its directory: keep it out of root's private TMPDIR.
+        parent = os.environ.get("MIRAGE_PG_TMPDIR", "/tmp") if self.as_root else None
+        self.root = Path(tempfile.mkdtemp(prefix="mirage-pg-", dir=parent))
         self.data = self.root / "data"
         self.port = 0
         if self.as_root:
             # The server's files must belong to the user it runs as.
-            entry = pwd.getpwnam(SERVER_USER)
+            try:
+                entry = pwd.getpwnam(SERVER_USER)
+            except KeyError:
+                raise PostgresNotFound(
+                    f"running as root but there is no {SERVER_USER!r} user to run the server as "
+                    "(Debian's postgresql-15 package creates it)"
+                ) from None
             os.chown(self.root, entry.pw_uid, entry.pw_gid)
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -80,8 +88,21 @@ class PostgresServer:
             str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust",
             "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions",
         )  # fmt: skip
+        for attempt in range(3):  # the free port may be taken between finding it and binding it
+            self.port = _free_port()
+            try:
+                self.resume()
+                return self
+            except RuntimeError:
+                if attempt == 2:
+                    raise
+        return self
+
+    def resume(self) -> None:
+        """Start the (initialised) server on `self.port`; returns when it accepts connections."""
         options = " ".join(
             [
+                f"-p {self.port}",
                 "-c listen_addresses=127.0.0.1",
                 f"-c unix_socket_directories={self.root}",
                 "-c fsync=off",
@@ -90,18 +111,14 @@ class PostgresServer:
                 "-c max_connections=200",
             ]
         )
-        for _attempt in range(3):  # the free port may be taken between finding it and binding it
-            self.port = _free_port()
-            try:
-                self._run(
-                    str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"),
-                    "-o", f"-p {self.port} {options}", "-w", "-t", "60", "start",
-                )  # fmt: skip
-                return self
-            except RuntimeError:
-                if _attempt == 2:
-                    raise
-        return self
+        self._run(
+            str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"),
+            "-o", options, "-w", "-t", "60", "start",
+        )  # fmt: skip
+
+    def pause(self) -> None:
+        """Shut the server down cleanly, keeping its data (to test a database that goes away)."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run one SQL command as the superuser; returns psql's output."""

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from .errors import DatabaseUnavailable
@@ -132,9 +133,10 @@ class Database:
         async with self.sessionmaker() as session:
             # Connect first: asyncpg reports an unreachable server as a plain OSError/TimeoutError,
             # which must not be confused with the same errors raised by the caller's own code below.
+            # A pool with every connection busy for too long (PoolTimeout) is "try again" as well.
             try:
                 await session.connection()
-            except (DBAPIError, OSError, TimeoutError) as error:
+            except (DBAPIError, OSError, TimeoutError, PoolTimeout) as error:
                 raise self._unavailable(error) from error
             try:
                 yield session

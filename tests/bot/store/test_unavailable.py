@@ -44,15 +44,11 @@ async def test_a_postgresql_that_goes_down_says_unavailable_and_works_again_when
         db = await open_url(server.create_database("mirage"))
         async with db.session() as s:
             await jobs.save_job(s, job_id="j1", user_id=1, kind="search", request={})
-        server._run(str(server.bindir / "pg_ctl"), "-D", str(server.data), "-m", "fast", "-w", "stop")
+        server.pause()
         with pytest.raises(DatabaseUnavailable, match="unavailable right now"):
             async with db.session() as s:
                 await jobs.get_job(s, "j1")
-        server._run(
-            str(server.bindir / "pg_ctl"), "-D", str(server.data), "-l", str(server.root / "server.log"),
-            "-o", f"-p {server.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={server.root}",
-            "-w", "start",
-        )  # fmt: skip
+        server.resume()
         async with db.session() as s:  # the pool reconnects: no restart of the bot needed
             assert (await jobs.get_job(s, "j1")).kind == "search"
         await db.close()
