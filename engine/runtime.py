@@ -1,21 +1,19 @@
 """The engine's runtime: the loaded models and the atlas, and the pipelines built on them.
 
-`start()` loads everything in a background thread so the HTTP server answers /healthz and
-/readyz at once; readiness lists what is loaded, what is still loading and what failed (with
-the error, e.g. "CLIP weights not found at …"). In the tiny profile an empty atlas is filled
-with the demo atlas at first start.
+`start()` loads everything in a background thread (engine/loading.py says in what order) so the
+HTTP server answers /healthz and /readyz at once. Readiness is computed from the components
+themselves (engine/components.py). Ready means CLIP and the atlas are loaded and nothing is still
+loading; an LLM or diffusion model that failed to load leaves the engine ready but degraded:
+search answers with its first-pass hits and a note, and generate says it is unavailable.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from engine.components import ESSENTIAL, NAMES, Component
 from engine.config import EngineSettings
 from engine.contract import ReadyResponse
 from engine.models.base import ClipEncoder, ImageGenerator, TextGenerator
@@ -29,22 +27,18 @@ from engine.pipelines.search import SearchPipeline
 from engine.store.base import AtlasStore
 
 logger = logging.getLogger(__name__)
-
-COMPONENTS = ("clip", "atlas", "llm", "diffusion")
-Status = Literal["pending", "loading", "loaded", "failed", "disabled"]
+BATCHED_ROLES = ("clip", "llm", "diffusion")  # models whose calls share batches (engine/batching)
+# what a loaded model must offer beyond its Protocol for its calls to be batched
+BATCH_PATHS = {"clip": ("preprocess", "encode_pixels"), "llm": ("text_row", "generate_rows"),
+               "diffusion": ("generate_batch",)}
 
 
 class NotReady(RuntimeError):
-    """A component a request needs is not loaded (yet, or at all)."""
+    """A component a request needs is not loaded; `retryable` when it is still on its way."""
 
-
-@dataclass
-class ComponentState:
-    """Where one component stands."""
-
-    status: Status = "pending"
-    detail: str = ""
-    seconds: float | None = None
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class EngineRuntime:
@@ -52,19 +46,18 @@ class EngineRuntime:
 
     def __init__(self, settings: EngineSettings) -> None:
         self.settings = settings
-        self.clip: ClipEncoder | None = None
-        self.llm: TextGenerator | None = None
-        self.diffusion: ImageGenerator | None = None
-        self.store: AtlasStore | None = None
-        self.states = {name: ComponentState() for name in COMPONENTS}
+        self.parts: dict[str, Component[Any]] = {name: Component(name) for name in NAMES}
         if not settings.enable_llm:
-            self.states["llm"] = ComponentState("disabled", "MIRAGE_ENABLE_LLM=false")
+            self.parts["llm"].off_reason = "MIRAGE_ENABLE_LLM=false"
         if not settings.enable_diffusion:
-            self.states["diffusion"] = ComponentState("disabled", "MIRAGE_ENABLE_DIFFUSION=false")
+            self.parts["diffusion"].off_reason = "MIRAGE_ENABLE_DIFFUSION=false"
+        # Counted when the atlas opens and by refresh_atlas_count(), never by a readiness probe:
+        # on a Qdrant server a count is an HTTP call, and probes run on the event loop.
+        self.atlas_points: int | None = None
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._began = False
+        self._closed = False
         self._finished = threading.Event()
-        self._loading_began = False
 
     @classmethod
     def from_components(
@@ -78,207 +71,147 @@ class EngineRuntime:
     ) -> EngineRuntime:
         """A runtime around components loaded elsewhere (embedding, tests); `start()` is then a no-op."""
         runtime = cls(settings)
-        runtime.clip, runtime.store, runtime.llm, runtime.diffusion = clip, store, llm, diffusion
-        for name, component in (("clip", clip), ("atlas", store), ("llm", llm), ("diffusion", diffusion)):
-            if runtime.states[name].status != "disabled":
-                status: Status = "loaded" if component is not None else "failed"
-                runtime.states[name] = ComponentState(status, "given" if component is not None else "not given")
-        runtime._loading_began = True
+        for name, value in (("clip", clip), ("atlas", store), ("llm", llm), ("diffusion", diffusion)):
+            part = runtime.parts[name]
+            if part.status == "disabled":
+                continue
+            if value is None:
+                part.fail("not given")
+            else:
+                part.finish(value, "given")
+        runtime.atlas_points = store.count() if store is not None else None
+        runtime._began = True
         runtime._finished.set()
         return runtime
+
+    # ---- the components ------------------------------------------------------------------
+
+    @property
+    def clip(self) -> ClipEncoder | None:
+        """The CLIP encoder, once loaded."""
+        return self.parts["clip"].value
+
+    @property
+    def store(self) -> AtlasStore | None:
+        """The atlas store, once open."""
+        return self.parts["atlas"].value
+
+    @property
+    def llm(self) -> TextGenerator | None:
+        """The LLM, once loaded."""
+        return self.parts["llm"].value
+
+    @property
+    def diffusion(self) -> ImageGenerator | None:
+        """The diffusion model (with its LCM-LoRA), once loaded."""
+        return self.parts["diffusion"].value
 
     # ---- loading -------------------------------------------------------------------------
 
     def start(self) -> None:
         """Load everything in a background thread (idempotent); poll `readiness()` or `wait()`."""
         with self._lock:
-            if self._thread is not None or self._loading_began:
+            if self._began:
                 return
-            self._thread = threading.Thread(target=self.load, name="engine-loader", daemon=True)
-        self._thread.start()
+            self._began = True
+        threading.Thread(target=self._load_all, name="engine-loader", daemon=True).start()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until loading has finished (successfully or not); False on timeout."""
         return self._finished.wait(timeout)
 
     def load(self) -> None:
-        """Load every enabled component, in order, logging progress; errors are kept, not raised."""
+        """Load every enabled component in this thread; errors are kept on the components, not raised."""
         with self._lock:
-            if self._loading_began:
+            if self._began:
                 raise RuntimeError("the engine runtime is already loading or loaded")
-            self._loading_began = True
+            self._began = True
+        self._load_all()
+
+    def _load_all(self) -> None:
+        from engine.loading import load_components
+
         try:
-            started = time.perf_counter()
-            logger.info("engine loading (profile %s, device %s)", self.settings.profile, self.settings.device)
-            ids = self._model_ids()
-            if ids is None:
-                return
-            self._load("clip", lambda: self._load_clip(ids.clip))
-            if self.clip is not None:
-                self._load("atlas", lambda: self._open_atlas(ids.clip))
-            else:
-                self._set("atlas", "failed", "needs CLIP, which did not load")
-            if self.settings.enable_llm:
-                self._load("llm", lambda: self._load_llm(ids.llm))
-            if self.settings.enable_diffusion:
-                self._load("diffusion", lambda: self._load_diffusion(ids.diffusion, ids.lcm_lora))
-            ready = self.readiness()
-            logger.info(
-                "engine loading finished in %.1f s: loaded %s%s", time.perf_counter() - started,
-                ", ".join(ready.loaded) or "nothing",
-                f"; missing {', '.join(ready.missing)}" if ready.missing else "",
-            )
+            load_components(self.settings, self.parts, keep=self._keep, on_atlas_count=self._set_atlas_points,
+                            stopping=lambda: self._closed)
         finally:
             self._finished.set()
 
-    def _model_ids(self) -> Any:
-        from engine.models.presets import model_ids_for
-
-        pending = [n for n, s in self.states.items() if s.status == "pending"]
-        for name in pending:
-            self._set(name, "loading", "building the tiny models" if self.tiny else "resolving model ids")
-        try:
-            return model_ids_for(self.settings)
-        except Exception as exc:
-            logger.exception("could not prepare the model ids")
-            for name in pending:
-                self._set(name, "failed", f"model ids: {exc}")
-            return None
-
-    def _load(self, name: str, load: Callable[[], str]) -> None:
-        self._set(name, "loading", "")
-        logger.info("loading %s …", name)
-        started = time.perf_counter()
-        try:
-            summary = load()
-        except Exception as exc:
-            logger.error("%s failed to load: %s", name, exc, exc_info=not _expected_load_error(exc))
-            self._set(name, "failed", str(exc) or type(exc).__name__)
-            return
-        seconds = time.perf_counter() - started
-        self._set(name, "loaded", summary, seconds)
-        logger.info("%s loaded in %.1f s (%s)", name, seconds, summary)
-
-    def _load_clip(self, model_id: str) -> str:
-        from engine.models.clip import load_clip
-
-        self.clip = load_clip(model_id, device=self.settings.device, dtype=self.settings.dtype)
-        return f"{model_id}, {self.clip.dim}-d"
-
-    def _open_atlas(self, clip_model: str) -> str:
-        from engine.store.factory import open_store
-        from engine.store.provenance import AtlasMismatchError, AtlasProvenance, record_provenance
-
-        assert self.clip is not None
-        try:
-            store = open_store(self.settings, self.clip.dim, clip_model=clip_model)
-        except AtlasMismatchError:
-            if not (self.tiny and not self.settings.qdrant_url):
-                raise
-            # The tiny models were rebuilt (new config): the old demo vectors mean nothing to them.
-            logger.warning("the tiny CLIP changed since the demo atlas was indexed: rebuilding the atlas")
-            shutil.rmtree(self.settings.atlas_dir, ignore_errors=True)
-            store = open_store(self.settings, self.clip.dim)
-        try:
-            if self.tiny and store.count() == 0:
-                self._index_demo_atlas(store)
-            points = store.count()
-            if points > 0:
-                record_provenance(self.settings, AtlasProvenance.of(clip_model, self.clip.dim))
-        except BaseException:
-            store.close()
-            raise
-        self.store = store
-        return f"{points} images"
-
-    def _index_demo_atlas(self, store: AtlasStore) -> None:
-        from engine.atlas.ingest import index_roco_layout
-
-        assert self.clip is not None
-        root = self.settings.demo_atlas_dir
-        self._set("atlas", "loading", f"indexing the demo atlas from {root}")
-        logger.info("atlas is empty: indexing the demo atlas from %s", root)
-        report = index_roco_layout(root, store, self.clip, progress=True)
-        logger.info("demo atlas indexed: %s", report.summary())
-
-    def _load_llm(self, model_id: str) -> str:
-        from engine.models.llm import load_llm
-
-        self.llm = load_llm(
-            model_id, device=self.settings.device, dtype=self.settings.dtype, load_8bit=self.settings.llm_8bit
-        )
-        return model_id
-
-    def _load_diffusion(self, model_id: str, lcm_lora: str | None) -> str:
-        from engine.models.diffusion import load_diffusion
-
-        self.diffusion = load_diffusion(
-            model_id, device=self.settings.device, dtype=self.settings.dtype, lcm_lora=lcm_lora
-        )
-        return model_id + (" with LCM-LoRA" if self.diffusion.supports_fast else "")
-
-    def _set(self, name: str, status: Status, detail: str, seconds: float | None = None) -> None:
+    def _keep(self, part: Component[Any], value: Any, summary: str) -> None:
+        """Store what the loader loaded, unless close() ran meanwhile: then nothing stays open."""
+        if part.name in BATCHED_ROLES:
+            value = self._batched(part.name, value)
         with self._lock:
-            self.states[name] = ComponentState(status, detail, seconds)
+            if not self._closed:
+                part.finish(value, summary)
+                return
+        if isinstance(value, AtlasStore):
+            value.close()
+        part.fail("the engine is shutting down")
 
-    @property
-    def tiny(self) -> bool:
-        """True in the offline tiny profile."""
-        return self.settings.profile == "tiny"
+    def _batched(self, role: str, model: Any) -> Any:
+        """`model` behind its role's batcher (engine/batching): concurrent pipelines share forward passes."""
+        from engine.batching.models import batched
+
+        if not all(hasattr(model, name) for name in BATCH_PATHS[role]):
+            return model  # a model without a batch path (a test double of the Protocol) runs call by call
+        return batched(role, model, window_ms=self.settings.batch_window_ms, max_size=self.settings.batch_max)
+
+    def _set_atlas_points(self, points: int) -> None:
+        self.atlas_points = points
+
+    def refresh_atlas_count(self) -> int | None:
+        """Count the atlas's images again (blocking: call it off the event loop); None without an atlas."""
+        store = self.store
+        if store is None:
+            return None
+        self.atlas_points = store.count()
+        return self.atlas_points
 
     # ---- readiness -----------------------------------------------------------------------
 
-    def readiness(self) -> ReadyResponse:
-        """What is loaded and what is missing (with why); ready when every enabled component is loaded."""
-        with self._lock:
-            states = dict(self.states)
-        loaded = [n for n, s in states.items() if s.status == "loaded"]
-        missing = [n for n, s in states.items() if s.status not in ("loaded", "disabled")]
-        detail = {n: _summary(s) for n, s in states.items()}
-        points = None
-        if self.store is not None:
-            try:
-                points = self.store.count()
-            except Exception:  # a broken store must not break the readiness probe
-                logger.exception("atlas count failed")
+    def readiness(self, *, private: bool = True) -> ReadyResponse:
+        """Where every component stands; never touches the store (safe on the event loop).
+
+        Ready when CLIP and the atlas are loaded and nothing is still loading. Without `private`
+        the detail carries no error text or paths (for unauthenticated readers).
+        """
+        parts = list(self.parts.values())
+        still_loading = any(p.may_come for p in parts)
         return ReadyResponse(
-            ready=not missing, loaded=loaded, missing=missing, detail=detail,
-            atlas_points=points, profile=self.settings.profile,
+            ready=all(self.parts[n].status == "loaded" for n in ESSENTIAL) and not still_loading,
+            loaded=[p.name for p in parts if p.status == "loaded"],
+            missing=[p.name for p in parts if p.status not in ("loaded", "disabled")],
+            detail={p.name: p.detail(private=private) for p in parts},
+            atlas_points=self.atlas_points,
+            profile=self.settings.profile,
         )
 
     def require(self, *names: str) -> None:
-        """Raise NotReady naming each of `names` that is not loaded, and why."""
-        with self._lock:
-            problems = [
-                f"{name} is {self._describe(self.states[name])}"
-                for name in names
-                if self.states[name].status != "loaded"
-            ]
-        if problems:
-            raise NotReady("not ready: " + "; ".join(problems))
-
-    @staticmethod
-    def _describe(state: ComponentState) -> str:
-        if state.status == "failed":
-            return f"unavailable ({state.detail})"
-        if state.status == "disabled":
-            return f"disabled ({state.detail})"
-        return "still loading" if state.status == "loading" else "not loaded yet"
+        """Raise NotReady naming each of `names` that is not loaded, and why; retryable only when
+        every one of them is still loading."""
+        missing = [self.parts[n] for n in names if self.parts[n].status != "loaded"]
+        if missing:
+            raise NotReady(
+                "not ready: " + "; ".join(f"{p.name} is {p.why_not()}" for p in missing),
+                retryable=all(p.may_come for p in missing),
+            )
 
     # ---- pipelines -----------------------------------------------------------------------
 
     def retriever(self) -> Retriever:
         """Top-k over the atlas with the configured search effort."""
-        self.require("atlas")
-        assert self.store is not None
-        return Retriever.from_settings(self.store, self.settings)
+        return Retriever.from_settings(self.atlas(), self.settings)
 
     def search_pipeline(self, *, enrich: bool = True) -> SearchPipeline:
-        """Search; needs the LLM only when enriching with it enabled."""
-        self.require("clip", "atlas", *(["llm"] if enrich and self.settings.enable_llm else []))
+        """Search. Without a usable LLM (disabled, still loading, failed) it still answers: the
+        first-pass hits, the top hit as best, and a note saying why there is no explanation."""
+        self.require("clip", "atlas")
         assert self.clip is not None
-        llm = self.llm if self.settings.enable_llm else None
-        return SearchPipeline.from_settings(self.clip, self.retriever(), llm, self.settings)
+        llm_part = self.parts["llm"]
+        return SearchPipeline.from_settings(
+            self.clip, self.retriever(), llm_part.value, self.settings, llm_missing=_llm_missing(llm_part)
+        )
 
     def image_search_pipeline(self) -> ImageSearchPipeline:
         """Search by image."""
@@ -327,19 +260,24 @@ class EngineRuntime:
         return self.store
 
     def close(self) -> None:
-        """Release the store (models are freed with the process)."""
-        if self._thread is not None:
-            self._thread.join(timeout=0.1)
-        if self.store is not None:
-            self.store.close()
-            self.store = None
+        """Release the store (models are freed with the process). Idempotent, never waits for the
+        loader: a store it opens after this is closed at once."""
+        with self._lock:
+            self._closed = True
+            store = self.parts["atlas"].value
+        if store is not None:
+            store.close()
+        for name in BATCHED_ROLES:
+            model = self.parts[name].value
+            if hasattr(model, "batchers"):
+                model.close()  # stop its batchers' threads
 
 
-def _summary(state: ComponentState) -> str:
-    return f"{state.status}: {state.detail}" if state.detail else state.status
-
-
-def _expected_load_error(exc: Exception) -> bool:
-    from engine.models.base import WeightsNotFoundError
-
-    return isinstance(exc, WeightsNotFoundError | FileNotFoundError)
+def _llm_missing(part: Component[Any]) -> str:
+    """Why search has no LLM, in words for the answer's note (no exception text, no paths)."""
+    status = part.status
+    if status == "disabled":
+        return "the LLM is disabled"
+    if status == "failed":
+        return "the LLM failed to load (the operator finds why in the engine's log)"
+    return "the LLM is still loading (ask again shortly for one)" if part.may_come else "the LLM is not loaded"

@@ -55,6 +55,8 @@ def run_index(args: argparse.Namespace) -> int:
     """The `index` command: source → CLIP → store, then build the index; returns the exit status."""
     from engine.config import get_settings
     from engine.models.base import WeightsNotFoundError
+    from engine.models.factory import load_models
+    from engine.store.factory import open_store
     from engine.store.provenance import AtlasProvenance, record_provenance
 
     settings = get_settings()
@@ -62,8 +64,9 @@ def run_index(args: argparse.Namespace) -> int:
         # 1. The source first: a wrong path fails in a second, not after loading the model
         source = _open_source(args)
         # 2. The model and the store, as the engine opens them
-        clip = _load_clip(settings)
-        store = _open_store(settings, clip)  # refuses an atlas filled by another CLIP model
+        clip = load_models(settings, roles=("clip",)).clip
+        assert clip is not None
+        store = open_store(settings, clip.dim, clip_model=clip.model_id)  # refuses another CLIP's atlas
     except (AtlasSourceError, WeightsNotFoundError, ValueError, FileExistsError) as e:
         print(f"index: error: {e}", file=sys.stderr)  # noqa: T201 - the command's answer
         return EXIT_USAGE
@@ -73,15 +76,16 @@ def run_index(args: argparse.Namespace) -> int:
     items = islice(source, args.limit) if args.limit else source
     total = min(len(source), args.limit) if args.limit else len(source)
     try:
-        # 3. Ingest, then build the HNSW index once for everything added
+        # 3. Record whose vectors these are before the first one is stored (an interrupted run stays
+        #    guarded); what is indexed here is the user's atlas, never the demo
+        record_provenance(store, AtlasProvenance.of(clip.model_id, clip.dim))
+        # 4. Ingest, then build the HNSW index once for everything added
         report = ingest(items, store, clip, batch_size=args.batch_size,
                         workers=default_workers(clip) if args.workers is None else args.workers,
                         progress=not args.no_progress, report_path=report_path,
                         max_pixels=args.max_pixels, total=total)
         store.optimize()
         stored = store.count()
-        if stored:
-            record_provenance(settings, AtlasProvenance.of(clip.model_id, clip.dim))
     except KeyboardInterrupt:
         print("index: interrupted; the batches stored so far are kept: run the same command again to resume",
               file=sys.stderr)  # noqa: T201
@@ -103,16 +107,3 @@ def _open_source(args: argparse.Namespace):
     from engine.atlas.parquet import read_parquet
 
     return read_parquet(args.parquet, splits=args.splits)
-
-
-def _load_clip(settings: Any):
-    from engine.models.clip import load_clip
-    from engine.models.presets import model_ids_for
-
-    return load_clip(model_ids_for(settings).clip, device=settings.device, dtype=settings.dtype)
-
-
-def _open_store(settings: Any, clip: Any):
-    from engine.store.factory import open_store
-
-    return open_store(settings, clip.dim, clip_model=clip.model_id)

@@ -2,7 +2,7 @@
 
     python -m engine eval [--split test] [--roco DIR] [--n-synthetic 16] [--pairs 2000] [--out DIR] [--seed 0]
 
-Models come from the settings (`model_ids_for(get_settings())`); the pairs from the atlas (the
+Models come from the settings through engine/models/factory.py; the pairs from the atlas (the
 split's stored image vectors) or, with `--roco DIR`, from a ROCO tree whose images are encoded
 afresh. In the tiny profile with no atlas yet, the demo atlas is evaluated.
 """
@@ -68,7 +68,7 @@ def eval_command(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Any) -> int:
-    from engine.models.presets import model_ids_for
+    from engine.models.factory import load_models
 
     from .report import write_report
     from .runner import EvalConfig, run_evaluation
@@ -87,11 +87,13 @@ def _run(args: argparse.Namespace, settings: Any) -> int:
     )
     out_dir = args.out or settings.data_dir / "eval" / args.split
 
-    # 2. Models, as the engine loads them (all before the split, so missing weights fail fast)
-    ids = model_ids_for(settings)
-    clip = _load_clip(ids.clip, settings)
-    llm = _load_llm(ids.llm, settings) if config.n_enrich or config.n_ask else None
-    diffusion = _load_diffusion(ids.diffusion, ids.lcm_lora, settings, args.fast) if config.n_synthetic else None
+    # 2. Models, as the engine loads them (all before the split, so missing weights fail fast);
+    #    the LCM-LoRA only for --fast
+    roles = ["clip"]
+    roles += ["llm"] if config.n_enrich or config.n_ask else []
+    roles += ["diffusion"] if config.n_synthetic else []
+    models = load_models(settings, roles=roles, fast=args.fast)
+    clip, llm, diffusion = models.clip, models.llm, models.diffusion
 
     # 3. The split: from a ROCO tree, the atlas, or (tiny profile, no atlas yet) the demo atlas
     split = _load_split(args, settings, clip)
@@ -123,22 +125,3 @@ def _load_split(args: argparse.Namespace, settings: Any, clip: Any):
         return sample(split_from_store(store, args.split, dim=clip.dim), args.limit, args.seed)
     finally:
         store.close()
-
-
-def _load_clip(model_id: str, settings: Any):
-    from engine.models.clip import load_clip
-
-    return load_clip(model_id, device=settings.device, dtype=settings.dtype)
-
-
-def _load_llm(model_id: str, settings: Any):
-    from engine.models.llm import load_llm
-
-    return load_llm(model_id, device=settings.device, dtype=settings.dtype, load_8bit=settings.llm_8bit)
-
-
-def _load_diffusion(model_id: str, lcm_lora: str | None, settings: Any, fast: bool):
-    from engine.models.diffusion import load_diffusion
-
-    return load_diffusion(model_id, device=settings.device, dtype=settings.dtype,
-                          lcm_lora=lcm_lora if fast else None)

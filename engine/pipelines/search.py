@@ -41,10 +41,14 @@ class SearchPipeline:
         max_new_tokens: int = 100,
         top_p: float = 0.92,
         default_seed: int = 0,
+        llm_missing: str = "the LLM is disabled",
     ) -> None:
         self.clip = clip
         self.retriever = retriever
         self.llm = llm
+        # Why there is no LLM (disabled, still loading, failed to load): search still answers with
+        # the first-pass hits and says so, instead of failing every request.
+        self.llm_missing = llm_missing
         self.context_captions = context_captions
         self.max_new_tokens = max_new_tokens
         self.top_p = top_p
@@ -52,7 +56,13 @@ class SearchPipeline:
 
     @classmethod
     def from_settings(
-        cls, clip: ClipEncoder, retriever: Retriever, llm: TextGenerator | None, settings: EngineSettings
+        cls,
+        clip: ClipEncoder,
+        retriever: Retriever,
+        llm: TextGenerator | None,
+        settings: EngineSettings,
+        *,
+        llm_missing: str = "the LLM is disabled",
     ) -> SearchPipeline:
         """The pipeline with the reference parameters held in `settings`."""
         return cls(
@@ -63,6 +73,7 @@ class SearchPipeline:
             max_new_tokens=settings.llm_max_new_tokens,
             top_p=settings.llm_top_p,
             default_seed=settings.llm_seed,
+            llm_missing=llm_missing,
         )
 
     def __call__(
@@ -96,7 +107,7 @@ class SearchPipeline:
         elif not enrich:
             pass
         elif self.llm is None:
-            result.notes.append("the LLM is disabled; the best image is the top hit")
+            result.notes.append(f"the explanation is unavailable: {self.llm_missing}; the best image is the top hit")
         else:
             self.enrich_and_retrieve_again(result, found, modality, seed, cancel, watch)
         result.timings_ms = watch.total()

@@ -19,11 +19,25 @@ VECTOR_NAME = "clip"
 # Payload key holding a downsized JPEG of the image (bytes travel with the atlas, DESIGN.md §1).
 IMAGE_KEY = "image_jpeg_b64"
 POINT_NAMESPACE = uuid.UUID("6f1c1f0e-6d1a-4c53-9a51-3b0f2b6c7e01")
+# The atlas's own record (which CLIP filled it, whether it is the generated demo) lives INSIDE the
+# store, in one reserved point, so it travels with the atlas (migrate, a shared Qdrant server). The
+# point has no vector, so no search can return it; count and scroll leave it out. Its id comes from
+# another namespace than `point_id`'s, so no atlas id can collide with it.
+META_POINT_ID = str(uuid.uuid5(uuid.UUID("0b7e4a52-90c1-4d55-8d2f-6a3c1e9f4b10"), "mirage-atlas-meta"))
+META_KEY = "mirage_atlas_meta"
 
 
 def point_id(atlas_id: str) -> str:
     """Stable Qdrant point id (a UUID string) derived from the atlas (ROCO) id."""
     return str(uuid.uuid5(POINT_NAMESPACE, atlas_id))
+
+
+class AtlasDimensionError(ValueError):
+    """An existing atlas holds vectors of another size than the ones offered to it."""
+
+    def __init__(self, message: str, *, stored: int, wanted: int) -> None:
+        super().__init__(message)
+        self.stored, self.wanted = stored, wanted
 
 
 @dataclass
@@ -102,6 +116,8 @@ class AtlasStore(ABC):
     """A collection of unit vectors with payload, searched by cosine similarity."""
 
     dim: int
+    # Where the atlas lives, for messages: a directory, or a collection on a server.
+    location: str = "the atlas"
 
     @abstractmethod
     def upsert(self, records: Sequence[AtlasRecord]) -> None:
@@ -133,11 +149,20 @@ class AtlasStore(ABC):
 
     @abstractmethod
     def count(self, *, modality: str | None = None) -> int:
-        """Number of points (optionally of one modality), exact."""
+        """Number of atlas images (optionally of one modality), exact; the reserved record is not counted."""
 
     @abstractmethod
     def scroll(self, batch_size: int = 256, *, with_images: bool = True) -> Iterator[list[AtlasRecord]]:
-        """Every point with vector and payload, in batches (for export to another backend)."""
+        """Every atlas image with vector and payload, in batches (for export); not the reserved record."""
+
+    # Not abstract: a test double that never meets provenance needs neither; both Qdrant backends do.
+    def read_meta(self) -> dict[str, Any] | None:
+        """The atlas's own record (see META_POINT_ID), or None when it has none."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no atlas record; use EdgeStore or ClientStore")
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        """Replace the atlas's own record."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no atlas record; use EdgeStore or ClientStore")
 
     @abstractmethod
     def optimize(self) -> None:

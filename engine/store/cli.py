@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from engine.config import EngineSettings, get_settings
-from engine.store.edge import EdgeStore, stored_dim
+from engine.store.edge import stored_dim
 from engine.store.factory import open_embedded_store, open_server_store
 from engine.store.migrate import MigrationError, copy_atlas
 
@@ -91,9 +91,12 @@ def run_migrate(args: argparse.Namespace, settings: EngineSettings | None = None
 
 def _export(src_path: Path, url: str, collection: str, settings: EngineSettings, args: argparse.Namespace) -> int:
     """Embedded atlas -> server collection (created with the atlas's dimension and the settings'
-    index options when missing)."""
+    index options when missing). The atlas's provenance record goes along (an older atlas's sidecar
+    record is moved into it first)."""
+    dim = stored_dim(src_path)
+    assert dim is not None  # checked by the caller
     with (
-        EdgeStore.open(src_path) as src,
+        open_embedded_store(settings, src_path, dim) as src,
         open_server_store(settings, url, collection=collection, dim=src.dim) as dst,
     ):
         return copy_atlas(src, dst, batch_size=args.batch_size, progress=not args.no_progress)

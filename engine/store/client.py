@@ -13,14 +13,17 @@ import logging
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from qdrant_client import QdrantClient, models
 
 from engine.store.base import (
     IMAGE_KEY,
+    META_KEY,
+    META_POINT_ID,
     VECTOR_NAME,
+    AtlasDimensionError,
     AtlasRecord,
     AtlasStore,
     SearchParams,
@@ -70,6 +73,7 @@ class ClientStore(AtlasStore):
             raise ValueError("collection: must be a non-empty name")
         self.client = client
         self.collection = collection
+        self.location = f"collection {collection!r}"
         self.default_params = default_params or SearchParams()
         self._local = _is_local(client)
         self._lock: contextlib.AbstractContextManager = (
@@ -212,11 +216,9 @@ class ClientStore(AtlasStore):
         return present
 
     def count(self, *, modality: str | None = None) -> int:
-        """Exact number of points, optionally of one modality."""
+        """Exact number of atlas images, optionally of one modality (the reserved record left out)."""
         with self._lock:
-            return self.client.count(
-                self.collection, count_filter=_modality_filter(modality), exact=True
-            ).count
+            return self.client.count(self.collection, count_filter=_images_filter(modality), exact=True).count
 
     def scroll(self, batch_size: int = 256, *, with_images: bool = True) -> Iterator[list[AtlasRecord]]:
         """Every point with vector and full payload, in batches of `batch_size` (point-id order)."""
@@ -232,10 +234,24 @@ class ClientStore(AtlasStore):
                     with_payload=True if with_images else models.PayloadSelectorExclude(exclude=[IMAGE_KEY]),
                     with_vectors=[VECTOR_NAME],
                 )
-            if records:
-                yield [record_from_point(r.payload, vector_of(r.vector)) for r in records]
+            batch = [record_from_point(r.payload, vector_of(r.vector)) for r in records if str(r.id) != META_POINT_ID]
+            if batch:
+                yield batch
             if offset is None:
                 return
+
+    def read_meta(self) -> dict[str, Any] | None:
+        """The atlas's own record, or None."""
+        with self._lock:
+            records = self.client.retrieve(self.collection, ids=[META_POINT_ID], with_payload=True, with_vectors=False)
+        meta = (records[0].payload or {}).get(META_KEY) if records else None
+        return dict(meta) if meta else None
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        """Replace the atlas's own record (a point without a vector, so search never meets it)."""
+        point = models.PointStruct(id=META_POINT_ID, vector={}, payload={META_KEY: dict(meta)})
+        with self._lock:
+            self.client.upsert(self.collection, points=[point], wait=True)
 
     # ---- helpers -------------------------------------------------------------------------
 
@@ -268,9 +284,11 @@ class ClientStore(AtlasStore):
             )
         stored = vectors[VECTOR_NAME].size
         if dim is not None and stored != dim:
-            raise ValueError(
+            raise AtlasDimensionError(
                 f"collection {self.collection!r} holds {stored}-d vectors but the CLIP model gives {dim}-d: "
-                "re-index into a new collection (MIRAGE_COLLECTION)"
+                "re-index into a new collection (MIRAGE_COLLECTION)",
+                stored=stored,
+                wanted=dim,
             )
         return stored
 
@@ -311,4 +329,14 @@ def _modality_filter(modality: str | None) -> models.Filter | None:
     return models.Filter(
         must=[models.FieldCondition(key="modality", match=models.MatchValue(value=modality))]
     )
+
+
+def _images_filter(modality: str | None) -> models.Filter:
+    """Every atlas image (of `modality`), without the reserved record."""
+    must = (
+        [models.FieldCondition(key="modality", match=models.MatchValue(value=modality))]
+        if modality is not None
+        else None
+    )
+    return models.Filter(must=must, must_not=[models.HasIdCondition(has_id=[META_POINT_ID])])
 

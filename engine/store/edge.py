@@ -26,6 +26,7 @@ from qdrant_edge import (
     EdgeVectorParams,
     FieldCondition,
     Filter,
+    HasIdCondition,
     HnswIndexConfig,
     MatchValue,
     PayloadSchemaType,
@@ -43,7 +44,10 @@ from qdrant_edge import SearchParams as EdgeSearchParams
 
 from engine.store.base import (
     IMAGE_KEY,
+    META_KEY,
+    META_POINT_ID,
     VECTOR_NAME,
+    AtlasDimensionError,
     AtlasRecord,
     AtlasStore,
     SearchParams,
@@ -82,6 +86,7 @@ class EdgeStore(AtlasStore):
         self._shard: EdgeShard | None = shard
         self._close_lock = threading.Lock()
         self.path = path
+        self.location = str(path)
         self.dim = dim
         self.default_params = default_params or SearchParams()
         self._ensure_payload_indexes()
@@ -153,9 +158,11 @@ class EdgeStore(AtlasStore):
         if existing is None:
             return cls.create(path, dim, **kwargs)
         if existing != dim:
-            raise ValueError(
+            raise AtlasDimensionError(
                 f"atlas at {path} holds {existing}-d vectors but the CLIP model gives {dim}-d: "
-                "re-index, or point MIRAGE_DATA_DIR elsewhere"
+                "re-index, or point MIRAGE_DATA_DIR elsewhere",
+                stored=existing,
+                wanted=dim,
             )
         return cls.open(path, default_params=kwargs.get("default_params"))
 
@@ -257,8 +264,8 @@ class EdgeStore(AtlasStore):
         return present
 
     def count(self, *, modality: str | None = None) -> int:
-        """Exact number of points, optionally of one modality."""
-        return self._open_shard().count(CountRequest(exact=True, filter=_modality_filter(modality)))
+        """Exact number of atlas images, optionally of one modality (the reserved record left out)."""
+        return self._open_shard().count(CountRequest(exact=True, filter=_images_filter(modality)))
 
     def scroll(self, batch_size: int = 256, *, with_images: bool = True) -> Iterator[list[AtlasRecord]]:
         """Every point with vector and full payload, in batches of `batch_size` (point-id order)."""
@@ -274,10 +281,22 @@ class EdgeStore(AtlasStore):
                     with_vector=[VECTOR_NAME],
                 )
             )
-            if records:
-                yield [record_from_point(r.payload, vector_of(r.vector)) for r in records]
+            batch = [record_from_point(r.payload, vector_of(r.vector)) for r in records if str(r.id) != META_POINT_ID]
+            if batch:
+                yield batch
             if offset is None:
                 return
+
+    def read_meta(self) -> dict[str, Any] | None:
+        """The atlas's own record, or None."""
+        records = self._open_shard().retrieve([META_POINT_ID], with_payload=True, with_vector=False)
+        meta = (records[0].payload or {}).get(META_KEY) if records else None
+        return dict(meta) if meta else None
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        """Replace the atlas's own record (a point without a vector, so search never meets it)."""
+        point = Point(id=META_POINT_ID, vector={}, payload={META_KEY: dict(meta)})
+        self._open_shard().update(UpdateOperation.upsert_points([point]))
 
     # ---- helpers -------------------------------------------------------------------------
 
@@ -311,4 +330,10 @@ def _modality_filter(modality: str | None) -> Filter | None:
     if modality is None:
         return None
     return Filter(must=[FieldCondition(key="modality", match=MatchValue(modality))])
+
+
+def _images_filter(modality: str | None) -> Filter:
+    """Every atlas image (of `modality`), without the reserved record."""
+    must = [FieldCondition(key="modality", match=MatchValue(modality))] if modality is not None else None
+    return Filter(must=must, must_not=[HasIdCondition({META_POINT_ID})])
 

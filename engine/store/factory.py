@@ -6,10 +6,14 @@ bench/store_search.py's curve (m, ef_construct, quantization, search effort) app
 
 from __future__ import annotations
 
+import logging
+import shutil
 from pathlib import Path
 
 from engine.config import EngineSettings
-from engine.store.base import AtlasStore, SearchParams
+from engine.store.base import AtlasDimensionError, AtlasStore, SearchParams
+
+logger = logging.getLogger(__name__)
 
 
 def search_params(settings: EngineSettings) -> SearchParams:
@@ -39,10 +43,15 @@ def open_server_store(settings: EngineSettings, url: str, *, collection: str, di
 
 
 def open_embedded_store(settings: EngineSettings, path: Path, dim: int) -> AtlasStore:
-    """The embedded atlas at `path`, created with the settings' index options when missing."""
-    from engine.store.edge import EdgeStore
+    """The embedded atlas at `path`, created with the settings' index options when missing.
 
-    return EdgeStore.open_or_create(
+    An atlas from before the provenance record moved into the store gets its sidecar record
+    (`<path>/../atlas.clip.json`) moved in here, so every later check and copy sees it.
+    """
+    from engine.store.edge import EdgeStore
+    from engine.store.provenance import adopt_legacy_sidecar
+
+    store = EdgeStore.open_or_create(
         path,
         dim,
         hnsw_m=settings.hnsw_m,
@@ -50,19 +59,78 @@ def open_embedded_store(settings: EngineSettings, path: Path, dim: int) -> Atlas
         quantization=settings.quantization,
         default_params=search_params(settings),
     )
+    try:
+        adopt_legacy_sidecar(store, path)
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def open_configured_store(settings: EngineSettings, dim: int) -> AtlasStore:
+    """The configured atlas as it is: an existing one opened with its own vector size (which may
+    differ from `dim`: check `store.dim`), a missing one created for `dim`-d vectors."""
+    if settings.qdrant_url:
+        url, collection = settings.qdrant_url, settings.collection
+        try:
+            return open_server_store(settings, url, collection=collection, dim=dim)
+        except AtlasDimensionError:
+            return open_server_store(settings, url, collection=collection, dim=None)
+    from engine.store.edge import stored_dim
+
+    return open_embedded_store(settings, settings.atlas_dir, stored_dim(settings.atlas_dir) or dim)
 
 
 def open_store(settings: EngineSettings, dim: int, *, clip_model: str | None = None) -> AtlasStore:
     """The configured atlas for `dim`-d vectors: a Qdrant server when MIRAGE_QDRANT_URL is set,
     else the embedded store at `settings.atlas_dir` (created when missing).
 
-    Raises ValueError when an existing atlas holds vectors of another size, and AtlasMismatchError
-    (a ValueError) when `clip_model` is given and the atlas was filled by another CLIP model.
+    Raises AtlasDimensionError when an existing atlas holds vectors of another size, and (when
+    `clip_model` is given) AtlasMismatchError naming both models when the atlas records another
+    CLIP model; both are ValueErrors, and the atlas is closed again untouched.
     """
-    if clip_model is not None:
-        from engine.store.provenance import AtlasProvenance, check_provenance
+    store = open_configured_store(settings, dim)
+    try:
+        if clip_model is not None:
+            from engine.store.provenance import AtlasProvenance, check_provenance
 
-        check_provenance(settings, AtlasProvenance.of(clip_model, dim))
+            check_provenance(store, AtlasProvenance.of(clip_model, dim))
+        if store.dim != dim:
+            raise AtlasDimensionError(
+                f"{store.location} holds {store.dim}-d vectors but the CLIP model gives {dim}-d: re-index, "
+                "or point MIRAGE_DATA_DIR (MIRAGE_COLLECTION on a Qdrant server) elsewhere",
+                stored=store.dim,
+                wanted=dim,
+            )
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def rebuild_demo_store(settings: EngineSettings, store: AtlasStore, dim: int) -> AtlasStore:
+    """Delete the demo atlas `store` and return a new, empty one in its place.
+
+    The one deletion the engine ever does, and only of an atlas whose own record marks it as the
+    generated demo; anything else raises PermissionError and is left as it is. `store` is closed.
+    """
+    from engine.store.provenance import read_provenance
+
+    recorded = read_provenance(store)
+    if recorded is None or not recorded.demo:
+        raise PermissionError(f"refusing to delete {store.location}: it is not marked as the generated demo atlas")
+    logger.warning("rebuilding the demo atlas in %s (it was indexed with %s)", store.location, recorded.clip_model)
     if settings.qdrant_url:
+        from engine.store.client import ClientStore
+
+        assert isinstance(store, ClientStore)
+        store.client.delete_collection(store.collection)
+        store.close()
         return open_server_store(settings, settings.qdrant_url, collection=settings.collection, dim=dim)
-    return open_embedded_store(settings, settings.atlas_dir, dim)
+    from engine.store.edge import EdgeStore
+
+    assert isinstance(store, EdgeStore)
+    path = store.path
+    store.close()
+    shutil.rmtree(path)
+    return open_embedded_store(settings, path, dim)

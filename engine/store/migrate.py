@@ -7,6 +7,7 @@ import logging
 from tqdm import tqdm
 
 from engine.store.base import AtlasStore
+from engine.store.provenance import read_provenance, record_provenance
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ def copy_atlas(src: AtlasStore, dst: AtlasStore, *, batch_size: int = 256, progr
         raise ValueError(f"batch_size: must be positive, got {batch_size}")
     if src.dim != dst.dim:
         raise ValueError(f"the source holds {src.dim}-d vectors but the destination {dst.dim}-d ones")
+    carry_provenance(src, dst)
     total = src.count()
     copied = 0
     with tqdm(total=total, unit="pt", desc="copy atlas", disable=not progress) as bar:
@@ -41,3 +43,17 @@ def copy_atlas(src: AtlasStore, dst: AtlasStore, *, batch_size: int = 256, progr
         )
     log.info("copied %d points; both stores hold %d", copied, dst_count)
     return copied
+
+
+def carry_provenance(src: AtlasStore, dst: AtlasStore) -> None:
+    """Give `dst` the record of which CLIP filled `src`, before any point moves (a copy stopped half
+    way is still guarded); MigrationError when `dst` already records another CLIP model."""
+    recorded, present = read_provenance(src), read_provenance(dst)
+    if recorded is None:
+        return
+    if present is not None and present.clip_model != recorded.clip_model:
+        raise MigrationError(
+            f"{dst.location} holds an atlas of CLIP {present.clip_model!r}; the source was indexed with "
+            f"{recorded.clip_model!r}: copy into another collection or directory"
+        )
+    record_provenance(dst, recorded)

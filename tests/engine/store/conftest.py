@@ -16,6 +16,21 @@ from engine.store.edge import EdgeStore
 
 DIM = 32
 MODALITIES = ("x-ray", "ct", "mri", "ultrasound")
+SERVER_URL = "http://qdrant.test:6333"
+
+
+def stand_in_server(monkeypatch) -> QdrantClient:
+    """A Qdrant "server" at SERVER_URL for this test: every store opened on it (ClientStore.from_url)
+    shares one in-memory client, so what one opening writes the next one reads."""
+    shared = QdrantClient(location=":memory:")
+
+    def from_url(url, *, api_key=None, collection, dim, **kwargs):
+        assert url == SERVER_URL, url
+        return ClientStore(shared, collection, dim, **kwargs)
+
+    monkeypatch.setattr(ClientStore, "from_url", staticmethod(from_url))
+    monkeypatch.setattr(shared, "close", lambda: None)  # closing a store must not stop the "server"
+    return shared
 
 
 def make_records(n: int, dim: int = DIM, seed: int = 0, with_images: bool = True) -> list[AtlasRecord]:

@@ -126,6 +126,24 @@ def test_cli_exports_the_configured_atlas_and_imports_it_back(tmp_path, server, 
         assert imported.search(records[9].vector, 1)[0].atlas_id == "ROCO_00009"
 
 
+def test_cli_export_takes_an_older_atlas_record_along(tmp_path, server, records, capsys):
+    import json
+
+    from engine.store.provenance import read_provenance
+
+    settings = EngineSettings(data_dir=tmp_path / "data")
+    with EdgeStore.create(settings.atlas_dir, DIM) as atlas:
+        atlas.upsert(records[:25])
+    clip = "hf-hub:luhuitong/CLIP-ViT-L-14-448px-MedICaT-ROCO"
+    (settings.data_dir / "atlas.clip.json").write_text(json.dumps({"clip_model": clip, "dim": DIM}))
+
+    args = _parse(["migrate", "--to-url", "http://qdrant.test:6333", "--no-progress"])
+    assert args.func(args, settings) == 0
+    assert "copied 25 points" in capsys.readouterr().out
+    with ClientStore(server, "roco") as copied:  # the server now guards against another CLIP too
+        assert read_provenance(copied).clip_model == clip and copied.count() == 25
+
+
 def test_cli_without_an_atlas_says_so(tmp_path, server, capsys):
     settings = EngineSettings(data_dir=tmp_path / "empty")
     args = _parse(["migrate", "--to-url", "http://qdrant.test:6333"])
