@@ -1,0 +1,26 @@
+"""Engine settings: the tiny profile keeps its own data directory unless told otherwise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.config import EngineSettings
+
+
+def _settings(**overrides) -> EngineSettings:
+    return EngineSettings(_env_file=None, **overrides)
+
+
+def test_the_tiny_profile_keeps_its_data_apart_from_the_real_atlas(monkeypatch):
+    monkeypatch.delenv("MIRAGE_DATA_DIR", raising=False)
+    real, tiny = _settings(), _settings(profile="tiny")
+    assert real.atlas_dir == Path("data/atlas")
+    assert tiny.atlas_dir == Path("data/tiny/atlas") and tiny.models_dir == Path("data/tiny/models")
+    assert not tiny.atlas_dir.is_relative_to(real.atlas_dir)
+
+
+def test_a_data_dir_that_was_asked_for_is_used_in_the_tiny_profile_too(monkeypatch, tmp_path):
+    monkeypatch.setenv("MIRAGE_DATA_DIR", str(tmp_path))
+    assert _settings(profile="tiny").data_dir == tmp_path
+    monkeypatch.delenv("MIRAGE_DATA_DIR")
+    assert _settings(profile="tiny", data_dir=tmp_path / "x").data_dir == tmp_path / "x"
