@@ -9,6 +9,7 @@ import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +42,12 @@ class EngineSettings(BaseSettings):
     llm_8bit: Literal["auto", "on", "off"] = "auto"
     enable_llm: bool = True
     enable_diffusion: bool = True
+    # The LLM served apart (engine/models/remote_llm.py): an OpenAI-compatible server's base URL;
+    # MIRAGE_LLM_MODEL is then the served model's name. Unset: the engine loads the LLM itself.
+    llm_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout_s: float = Field(default=60.0, gt=0, le=600)  # one whole generation, connect to last token
+    llm_api: Literal["auto", "chat", "completions"] = "auto"  # auto: chat completions if the server takes them
 
     # atlas store
     qdrant_url: str | None = None
@@ -54,7 +61,7 @@ class EngineSettings(BaseSettings):
     hnsw_ef_construct: int = Field(default=256, ge=4, le=1000)  # HNSW build effort, fixed at creation (bench/README.md)
     oversampling: float = Field(default=2.0, ge=1.0, le=16.0)  # int8: candidates x this, rescored in fp32
 
-    # pipelines (reference implementation's parameters, DESIGN.md §2)
+    # pipelines (reference implementation's parameters, docs/ARCHITECTURE.md §2)
     context_captions: int = Field(default=3, ge=1, le=10)
     llm_max_new_tokens: int = Field(default=100, ge=1, le=512)
     llm_top_p: float = Field(default=0.92, gt=0.0, le=1.0)
@@ -80,6 +87,16 @@ class EngineSettings(BaseSettings):
     def _tiny_profile_keeps_its_own_data(self) -> EngineSettings:
         if self.profile == "tiny" and "data_dir" not in self.model_fields_set:
             self.data_dir = TINY_DATA_DIR
+        return self
+
+    @model_validator(mode="after")
+    def _llm_url_is_http(self) -> EngineSettings:
+        if self.llm_url is not None and not self.llm_url.strip():
+            self.llm_url = None  # `MIRAGE_LLM_URL=` in .env: the LLM runs in the engine
+        if self.llm_url is not None:
+            parts = urlsplit(self.llm_url.strip())
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"MIRAGE_LLM_URL: must be an http:// or https:// URL, got {self.llm_url!r}")
         return self
 
     @model_validator(mode="after")

@@ -1,4 +1,4 @@
-"""Search (DESIGN.md §2): query → atlas → the top captions → LLM explanation → atlas again.
+"""Search (docs/ARCHITECTURE.md §2): query → atlas → the top captions → LLM explanation → atlas again.
 
     query ──CLIP text──▶ q ──top-k──▶ hits ──captions of the top 3──▶ Dolly prompt
           ──LLM──▶ enriched explanation ──CLIP text──▶ e ──top-1──▶ best image
@@ -14,7 +14,7 @@ import numpy as np
 
 from engine.config import EngineSettings
 from engine.contract import K_DEFAULT, K_MAX, K_MIN, QUERY_MAX_CHARS, SEED_MAX, SEED_MIN
-from engine.models.base import ClipEncoder, GenerationCancelled, TextGenerator
+from engine.models.base import ClipEncoder, GenerationCancelled, TextGenerator, llm_failure
 from engine.store.base import StoredHit
 
 from .prompts import cut_at_end, explain_instruction, render_prompt
@@ -176,7 +176,7 @@ class SearchPipeline:
             raise
         except Exception as exc:  # a broken LLM must not take search down with it
             logger.exception("LLM generation failed; falling back to the top hit")
-            notes.append(f"the LLM failed ({type(exc).__name__}); the best image is the top hit")
+            notes.append(f"the LLM failed ({llm_failure(exc)}); the best image is the top hit")
             return None
         text = cut_at_end(text or "")
         if not _WORD.search(text):

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 VECTOR_NAME = "clip"
-# Payload key holding a downsized JPEG of the image (bytes travel with the atlas, DESIGN.md §1).
+# Payload key holding a downsized JPEG of the image (bytes travel with the atlas, docs/ARCHITECTURE.md §1).
 IMAGE_KEY = "image_jpeg_b64"
 POINT_NAMESPACE = uuid.UUID("6f1c1f0e-6d1a-4c53-9a51-3b0f2b6c7e01")
 # The atlas's own record (which CLIP filled it, whether it is the generated demo) lives INSIDE the
@@ -42,7 +42,7 @@ class AtlasDimensionError(ValueError):
 
 @dataclass
 class AtlasPayload:
-    """What is stored with each vector (DESIGN.md §4)."""
+    """What is stored with each vector (docs/ARCHITECTURE.md §4)."""
 
     atlas_id: str
     caption: str

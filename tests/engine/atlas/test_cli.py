@@ -84,3 +84,38 @@ def test_bad_numbers_are_refused_by_the_parser(capsys: pytest.CaptureFixture):
         main(["index", "--roco", "x", "--batch-size", "0"])
     assert exit_.value.code == 2
     assert "--batch-size: must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_index_names_the_clip_model_in_the_atlas_before_storing(roco_tree, settings_env: Path, tiny_paths, capsys):
+    from engine.config import get_settings
+    from engine.store.factory import open_configured_store
+    from engine.store.provenance import AtlasProvenance, read_provenance
+
+    root, _ = roco_tree
+    assert main(["index", "--roco", str(root), "--split", "validation", "--limit", "2", "--no-progress"]) == 0
+    with open_configured_store(get_settings(), 1) as atlas:
+        assert read_provenance(atlas) == AtlasProvenance.of(str(tiny_paths.clip), atlas.dim, demo=False)
+
+
+def test_index_into_another_models_atlas_is_refused_and_leaves_it_as_it_was(
+    roco_tree, settings_env: Path, clip_encoder, capsys
+):
+    import numpy as np
+
+    from engine.config import get_settings
+    from engine.store.base import AtlasPayload, AtlasRecord
+    from engine.store.factory import open_configured_store
+    from engine.store.provenance import AtlasProvenance, read_provenance, record_provenance
+
+    medicat = "hf-hub:luhuitong/CLIP-ViT-L-14-448px-MedICaT-ROCO"
+    vectors = np.random.default_rng(1).normal(size=(3, clip_encoder.dim)).astype(np.float32)
+    with open_configured_store(get_settings(), clip_encoder.dim) as atlas:
+        atlas.upsert([AtlasRecord(v, AtlasPayload(f"ROCO_0000{i}", "x")) for i, v in enumerate(vectors)])
+        record_provenance(atlas, AtlasProvenance(clip_model=medicat, dim=clip_encoder.dim))
+
+    root, _ = roco_tree
+    assert main(["index", "--roco", str(root), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("index: error: ") and medicat in err and "tiny" in err
+    with open_configured_store(get_settings(), clip_encoder.dim) as atlas:
+        assert atlas.count() == 3 and read_provenance(atlas).clip_model == medicat
