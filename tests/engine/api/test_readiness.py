@@ -108,3 +108,26 @@ def test_health_answers_while_loading(tmp_path, loaders):
     with TestClient(create_app(_runtime(tmp_path))) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         loaders[0].set()
+
+
+def test_readyz_never_waits_for_the_store(tmp_path):
+    import time
+
+    from .helpers import fake_runtime
+
+    runtime = fake_runtime(tmp_path)
+    store = runtime.store
+    slow = threading.Event()
+
+    def stuck(*args, **kwargs):  # a Qdrant server that stopped answering
+        slow.wait(5)
+        return 0
+
+    store.count = stuck
+    store.retrieve = stuck
+    with TestClient(create_app(runtime)) as client:
+        started = time.monotonic()
+        for _ in range(5):
+            assert client.get("/readyz").status_code == 200
+        assert time.monotonic() - started < 1.0
+    slow.set()

@@ -115,6 +115,17 @@ def test_image_search_round_trip_finds_the_uploaded_atlas_image(engine, demo_atl
     assert response.json()["hits"][0]["id"] == roco_id
 
 
+def test_similar_searches_with_the_stored_vector_as_an_upload_of_the_same_image_would(engine, demo_atlas_dir):
+    roco_id, _, path = demo_pairs(demo_atlas_dir)[5]
+    uploaded = engine.post("/v1/search/image", files={"image": (path.name, path.read_bytes(), "image/jpeg")},
+                           data={"k": "4"}).json()["hits"]
+    similar = engine.post(f"/v1/search/similar/{roco_id}", json={"k": 3}).json()
+    # the stored vector is the image's CLIP embedding: same neighbours, the image itself left out
+    assert uploaded[0]["id"] == roco_id
+    assert [h["id"] for h in similar["hits"]] == [h["id"] for h in uploaded[1:]]
+    assert engine.post("/v1/search/similar/ROCO_99999", json={}).status_code == 404
+
+
 def test_embed_gives_unit_vectors_of_the_clip_dimension(engine):
     body = engine.post("/v1/embed", json={"texts": ["CT", "MRI"]}).json()
     vectors = np.array(body["vectors"])

@@ -67,7 +67,10 @@ class MemoryStore(AtlasStore):
         ]
 
     def retrieve(self, atlas_ids, *, with_vectors=False):
-        return [StoredHit(i, 1.0, self.records[i].payload) for i in atlas_ids if i in self.records]
+        return [
+            StoredHit(i, 1.0, self.records[i].payload, self.records[i].vector if with_vectors else None)
+            for i in atlas_ids if i in self.records
+        ]
 
     def image(self, atlas_id):
         return None
