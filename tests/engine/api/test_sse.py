@@ -87,3 +87,37 @@ def test_a_timeout_arrives_as_an_error_event(tmp_path):
         {"error": {"code": "timeout", "message": "no answer within 0.2 s (MIRAGE_REQUEST_TIMEOUT_S)",
                    "retryable": False}, "status": 504},
     )
+
+
+def test_every_event_of_a_real_stream_reads_back_through_the_contract_parser(engine):
+    from engine.api.sse import split_events
+    from engine.contract import (
+        GenerateResponse,
+        ProgressEvent,
+        QueuedEvent,
+        ResultEvent,
+        parse_sse_event,
+    )
+
+    url, _ = engine
+    with httpx.stream("POST", f"{url}/v1/generate", json={"prompt": "effusion", "steps": 2, "seed": 4},
+                      headers=SSE, timeout=20) as response:
+        events = [parse_sse_event(name, data) for name, data in split_events(response.read().decode())]
+    assert isinstance(events[0], QueuedEvent) and isinstance(events[-1], ResultEvent)
+    assert [(e.step, e.total) for e in events if isinstance(e, ProgressEvent)] == [(1, 2), (2, 2)]
+    result = events[-1].parsed(GenerateResponse)
+    assert (result.seed, result.steps, result.synthetic) == (4, 2, True)
+
+
+def test_the_contract_parser_reads_errors_ignores_unknown_events_and_refuses_malformed_data():
+    from engine.contract import StreamError, parse_sse_event
+
+    error = parse_sse_event(
+        "error", '{"error":{"code":"busy","message":"full","retryable":true},"status":429}'
+    )
+    assert isinstance(error, StreamError) and error.status == 429 and error.error.retryable is True
+    assert parse_sse_event("heartbeat", "{}") is None  # a newer engine may add events
+    with pytest.raises(ValueError):
+        parse_sse_event("progress", '{"step": "one"}')
+    with pytest.raises(ValueError):
+        parse_sse_event("result", "[1, 2]")
