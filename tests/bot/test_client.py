@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 
 from bot.client import MirageBot
+from bot.quiz.ui import PERSISTENT_ITEMS as QUIZ_ITEMS
 from bot.views import PERSISTENT_ITEMS
 
 from .conftest import bot_settings
@@ -76,11 +77,11 @@ async def discord_standin():
 
 
 async def test_login_syncs_the_mirage_group_to_the_dev_guild_and_registers_buttons(
-    discord_standin, monkeypatch
+    discord_standin, monkeypatch, tmp_path
 ):
     base, synced = discord_standin
     monkeypatch.setattr(discord.http.Route, "BASE", base)  # restored after the test
-    settings = bot_settings("http://127.0.0.1:8700", dev_guild_id=GUILD_ID)
+    settings = bot_settings("http://127.0.0.1:8700", dev_guild_id=GUILD_ID, data_dir=tmp_path)
     bot = MirageBot(settings)
     try:
         await bot.login(settings.discord_token.get_secret_value())
@@ -89,20 +90,23 @@ async def test_login_syncs_the_mirage_group_to_the_dev_guild_and_registers_butto
         assert path == f"/api/v10/applications/{APP_ID}/guilds/{GUILD_ID}/commands"
         (mirage,) = commands
         assert mirage["name"] == "mirage"
-        assert [o["name"] for o in mirage["options"]] == ["search", "compare", "generate", "help"]
+        assert [o["name"] for o in mirage["options"]] == [
+            "search", "compare", "generate", "help", "quiz", "review", "progress", "scores", "forget-me",
+        ]
         assert bot.intents.value == discord.Intents(guilds=True).value  # nothing privileged
         patterns = set(bot._connection._view_store._dynamic_items)
-        assert patterns == {item.__discord_ui_compiled_template__ for item in PERSISTENT_ITEMS}
+        items = (*PERSISTENT_ITEMS, *QUIZ_ITEMS)
+        assert patterns == {item.__discord_ui_compiled_template__ for item in items}
         assert str(bot.engine_http.base_url) == "http://127.0.0.1:8700"
     finally:
         await bot.close()
     assert bot.engine_http.is_closed
 
 
-async def test_without_a_dev_guild_commands_are_synced_globally(discord_standin, monkeypatch):
+async def test_without_a_dev_guild_commands_are_synced_globally(discord_standin, monkeypatch, tmp_path):
     base, synced = discord_standin
     monkeypatch.setattr(discord.http.Route, "BASE", base)
-    settings = bot_settings("http://127.0.0.1:8700")
+    settings = bot_settings("http://127.0.0.1:8700", data_dir=tmp_path)
     bot = MirageBot(settings)
     try:
         await bot.login(settings.discord_token.get_secret_value())
