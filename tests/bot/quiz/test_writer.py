@@ -1,0 +1,97 @@
+"""Batched answer writes, on SQLite and PostgreSQL: a hundred clicks at once each get their own result,
+one row per player holds the last choice, and a reveal racing the clicks never loses or double-counts."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import timedelta
+
+from bot.quiz.writer import AnswerWriter
+from bot.store import Database, QuestionClosed, answers, quizzes, settle
+from bot.store.models import utcnow
+
+CHOICES = [{"text": t, "full_text": t} for t in ("A", "B", "C", "D")]
+PLAYERS = [20_000 + n for n in range(100)]
+
+
+async def _question(db: Database, thread_id: int = 1) -> int:
+    async with db.session() as s:
+        quiz = await quizzes.start_quiz(
+            s, thread_id=thread_id, guild_id=5, starter_id=PLAYERS[0], kind="caption", modality="ct",
+            question_count=1,
+        )  # fmt: skip
+        question = await quizzes.add_question(
+            s, quiz.id, position=0, atlas_id="ROCO_1", modality="ct", choices=CHOICES, answer_index=1,
+            deadline=utcnow() + timedelta(seconds=45),
+        )  # fmt: skip
+        return question.id
+
+
+async def _rows(db: Database, question_id: int) -> dict[int, int | None]:
+    async with db.session() as s:
+        return {a.user_id: a.choice for a in await answers.question_answers(s, question_id)}
+
+
+async def test_a_hundred_clicks_at_once_are_written_in_few_transactions(db: Database) -> None:
+    qid = await _question(db)
+    writer = AnswerWriter(db)
+    try:
+        first = await asyncio.gather(*(writer.record(qid, u, u % 4) for u in PLAYERS))
+        assert all(r.previous is None for r in first)
+        assert [r.choice for r in first] == [u % 4 for u in PLAYERS]
+        changed = await asyncio.gather(*(writer.record(qid, u, (u + 1) % 4) for u in PLAYERS[:50]))
+        assert [(r.previous, r.choice) for r in changed] == [(u % 4, (u + 1) % 4) for u in PLAYERS[:50]]
+    finally:
+        await writer.close()
+    expected = {u: ((u + 1) % 4 if i < 50 else u % 4) for i, u in enumerate(PLAYERS)}
+    assert await _rows(db, qid) == expected
+    assert writer.writes == 150
+    assert writer.batches < 20, f"{writer.batches} transactions for 150 clicks: the clicks were not batched"
+
+
+async def test_a_closed_question_refuses_its_clicks_without_sinking_the_batch(db: Database) -> None:
+    closed, open_ = await _question(db, thread_id=1), await _question(db, thread_id=2)
+    async with db.session() as s:
+        await quizzes.reveal_question(s, closed)
+    writer = AnswerWriter(db)
+    try:
+        results = await asyncio.gather(
+            *(writer.record(closed if u % 2 else open_, u, 0) for u in PLAYERS[:20]), return_exceptions=True
+        )
+    finally:
+        await writer.close()
+    for u, result in zip(PLAYERS[:20], results, strict=True):
+        assert isinstance(result, QuestionClosed) if u % 2 else isinstance(result, answers.Recorded)
+    assert set(await _rows(db, open_)) == {u for u in PLAYERS[:20] if u % 2 == 0}
+    assert await _rows(db, closed) == {}
+
+
+async def test_a_reveal_racing_the_clicks_scores_exactly_the_acknowledged_ones(db: Database) -> None:
+    qid = await _question(db)
+    writer = AnswerWriter(db)
+    rng = random.Random(3)
+
+    async def click(user: int) -> bool:
+        await asyncio.sleep(rng.uniform(0, 0.3))
+        try:
+            await writer.record(qid, user, rng.randrange(4))
+        except QuestionClosed:
+            return False
+        return True
+
+    async def reveal() -> settle.Settlement | None:
+        await asyncio.sleep(0.15)
+        async with db.session() as s:
+            return await settle.settle_question(s, qid)
+
+    try:
+        *acked, settlement = await asyncio.gather(*(click(u) for u in PLAYERS), reveal())
+    finally:
+        await writer.close()
+    assert settlement is not None
+    acknowledged = {u for u, ok in zip(PLAYERS, acked, strict=True) if ok}
+    scored = [r.user_id for r in settlement.results]
+    assert len(scored) == len(set(scored)), "nobody is scored twice"
+    assert set(scored) == acknowledged, "every acknowledged click is scored, and no refused one"
+    assert 0 < len(acknowledged) < len(PLAYERS), "the race really happened (some before, some after)"
