@@ -24,8 +24,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     up = commands.add_parser("up", help="run the engine, and the bot when MIRAGE_DISCORD_TOKEN is set")
     up.add_argument("--host", help="engine address (default MIRAGE_HOST, 127.0.0.1)")
     up.add_argument("--port", type=int, help="engine port (default MIRAGE_PORT, 8700)")
-    up.add_argument("--stop-grace", type=float, default=60.0, metavar="S",
-                    help="seconds each child gets to finish its work after SIGTERM (default 60)")
+    # the engine may hold a request for MIRAGE_REQUEST_TIMEOUT_S (120 s) while it drains, plus a margin
+    up.add_argument("--stop-grace", type=float, default=150.0, metavar="S",
+                    help="seconds each child gets to finish its work after SIGTERM (default 150)")
     args = parser.parse_args(argv)
     return up_command(args)
 

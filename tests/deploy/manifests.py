@@ -39,6 +39,7 @@ class Manifests:
     """The deploy files as data; tests break copies of it to prove each rule bites."""
 
     k8s: dict[str, list[dict[str, Any]]]  # overlay -> rendered documents
+    jobs: list[dict[str, Any]]  # deploy/k8s/jobs/*.yaml, applied by hand
     compose: dict[str, Any]
     dockerfiles: dict[str, list[tuple[str, str]]]  # "engine"/"bot" -> [(INSTRUCTION, args)]
     qdrant_values: dict[str, Any]
@@ -83,6 +84,7 @@ def read_env_file(path: Path) -> dict[str, str]:
 def _load() -> Manifests:
     return Manifests(
         k8s={overlay: render_overlay(overlay) for overlay in OVERLAYS},
+        jobs=[yaml.safe_load(p.read_text()) for p in sorted((DEPLOY / "k8s" / "jobs").glob("*.yaml"))],
         compose=yaml.safe_load((DEPLOY / "compose" / "compose.yaml").read_text()),
         dockerfiles={name: parse_dockerfile(DEPLOY / "docker" / f"{name}.Dockerfile") for name in DOCKERFILES},
         qdrant_values=yaml.safe_load((DEPLOY / "k8s" / "qdrant" / "values.yaml").read_text()),

@@ -56,7 +56,7 @@ def _dockerfile_env(instructions: list[tuple[str, str]]) -> dict[str, str]:
 def gpu_only_in_limits(m: Manifests) -> list[str]:
     """A GPU is asked for in limits (requests alone are refused for extended resources); only the engine gets one."""
     rule, bad = "GPU only in limits", []
-    for overlay, docs in m.k8s.items():
+    for overlay, docs in {**m.k8s, "jobs": m.jobs}.items():
         for doc, container in containers(docs):
             resources = container.get("resources") or {}
             request = (resources.get("requests") or {}).get(GPU)
@@ -112,7 +112,7 @@ def pinned_images(m: Manifests) -> list[str]:
     """Every image names a version: a tag other than latest, or a digest."""
     rule, bad = "no :latest or untagged images", []
     refs: list[tuple[str, str]] = []
-    for overlay, docs in m.k8s.items():
+    for overlay, docs in {**m.k8s, "jobs": m.jobs}.items():
         refs += [(_where(overlay, doc, c), c["image"]) for doc, c in containers(docs)]
     for name, service in m.compose["services"].items():
         if "image" not in service:
@@ -146,7 +146,7 @@ def no_secret_values(m: Manifests) -> list[str]:
     """Secrets reach containers only by reference: secretKeyRef in Kubernetes, required ${VARS} from
     the untracked .env in compose; the example files hold placeholders; no credential in any file."""
     rule, bad = "no secret values in manifests", []
-    for overlay, docs in m.k8s.items():
+    for overlay, docs in {**m.k8s, "jobs": m.jobs}.items():
         for doc in docs:
             if doc.get("kind") == "Secret":
                 bad.append(f"[{rule}] {_where(overlay, doc)}: a Secret with values is part of the overlay")
@@ -283,7 +283,7 @@ def mirage_variables_exist(m: Manifests) -> list[str]:
     rule, bad = "every MIRAGE_* variable exists in the settings", []
     known = known_settings()
     setters: list[tuple[str, str, str]] = []  # (where, process, variable)
-    for overlay, docs in m.k8s.items():
+    for overlay, docs in {**m.k8s, "jobs": m.jobs}.items():
         for doc, container in containers(docs):
             process = "bot" if container["name"] == "bot" else "engine"
             setters += [(_where(overlay, doc, container), process, e["name"]) for e in container.get("env", [])]
@@ -335,6 +335,14 @@ def documented_entry_points(m: Manifests) -> list[str]:
         service = m.compose["services"][name]
         if "command" in service or "entrypoint" in service:
             bad.append(f"[{rule}] compose service {name}: overrides the image's command")
+    for doc, container in containers(m.jobs):
+        command = container.get("command", [])
+        try:
+            args = build_parser().parse_args(command[3:]) if command[:3] == ["python", "-m", "engine"] else None
+        except SystemExit:
+            args = None
+        if args is None or args.command not in {"prefetch", "index"}:
+            bad.append(f"[{rule}] {_where('jobs', doc, container)}: {command} is not `python -m engine prefetch|index`")
     index = m.compose["services"].get("index", {})
     if index and index.get("entrypoint") != ["python", "-m", "engine", "index"]:
         bad.append(f"[{rule}] compose service index: must run `python -m engine index`")

@@ -163,6 +163,14 @@ def test_an_engine_image_that_does_not_run_engine_serve_is_named() -> None:
     assert all(v.startswith("[the images run the documented entry points]") for v in found)
 
 
+def test_a_job_running_something_else_than_an_engine_command_is_named() -> None:
+    def other_job(m: Manifests) -> None:
+        m.jobs[0]["spec"]["template"]["spec"]["containers"][0]["command"] = ["python", "-m", "engine", "frobnicate"]
+
+    found = broken(documented_entry_points, other_job)
+    assert any("is not `python -m engine prefetch|index`" in v for v in found), found
+
+
 def test_a_shell_form_cmd_is_refused_because_signals_would_not_reach_python() -> None:
     def shell_form(m: Manifests) -> None:
         cmds = [i for i, (word, _) in enumerate(m.dockerfiles["bot"]) if word == "CMD"]

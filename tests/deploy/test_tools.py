@@ -51,6 +51,13 @@ def test_each_overlay_renders_and_validates_against_the_kubernetes_schemas(overl
     assert "ERROR" not in result.stdout
 
 
+@pytest.mark.parametrize("job", ["prefetch", "index"])
+def test_the_one_shot_jobs_validate_against_the_kubernetes_schemas(job: str) -> None:
+    path = DEPLOY / "k8s" / "jobs" / f"{job}.yaml"
+    result = run([tool("kubernetes-validate"), "--strict", "-k", K8S_VERSION, "--quiet", str(path)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_kubernetes_validate_really_rejects_a_misspelt_field() -> None:
     rendered = run([tool("kubectl"), "kustomize", str(DEPLOY / "k8s" / "overlays" / "single-gpu")]).stdout
     broken = rendered.replace("terminationGracePeriodSeconds:", "terminationGracePeriod:", 1)
