@@ -66,8 +66,9 @@ def test_up_serves_the_tiny_engine_says_how_to_add_the_bot_and_stops_cleanly(
         assert run.terminate_and_wait(timeout=120) == 0
     finally:
         run.kill()
-    assert "engine | " in run.text  # the engine's own log lines, prefixed
+    out = run.text
+    assert "engine | " in out, out  # the engine's own log lines, prefixed
     # uvicorn drains, then re-raises SIGTERM: a clean stop reads "signal SIGTERM", never a kill
-    assert "engine | INFO:     Finished server process" in run.text
-    assert "mirage | engine stopped (signal SIGTERM)" in run.text
-    assert "killing it" not in run.text
+    assert "engine | INFO:     Finished server process" in out, out
+    assert "mirage | engine stopped (signal SIGTERM)" in out, out
+    assert "killing it" not in out, out
