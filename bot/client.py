@@ -11,13 +11,14 @@ import httpx
 from discord import app_commands
 
 from .capacity import follow_engine_capacity
+from .metrics import METRICS, serve_metrics
 from .commands import MirageCommands
 from .config import BotSettings
 from .engine_client import make_http_client
 from .errors import report_unexpected
-from .services import Services
 from .quiz.setup import QuizFeature
 from .quiz.setup import install as install_quiz
+from .services import Services
 from .store import Database, open_database
 from .views import PERSISTENT_ITEMS
 
@@ -51,6 +52,8 @@ class MirageBot(discord.Client):
         """Open the engine client, add the commands and persistent buttons, sync the commands."""
         self.engine_http = make_http_client(self.settings)
         self.services = Services.build(self.settings, self.engine_http)
+        METRICS.watch_queue(self.services.queue)
+        self._metrics_server = serve_metrics(self.settings.bot_metrics_port)
         if self.settings.engine_capacity_refresh_s > 0:  # send as many jobs at once as the engine can batch
             self._capacity = asyncio.create_task(follow_engine_capacity(
                 self.engine_http, self.services.queue, every_s=self.settings.engine_capacity_refresh_s
@@ -83,6 +86,8 @@ class MirageBot(discord.Client):
         """Close the engine client, then Discord."""
         if getattr(self, "_capacity", None) is not None:
             self._capacity.cancel()
+        if getattr(self, "_metrics_server", None) is not None:
+            self._metrics_server.shutdown()
         if self.quiz is not None:
             await self.quiz.close()
         if self.db is not None:

@@ -1,13 +1,13 @@
-"""The engine's HTTP API as seen by the bot (DESIGN.md §5): typed calls, retries, live events.
+"""The engine's HTTP API as seen by the bot: typed calls, retries, live events.
 
-Busy (429), not ready (503) and unreachable engines are retried with exponential backoff that
-honours `Retry-After`; everything else becomes an `EngineError` carrying the engine's own message.
+Errors the engine marks `retryable` (busy, loading) and an unreachable engine are retried with
+exponential backoff that honours `Retry-After`; everything else becomes an `EngineError` carrying the
+engine's own message at once. Server-sent events are read by one reader into the contract's models.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -17,31 +17,33 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from engine.contract import (
-    SSE_ERROR,
     SSE_MEDIA_TYPE,
-    SSE_PROGRESS,
-    SSE_QUEUED,
-    SSE_RESULT,
     CompareRequest,
     CompareResponse,
     ErrorBody,
-    GenerateProgress,
     GenerateRequest,
     GenerateResponse,
     Hit,
     ImageSearchResponse,
+    ProgressEvent,
     QueuedEvent,
     QuizRequest,
     QuizResponse,
+    ResultEvent,
     SearchRequest,
     SearchResponse,
+    SimilarRequest,
+    SimilarResponse,
     StreamError,
+    parse_sse_event,
 )
 
 from .config import BotSettings
+from .metrics import METRICS
 
 log = logging.getLogger(__name__)
 
+# Only for answers without the engine's error body (e.g. a proxy in front of it): busy or unavailable.
 RETRYABLE_STATUS = frozenset({429, 503})
 QueuedHook = Callable[[int], Awaitable[None]]
 ProgressHook = Callable[[int, int], Awaitable[None]]
@@ -163,6 +165,16 @@ class EngineClient:
 
         return _parse(Hit, await self._retrying(attempt))
 
+    async def similar(self, atlas_id: str, *, k: int, modality: str | None = None) -> SimilarResponse:
+        """The atlas images nearest to atlas image `atlas_id`, searched with its stored vector."""
+        request = SimilarRequest(k=k, modality=modality)  # type: ignore[arg-type]
+
+        async def attempt() -> Any:
+            path = f"/v1/search/similar/{quote(atlas_id, safe='')}"
+            return _json(await self._send("POST", path, json=request.model_dump(exclude_none=True)))
+
+        return _parse(SimilarResponse, await self._retrying(attempt))
+
     async def atlas_image(self, atlas_id: str) -> bytes:
         """The bytes of one atlas image."""
         return await self.fetch_image(f"/v1/atlas/{quote(atlas_id, safe='')}/image")
@@ -204,6 +216,7 @@ class EngineClient:
                 log.warning(
                     "engine %s (%s); retry %d/%d in %.2fs", error.code, error, n + 1, self.retries, delay
                 )
+                METRICS.retried(error.code)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -232,25 +245,25 @@ class EngineClient:
                 if not response.headers.get("content-type", "").startswith(SSE_MEDIA_TYPE):
                     await response.aread()
                     return _json(response)  # an engine without streaming answers plain JSON
-                async for event, data in iter_sse(response.aiter_lines()):
-                    if event == SSE_QUEUED and on_queued is not None:
-                        await on_queued(QueuedEvent.model_validate_json(data).position)
-                    elif event == SSE_PROGRESS and on_progress is not None:
-                        progress = GenerateProgress.model_validate_json(data)
-                        await on_progress(progress.step, progress.total)
-                    elif event == SSE_RESULT:
-                        return json.loads(data)
-                    elif event == SSE_ERROR:
-                        raise _stream_error(data)
+                async for name, data in iter_sse(response.aiter_lines()):
+                    event = parse_sse_event(name, data)  # None: an event this contract does not know
+                    if isinstance(event, QueuedEvent) and on_queued is not None:
+                        await on_queued(event.position)
+                    elif isinstance(event, ProgressEvent) and on_progress is not None:
+                        await on_progress(event.step, event.total)
+                    elif isinstance(event, ResultEvent):
+                        return event.body
+                    elif isinstance(event, StreamError):
+                        raise _stream_error(event)
         except httpx.HTTPError as error:
             raise _transport_error(error) from error
-        except (ValidationError, json.JSONDecodeError) as error:
+        except ValueError as error:  # pydantic's ValidationError and JSON errors are ValueErrors
             raise EngineError("The engine sent an event I could not read.", code="bad_event") from error
         raise EngineError("The engine closed the connection before answering.", code="stream_ended")
 
 
 async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str]]:
-    """Server-sent events as (event, data) pairs; comments and ids are skipped."""
+    """Server-sent events as (event name, data) pairs, for `parse_sse_event`; comments and ids are skipped."""
     event, data = "message", []
     async for line in lines:
         if line == "":
@@ -298,26 +311,20 @@ def _status_error(response: httpx.Response) -> EngineError:
     status = response.status_code
     try:
         detail = ErrorBody.model_validate(response.json()).error
-        code, message = detail.code, detail.message
-    except (ValueError, ValidationError):
+        code, message, retryable = detail.code, detail.message, detail.retryable
+    except (ValueError, ValidationError):  # not the engine's error shape: judge by the status alone
         code, message = f"http_{status}", f"The engine answered HTTP {status}."
+        retryable = status in RETRYABLE_STATUS
     if status == 504:
         code = "timeout"
     return EngineError(
-        message,
-        code=code,
-        status=status,
-        retry_after=_retry_after(response),
-        retryable=status in RETRYABLE_STATUS,
+        message, code=code, status=status, retry_after=_retry_after(response), retryable=retryable
     )
 
 
-def _stream_error(data: str) -> EngineError:
-    error = StreamError.model_validate_json(data)
-    code = "timeout" if error.status == 504 else error.error.code
-    return EngineError(
-        error.error.message, code=code, status=error.status, retryable=error.status in RETRYABLE_STATUS
-    )
+def _stream_error(event: StreamError) -> EngineError:
+    code = "timeout" if event.status == 504 else event.error.code
+    return EngineError(event.error.message, code=code, status=event.status, retryable=event.error.retryable)
 
 
 def _transport_error(error: httpx.HTTPError) -> EngineError:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
+from pydantic import ValidationError
 
 from engine.contract import (
     IMAGE_MAX_BYTES,
@@ -29,6 +30,7 @@ from . import answers, messages, views
 from .access import access_denied
 from .engine_client import EngineError
 from .errors import SORRY
+from .metrics import METRICS
 from .queue import JobCancelled, QueueRejected
 from .reply import Reply
 from .services import Services
@@ -52,17 +54,20 @@ async def run_job(
     # 1. limits
     denied = access_denied(interaction, services.settings)
     if denied is not None:
+        METRICS.finished(label, "denied")
         await interaction.response.send_message(denied, ephemeral=True)
         return
     try:
         job = services.queue.submit(interaction.user.id, label)
     except QueueRejected as rejected:
+        METRICS.finished(label, "rejected")
         await interaction.response.send_message(str(rejected), ephemeral=True)
         return
     status: StatusLine | None = None
     try:
         # 2. acknowledge
         await interaction.response.defer(thinking=True)
+        METRICS.acknowledged(label, getattr(interaction, "created_at", None))
         await interaction.edit_original_response(
             content=header, allowed_mentions=discord.AllowedMentions.none()
         )
@@ -84,17 +89,22 @@ async def run_job(
         )
         # 5. outcome
         await status.finish("✅ Done.", view=None)
+        METRICS.finished(label, "ok")
     except JobCancelled:
+        METRICS.finished(label, "cancelled")
         if status is not None:
             await status.finish("🛑 Cancelled.", view=None)
     except EngineError as error:
+        METRICS.finished(label, "engine_error")
         log.info("job %s (%s) failed: %s [%s, status %s]", job.id, label, error, error.code, error.status)
         await _tell(interaction, status, f"❌ {messages.friendly_error(error)}")
     except TimeoutError:
+        METRICS.finished(label, "timeout")
         log.info("job %s (%s) ran past %g s", job.id, label, services.settings.job_timeout_s)
         text = f"❌ This took longer than {services.settings.job_timeout_s:g} s, so I stopped. Please try again later."
         await _tell(interaction, status, text)
     except Exception:
+        METRICS.finished(label, "error")
         if status is not None:  # leave no "working…" line behind; the edge logs and tells the user
             await status.finish(f"❌ {SORRY}", view=None)
         raise
@@ -207,16 +217,12 @@ async def start_image_search(
 async def start_atlas_image_search(
     interaction: discord.Interaction[Any], services: Services, atlas_id: str
 ) -> None:
-    """'Use this as a query': fetch the atlas image from the engine and search by it."""
+    """'Use this as a query': the engine searches with that atlas image's stored vector (nothing re-uploaded)."""
 
     async def work(reply: Reply, status: StatusLine) -> None:
         await status.set(f"🖼️ Searching the atlas by `{atlas_id}`…")
-        data = await services.engine.atlas_image(atlas_id)
-        result = await services.engine.search_image(
-            data, k=min(K_DEFAULT + 1, K_MAX), filename=f"{atlas_id}.png"
-        )
-        hits = [hit for hit in result.hits if hit.id != atlas_id][:K_DEFAULT]  # not the query image itself
-        await answers.send_image_hits(reply, services.engine, hits, what=f"`{atlas_id}`")
+        result = await services.engine.similar(atlas_id, k=K_DEFAULT)  # the image itself is left out
+        await answers.send_image_hits(reply, services.engine, result.hits, what=f"`{atlas_id}`")
 
     header = f"🖼️ **Search by image:** `{atlas_id}`"
     thread = messages.thread_name("Image search", atlas_id)
@@ -254,12 +260,19 @@ async def start_generate(
     steps: int | None = None,
     fast: bool = False,
 ) -> None:
-    """/mirage generate: a synthetic image with live progress, beside the nearest real one."""
+    """/mirage generate: a synthetic image with live progress, beside the nearest real one.
+
+    The request is checked by the contract before anything is queued (e.g. the step range of fast mode).
+    """
+    try:
+        request = GenerateRequest(prompt=prompt, seed=seed, steps=steps, fast=fast)
+    except ValidationError as invalid:
+        await interaction.response.send_message(messages.invalid_request(invalid), ephemeral=True)
+        return
 
     async def work(reply: Reply, status: StatusLine) -> None:
         working = "🎨 Generating…"
         await status.set(working)
-        request = GenerateRequest(prompt=prompt, seed=seed, steps=steps, fast=fast)
         result = await services.engine.generate(
             request,
             on_queued=_engine_status(status, working),

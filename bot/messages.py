@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from pydantic import ValidationError
+
 from engine.contract import DISCLAIMER, K_MAX, QUERY_MAX_CHARS, SYNTHETIC_LABEL, Hit
 
 from .engine_client import EngineError
@@ -134,6 +136,12 @@ def friendly_error(error: EngineError) -> str:
     if code in ("connection_lost", "stream_ended"):
         return "The connection to the engine broke mid-answer. Please try again."
     return f"The engine could not do that: {error.message}"
+
+
+def invalid_request(error: ValidationError) -> str:
+    """A request the contract refused, in the contract's own words (each names the field and the limit)."""
+    problems = "; ".join(str(problem["msg"]).removeprefix("Value error, ") for problem in error.errors())
+    return f"I can't send that: {problems}"
 
 
 def with_disclaimer(text: str) -> str:

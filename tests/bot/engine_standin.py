@@ -21,7 +21,8 @@ from PIL import Image, ImageDraw
 
 from engine.contract import SSE_MEDIA_TYPE
 
-JOB_ROUTES = ("/v1/search", "/v1/search/image", "/v1/compare", "/v1/generate")
+JOB_ROUTES = ("/v1/search", "/v1/search/image", "/v1/search/similar", "/v1/compare", "/v1/generate")
+RETRYABLE_STATUS = (408, 429, 503)  # what the real engine marks retryable unless a plan says otherwise
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Plan:
     raw: bytes | None = None  # raw bytes body (e.g. not JSON)
     content_type: str = "text/plain"
     stream_error: tuple[int, str, str] | None = None  # SSE: (status, code, message) instead of a result
+    retryable: bool | None = None  # the error body's `retryable`; None = as the engine decides by status
     steps: int | None = None  # generate: number of progress events
     step_delay: float = 0.0
     queued: list[int] = field(default_factory=list)  # SSE queued positions to announce first
@@ -89,6 +91,7 @@ class EngineStandIn:
         app = web.Application(client_max_size=20 * 2**20)
         app.router.add_post("/v1/search", self._search)
         app.router.add_post("/v1/search/image", self._search_image)
+        app.router.add_post("/v1/search/similar/{atlas_id}", self._search_similar)
         app.router.add_post("/v1/compare", self._compare)
         app.router.add_post("/v1/generate", self._generate)
         app.router.add_get("/v1/atlas/{atlas_id}", self._atlas_hit)
@@ -133,7 +136,7 @@ class EngineStandIn:
             )
         if plan.status >= 400:
             headers = {"Retry-After": plan.retry_after} if plan.retry_after is not None else None
-            body = plan.body or {"error": {"code": plan.code, "message": plan.message}}
+            body = plan.body or {"error": _detail(plan.status, plan.code, plan.message, plan.retryable)}
             return web.json_response(body, status=plan.status, headers=headers)
         return plan
 
@@ -170,7 +173,7 @@ class EngineStandIn:
             await event("progress", {"step": step, "total": steps})
         if plan.stream_error is not None:
             status, code, message = plan.stream_error
-            await event("error", {"error": {"code": code, "message": message}, "status": status})
+            await event("error", {"error": _detail(status, code, message, plan.retryable), "status": status})
         else:
             await event("result", result)
         await response.write_eof()
@@ -205,6 +208,16 @@ class EngineStandIn:
         return await self._job(
             request, "/v1/search/image", body, lambda b: {"hits": [hit(i, 0.8) for i in range(1, b["k"] + 1)]}
         )
+
+    async def _search_similar(self, request: web.Request) -> web.StreamResponse:
+        body = {**await request.json(), "atlas_id": request.match_info["atlas_id"]}
+
+        def make(b: dict[str, Any]) -> dict[str, Any]:
+            own = int(b["atlas_id"].rsplit("_", 1)[-1]) if b["atlas_id"][-1:].isdigit() else -1
+            ids = [i for i in range(1, b.get("k", 4) + 2) if i != own][: b.get("k", 4)]  # itself left out
+            return {"id": b["atlas_id"], "hits": [hit(i, 0.8) for i in ids]}
+
+        return await self._job(request, "/v1/search/similar", body, make)
 
     async def _compare(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -256,5 +269,11 @@ class EngineStandIn:
         return web.Response(body=data, content_type="image/png")
 
 
+def _detail(status: int, code: str, message: str, retryable: bool | None = None) -> dict[str, Any]:
+    """The contract's error detail; retryable as the engine decides it unless given."""
+    retry = status in RETRYABLE_STATUS if retryable is None else retryable
+    return {"code": code, "message": message, "retryable": retry}
+
+
 def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+    return web.json_response({"error": _detail(status, code, message)}, status=status)

@@ -72,22 +72,20 @@ async def test_new_seed_generates_the_same_prompt_with_another_seed(engine, serv
     assert len(interaction.thread.messages[-1].files) == 1
 
 
-async def test_use_as_query_fetches_the_atlas_image_and_searches_by_it(engine, services):
+async def test_use_as_query_searches_with_the_atlas_images_stored_vector(engine, services):
     thread_owner = FakeInteraction(services)
     await invoke(services, "search", thread_owner, query="pneumothorax", k=2)
+    fetched_before = len(engine.calls("/v1/atlas/image"))
 
     click_ = FakeInteraction(services, channel=thread_owner.thread, message=thread_owner.thread.messages[-1])
     await click("mirage:img:ROCO_00002", click_)
 
-    fetches = engine.calls("/v1/atlas/image")[3:]  # after the search answer's own three images
-    assert fetches[0]["body"] == "ROCO_00002" and fetches[0]["headers"]["Authorization"].startswith("Bearer ")
-    (search,) = engine.calls("/v1/search/image")
-    assert search["body"] == {
-        "k": 5,
-        "image_bytes": search["body"]["image_bytes"],
-        "filename": "ROCO_00002.png",
-    }
-    assert search["body"]["image_bytes"] > 100
+    (similar,) = engine.calls("/v1/search/similar")
+    assert similar["path"] == "/v1/search/similar/ROCO_00002" and similar["body"]["k"] == 4
+    assert similar["headers"]["Authorization"].startswith("Bearer ")
+    assert engine.calls("/v1/search/image") == []  # nothing downloaded and uploaded back
+    fetched = [c["body"] for c in engine.calls("/v1/atlas/image")[fetched_before:]]
+    assert "ROCO_00002" not in fetched  # only the hits' images, to show them
     header, *hit_lines = thread_owner.thread.messages[-2].content.split("\n")
     assert "Images like `ROCO_00002`" in header.replace("\\", "")
     listed = "\n".join(hit_lines)

@@ -133,6 +133,19 @@ async def test_an_engine_not_ready_is_retried_then_explained(engine, services):
     assert len(engine.calls("/v1/search")) == 3
 
 
+async def test_an_error_the_engine_marks_not_retryable_is_not_retried(engine, services):
+    # e.g. a 503 for a component that failed to load: sending the same request again cannot help
+    engine.plan("/v1/search", Plan(status=503, code="unavailable", message="the LLM failed to load", retryable=False))
+    engine.plan("/v1/generate", Plan(stream_error=(429, "too_large", "this never fits"), retryable=False))
+    search, generate = FakeInteraction(services, user_id=1), FakeInteraction(services, user_id=2)
+    await invoke(services, "search", search, query="q")
+    await invoke(services, "generate", generate, prompt="p", steps=2)
+
+    assert len(engine.calls("/v1/search")) == 1 and len(engine.calls("/v1/generate")) == 1
+    assert "the LLM failed to load" in search.thread.messages[0].content
+    assert "this never fits" in generate.thread.messages[0].content or "busy" in generate.thread.messages[0].content
+
+
 async def test_a_wrong_engine_token_is_explained_to_the_user(engine, make_services):
     services = make_services(engine_token="another-secret")
     interaction = FakeInteraction(services)

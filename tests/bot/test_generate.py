@@ -47,8 +47,9 @@ async def test_fast_mode_with_too_many_steps_is_refused_with_the_limit(engine, s
     interaction = FakeInteraction(services)
     await invoke(services, "generate", interaction, prompt="x", steps=30, fast=True)
 
-    assert "steps must be 1–8" in interaction.ephemeral_text
-    assert engine.requests == []
+    # the contract's own check (GenerateRequest), named with the limit, before anything is queued
+    assert "steps: between 1 and 8 in fast mode (got 30)" in interaction.ephemeral_text
+    assert engine.requests == [] and interaction.channel.threads == []
 
 
 async def test_without_a_nearest_image_the_synthetic_image_is_posted_alone(engine, services):
