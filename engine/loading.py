@@ -75,7 +75,7 @@ def load_components(
     else:
         parts["atlas"].fail("needs CLIP, which did not load")
     # 4. The LLM; 5. the diffusion model with the LCM-LoRA
-    load("llm", lambda part: (load_role("llm", settings, ids), ids.llm))
+    load("llm", lambda part: _llm_summary(load_role("llm", settings, ids), ids.llm))
     load("diffusion", lambda part: _diffusion_summary(load_role("diffusion", settings, ids)))
     loaded = [p.name for p in parts.values() if p.status == "loaded"]
     missing = [p.name for p in parts.values() if p.status not in ("loaded", "disabled")]
@@ -98,14 +98,19 @@ def _load(part: Component[Any], load: Callable[[Component[Any]], tuple[Any, str]
     logger.info("%s loaded in %.1f s (%s)", part.name, part.seconds or 0.0, summary)
 
 
+def _llm_summary(model: Any, model_id: str) -> tuple[Any, str]:
+    # a served LLM says where it answers (engine/models/remote_llm.py); a loaded one is its id
+    return model, getattr(model, "summary", model_id)
+
+
 def _diffusion_summary(model: ImageGenerator) -> tuple[ImageGenerator, str]:
     return model, model.model_id + (" with LCM-LoRA" if model.supports_fast else "")
 
 
 def _expected_load_error(exc: Exception) -> bool:
-    from engine.models.base import WeightsNotFoundError
+    from engine.models.base import LLMUnavailable, WeightsNotFoundError
 
-    return isinstance(exc, WeightsNotFoundError | FileNotFoundError)
+    return isinstance(exc, WeightsNotFoundError | FileNotFoundError | LLMUnavailable)
 
 
 def open_serving_atlas(

@@ -31,6 +31,16 @@ class GenerationCancelled(RuntimeError):
     """Raised inside generation when its cancel event is set (the caller went away)."""
 
 
+class LLMUnavailable(RuntimeError):
+    """A served LLM could not answer (unreachable, too slow, an error status). The message names
+    why without addresses or keys, so the pipelines may show it in an answer's note."""
+
+
+def llm_failure(exc: Exception) -> str:
+    """Why a generation failed, for an answer's note: a served LLM's own reason, else the error's type."""
+    return str(exc) if isinstance(exc, LLMUnavailable) else type(exc).__name__
+
+
 class ClipEncoder(Protocol):
     """Text and images into one space of L2-normalised float32 vectors."""
 

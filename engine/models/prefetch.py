@@ -81,7 +81,7 @@ def planned_models(settings: EngineSettings) -> list[tuple[str, str]]:
 
     ids = model_ids_for(settings)
     plan = [("clip", ids.clip)]
-    if settings.enable_llm:
+    if settings.enable_llm and not settings.llm_url:  # a served LLM's weights live with its server
         plan.append(("llm", ids.llm))
     if settings.enable_diffusion:
         plan.append(("diffusion", ids.diffusion))

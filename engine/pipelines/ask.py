@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from engine.config import EngineSettings
 from engine.contract import ASK_CONTEXT_MAX, ASK_CONTEXT_MIN, ASK_QUESTION_MAX_CHARS, SEED_MAX, SEED_MIN
-from engine.models.base import GenerationCancelled, TextGenerator
+from engine.models.base import GenerationCancelled, TextGenerator, llm_failure
 from engine.store.base import AtlasStore, StoredHit
 
 from .citations import CheckedAnswer, check_citations
@@ -173,7 +173,7 @@ class AskPipeline:
             raise
         except Exception as exc:  # a broken LLM must not hide the sources: the captions still answer
             logger.exception("LLM generation failed while answering a follow-up")
-            notes.append(f"the LLM failed ({type(exc).__name__}); here are the captions of the sources")
+            notes.append(f"the LLM failed ({llm_failure(exc)}); here are the captions of the sources")
             return None
         return cut_at_end(text or "")
 
