@@ -50,6 +50,14 @@ def load_role(role: Role, settings: EngineSettings, ids: ModelIds, *, fast: bool
         from engine.models.clip import load_clip
 
         return load_clip(ids.clip, device=settings.device, dtype=settings.dtype)
+    if role == "llm" and settings.llm_url:
+        # served apart: connecting means a probe answered (the server batches its own requests)
+        from engine.models.remote_llm import connect_remote_llm
+
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        return connect_remote_llm(
+            settings.llm_url, model=ids.llm, api=settings.llm_api, timeout_s=settings.llm_timeout_s, api_key=key
+        )
     if role == "llm":
         from engine.models.llm import load_llm
 
