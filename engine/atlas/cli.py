@@ -2,10 +2,14 @@
 
     python -m engine index --roco ~/roco-dataset --split train --split validation
     python -m engine index --parquet eltorio/ROCO-radiology --split train --batch-size 256 --workers 12
+    python -m engine index --parquet eltorio/ROCO-radiology --licences ~/roco-dataset   # PMC ids, licences
+    python -m engine index --list-versions | --drop-version roco-v20260101120000        # Qdrant server
 
 Models and store come from the settings (MIRAGE_CLIP_MODEL, MIRAGE_DATA_DIR, MIRAGE_QDRANT_URL …).
 Stopping it (Ctrl-C) at any point and running the same command again finishes the job: stored
-points are skipped before decoding, so nothing is embedded twice.
+points are skipped before decoding, so nothing is embedded twice. Against a Qdrant server each run
+builds a new version of the atlas and switches the alias the engines read (MIRAGE_COLLECTION) to it
+only once it is complete (engine/store/versioned.py): re-indexing needs no downtime.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from typing import Any
 from engine.atlas.decode import ImageLimits
 from engine.atlas.items import SUBSETS, AtlasSourceError
 from engine.cli_args import at_least
+from engine.store.versions import DEFAULT_REPLICAS, DEFAULT_SHARDS
 
+EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -35,6 +41,17 @@ def register(subparsers: Any) -> None:
                         help="ROCO in its official layout (DIR/data/<split>/<subset>/captions.txt, images/)")
     source.add_argument("--parquet", metavar="PATH_OR_HUB_ID",
                         help="a parquet file, a folder of them, or a hub dataset id (e.g. eltorio/ROCO-radiology)")
+    source.add_argument("--list-versions", action="store_true",
+                        help="Qdrant server: list the atlas versions of MIRAGE_COLLECTION (* = live)")
+    source.add_argument("--drop-version", metavar="NAME", help="Qdrant server: delete an old atlas version")
+    p.add_argument("--licences", type=Path, metavar="ROCO_DIR",
+                   help="join PMC ids and licences from ROCO's licences.txt files (a ROCO folder or one file)")
+    p.add_argument("--shards", type=at_least(1), default=DEFAULT_SHARDS,
+                   help=f"Qdrant server: shards of a new version (default {DEFAULT_SHARDS}: two per node on 3 nodes)")
+    p.add_argument("--replicas", type=at_least(1), default=DEFAULT_REPLICAS,
+                   help=f"Qdrant server: copies of each shard (default {DEFAULT_REPLICAS}: one node may be down)")
+    p.add_argument("--new-model", action="store_true",
+                   help="Qdrant server: switch the alias even though the live version holds another CLIP's vectors")
     p.add_argument("--split", action="append", dest="splits", metavar="SPLIT",
                    help="train, validation or test; repeat for several (default: every split found)")
     p.add_argument("--subset", action="append", dest="subsets", choices=SUBSETS,
@@ -52,33 +69,59 @@ def register(subparsers: Any) -> None:
 
 
 def run_index(args: argparse.Namespace) -> int:
-    """The `index` command: source → CLIP → store, then build the index; returns the exit status."""
+    """The `index` command: source → CLIP → store (a new version on a server), then build the index or
+    switch the alias; returns the exit status."""
     from engine.config import get_settings
     from engine.models.base import WeightsNotFoundError
+    from engine.store.versioned import Server, connect_server
+    from engine.store.versions import ServerUnavailable
+
+    settings = get_settings()
+    server: Server | None = None
+    try:
+        # 0. A Qdrant server first: unreachable or refusing the key fails in seconds, naming both
+        if settings.qdrant_url:
+            server = connect_server(settings)
+        if args.list_versions or args.drop_version:
+            return _versions(args, server)
+        return _index(args, settings, server)
+    except ServerUnavailable as e:
+        return _fail(str(e), EXIT_FAILED)
+    except (AtlasSourceError, WeightsNotFoundError, ValueError, FileExistsError) as e:
+        return _fail(str(e), EXIT_USAGE)
+    finally:
+        if server is not None:
+            server.client.close()
+
+
+def _index(args: argparse.Namespace, settings: Any, server: Any) -> int:
+    from engine.atlas.ingest import default_workers, ingest
     from engine.models.factory import load_models
     from engine.store.factory import open_store
     from engine.store.provenance import AtlasProvenance, record_provenance
+    from engine.store.versioned import finish_version, open_version
+    from engine.store.versions import VersionError
 
-    settings = get_settings()
-    try:
-        # 1. The source first: a wrong path fails in a second, not after loading the model
-        source = _open_source(args)
-        # 2. The model and the store, as the engine opens them
-        clip = load_models(settings, roles=("clip",)).clip
-        assert clip is not None
-        store = open_store(settings, clip.dim, clip_model=clip.model_id)  # refuses another CLIP's atlas
-    except (AtlasSourceError, WeightsNotFoundError, ValueError, FileExistsError) as e:
-        print(f"index: error: {e}", file=sys.stderr)  # noqa: T201 - the command's answer
-        return EXIT_USAGE
-    from engine.atlas.ingest import default_workers, ingest
-
+    # 1. The source first: a wrong path fails in a second, not after loading the model
+    source = _open_source(args)
+    join = _licence_join(args.licences) if args.licences else None
+    # 2. The model and the store, as the engine opens them (refusing another CLIP's atlas)
+    clip = load_models(settings, roles=("clip",)).clip
+    assert clip is not None
+    current = AtlasProvenance.of(clip.model_id, clip.dim)  # the user's atlas, never the demo
+    if server is not None:
+        store, resumed = open_version(settings, server, current, shards=args.shards, replicas=args.replicas)
+        print(f"{'resuming' if resumed else 'building'} version {store.collection!r} on {server.url}")  # noqa: T201
+    else:
+        store = open_store(settings, clip.dim, clip_model=clip.model_id)
     report_path = args.report or settings.data_dir / "index-report.jsonl"
     items = islice(source, args.limit) if args.limit else source
     total = min(len(source), args.limit) if args.limit else len(source)
+    if join is not None:
+        items = join(items)
     try:
-        # 3. Record whose vectors these are before the first one is stored (an interrupted run stays
-        #    guarded); what is indexed here is the user's atlas, never the demo
-        record_provenance(store, AtlasProvenance.of(clip.model_id, clip.dim))
+        # 3. Record whose vectors these are before the first one is stored (an interrupted run stays guarded)
+        record_provenance(store, current)
         # 4. Ingest, then build the HNSW index once for everything added
         report = ingest(items, store, clip, batch_size=args.batch_size,
                         workers=default_workers(clip) if args.workers is None else args.workers,
@@ -86,15 +129,46 @@ def run_index(args: argparse.Namespace) -> int:
                         max_pixels=args.max_pixels, total=total)
         store.optimize()
         stored = store.count()
+        if join is not None:
+            join.count_stored(report, store)  # rows still without a licence, in the report
+        # 5. On a server: check the version, then switch the alias the engines read
+        expected = report.added + report.skipped_existing  # every image this version should hold
+        switched = finish_version(server, store, expected, allow_new_model=args.new_model) if server else None
     except KeyboardInterrupt:
         print("index: interrupted; the batches stored so far are kept: run the same command again to resume",
               file=sys.stderr)  # noqa: T201
         return EXIT_INTERRUPTED
+    except VersionError as e:
+        print(report.summary())  # noqa: T201
+        return _fail(str(e), EXIT_FAILED)
     finally:
-        store.close()
+        if server is None:
+            store.close()  # a server's client is closed by the caller
     print(report.summary())  # noqa: T201
     print(f"atlas: {stored} images")  # noqa: T201
+    if switched:
+        print(switched)  # noqa: T201
     return 0
+
+
+def _versions(args: argparse.Namespace, server: Any) -> int:
+    from engine.store.versioned import drop, versions_report
+
+    if server is None:
+        return _fail("atlas versions live on a Qdrant server: set MIRAGE_QDRANT_URL", EXIT_USAGE)
+    print(versions_report(server) if args.list_versions else drop(server, args.drop_version))  # noqa: T201
+    return 0
+
+
+def _licence_join(root: Path):
+    from engine.atlas.licences import LicenceJoin, read_licence_files
+
+    return LicenceJoin(*read_licence_files(root))
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"index: error: {message}", file=sys.stderr)  # noqa: T201 - the command's answer
+    return code
 
 
 def _open_source(args: argparse.Namespace):

@@ -63,11 +63,14 @@ class ClientStore(AtlasStore):
         ef_construct: int = 100,
         quantization: Literal["none", "int8"] = "none",
         default_params: SearchParams | None = None,
+        shards: int | None = None,
+        replicas: int | None = None,
     ) -> None:
-        """Use `collection`, creating it (and its payload indexes) when missing.
+        """Use `collection` (a collection or an alias), creating it (and its payload indexes) when missing.
 
         `dim` is required to create a collection; for an existing one it is read from the
-        server and, when given, must match (ValueError otherwise).
+        server and, when given, must match (ValueError otherwise). `shards` and `replicas` apply
+        to a new collection on a cluster (None: the server's default).
         """
         if not collection:
             raise ValueError("collection: must be a non-empty name")
@@ -85,7 +88,7 @@ class ClientStore(AtlasStore):
             else:
                 if dim is None:
                     raise ValueError(f"collection {collection!r} does not exist; pass dim to create it")
-                self.dim = self._create(dim, hnsw_m, ef_construct, quantization)
+                self.dim = self._create(dim, hnsw_m, ef_construct, quantization, shards, replicas)
             self._ensure_payload_indexes()
 
     @classmethod
@@ -255,7 +258,9 @@ class ClientStore(AtlasStore):
 
     # ---- helpers -------------------------------------------------------------------------
 
-    def _create(self, dim: int, hnsw_m: int, ef_construct: int, quantization: str) -> int:
+    def _create(
+        self, dim: int, hnsw_m: int, ef_construct: int, quantization: str, shards: int | None, replicas: int | None
+    ) -> int:
         check_new_atlas(dim, quantization)
         quant = (
             models.ScalarQuantization(
@@ -272,6 +277,8 @@ class ClientStore(AtlasStore):
             hnsw_config=models.HnswConfigDiff(m=hnsw_m, ef_construct=ef_construct),
             quantization_config=quant,
             on_disk_payload=True,  # images travel in the payload; keep them out of RAM
+            shard_number=shards,
+            replication_factor=replicas,
         )
         log.info("created collection %r (%d-d, %s)", self.collection, dim, quantization)
         return dim

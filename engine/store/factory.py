@@ -9,9 +9,13 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.config import EngineSettings
 from engine.store.base import AtlasDimensionError, AtlasStore, SearchParams
+
+if TYPE_CHECKING:
+    from qdrant_client import QdrantClient
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +43,26 @@ def open_server_store(settings: EngineSettings, url: str, *, collection: str, di
         ef_construct=settings.hnsw_ef_construct,
         quantization=settings.quantization,
         default_params=search_params(settings),
+    )
+
+
+def open_server_version(
+    settings: EngineSettings, client: QdrantClient, name: str, dim: int, *, shards: int, replicas: int
+) -> AtlasStore:
+    """The version collection `name` on the server `client` talks to, created with the settings' index
+    options and the cluster layout (`shards`, `replicas`) when missing."""
+    from engine.store.client import ClientStore
+
+    return ClientStore(
+        client,
+        name,
+        dim,
+        hnsw_m=settings.hnsw_m,
+        ef_construct=settings.hnsw_ef_construct,
+        quantization=settings.quantization,
+        default_params=search_params(settings),
+        shards=shards,
+        replicas=replicas,
     )
 
 

@@ -119,3 +119,70 @@ def test_index_into_another_models_atlas_is_refused_and_leaves_it_as_it_was(
     assert err.startswith("index: error: ") and medicat in err and "tiny" in err
     with open_configured_store(get_settings(), clip_encoder.dim) as atlas:
         assert atlas.count() == 3 and read_provenance(atlas).clip_model == medicat
+
+
+def test_index_parquet_with_licences_names_each_source_and_counts_the_rest(
+    parquet_tree, settings_env: Path, tmp_path: Path, capsys
+):
+    from engine.config import get_settings
+    from engine.store.factory import open_configured_store
+
+    root, expected = parquet_tree
+    ids = sorted(expected.added)
+    licensed = ids[:-2]
+    licences = tmp_path / "roco" / "data" / "train" / "radiology" / "licences.txt"
+    licences.parent.mkdir(parents=True)
+    licences.write_text("ROCO_ID,PMC_ID,CC\n"
+                        + "".join(f"{i},PMC{1000 + n}_fig1.jpg,CC BY 4.0\n" for n, i in enumerate(licensed)))
+    argv = ["index", "--parquet", str(root), "--max-pixels", "1000000", "--licences", str(tmp_path / "roco"),
+            "--no-progress"]
+    assert main(argv) == 0
+    assert "no_licence 2" in capsys.readouterr().out  # the rows still without one are counted
+    with open_configured_store(get_settings(), 1) as atlas:
+        stored = {hit.atlas_id: hit.payload for hit in atlas.retrieve(ids)}
+    assert (stored[licensed[0]].pmc_id, stored[licensed[0]].licence) == ("PMC1000", "CC BY 4.0")
+    assert stored[ids[-1]].licence is None
+
+
+def test_index_licences_from_a_missing_place_fail_before_the_model_loads(parquet_tree, settings_env, capsys):
+    root, _ = parquet_tree
+    assert main(["index", "--parquet", str(root), "--licences", "/nonexistent/roco"]) == 2
+    assert "--licences '/nonexistent/roco' is neither a ROCO folder nor a licences file" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore:Failed to obtain server version")
+def test_index_against_a_server_builds_versions_behind_the_alias(roco_tree, settings_env, monkeypatch, capsys):
+    from engine.store.client import ClientStore
+    from tests.engine.store.conftest import SERVER_URL, stand_in_server
+
+    shared = stand_in_server(monkeypatch)
+    monkeypatch.setenv("MIRAGE_QDRANT_URL", SERVER_URL)
+    get_settings.cache_clear()
+    root, _ = roco_tree
+    argv = ["index", "--roco", str(root), "--split", "validation", "--limit", "2", "--no-progress"]
+
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    first = out.split("building version '", 1)[1].split("'", 1)[0]
+    assert f"alias 'roco' on {SERVER_URL} now points to '{first}' (2 images)" in out
+    assert ClientStore(shared, "roco").count() == 2  # what the engines read
+
+    assert main(argv) == 0  # a re-index: a new version, switched to when complete
+    out = capsys.readouterr().out
+    second = out.split("building version '", 1)[1].split("'", 1)[0]
+    assert second > first and f"(was '{first}', kept" in out
+
+    assert main(["index", "--list-versions"]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"  {first}  2 images", f"* {second}  2 images"]
+    assert main(["index", "--drop-version", second]) == 2
+    assert "is the live version" in capsys.readouterr().err
+    assert main(["index", "--drop-version", first]) == 0
+    assert ClientStore(shared, "roco").count() == 2
+
+
+def test_index_against_an_unreachable_server_fails_at_once_naming_it(roco_tree, settings_env, monkeypatch, capsys):
+    monkeypatch.setenv("MIRAGE_QDRANT_URL", "http://127.0.0.1:9")  # port 9: nothing listens
+    get_settings.cache_clear()
+    root, _ = roco_tree
+    assert main(["index", "--roco", str(root), "--no-progress"]) == 1
+    assert capsys.readouterr().err.startswith("index: error: cannot reach the Qdrant server at http://127.0.0.1:9")

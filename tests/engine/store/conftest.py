@@ -28,7 +28,14 @@ def stand_in_server(monkeypatch) -> QdrantClient:
         assert url == SERVER_URL, url
         return ClientStore(shared, collection, dim, **kwargs)
 
+    def connect(url, api_key, **kwargs):
+        assert url == SERVER_URL, url
+        return shared
+
+    import engine.store.versioned
+
     monkeypatch.setattr(ClientStore, "from_url", staticmethod(from_url))
+    monkeypatch.setattr(engine.store.versioned, "connect", connect)  # the versioned writers' door
     monkeypatch.setattr(shared, "close", lambda: None)  # closing a store must not stop the "server"
     return shared
 

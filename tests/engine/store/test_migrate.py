@@ -14,7 +14,7 @@ from engine.store.client import ClientStore
 from engine.store.edge import EdgeStore
 from engine.store.migrate import MigrationError, copy_atlas
 
-from .conftest import DIM, MODALITIES, make_client, make_edge, make_records
+from .conftest import DIM, MODALITIES, make_client, make_edge, make_records, stand_in_server
 
 # qdrant-client warns (from a later point in time) when it cannot reach a server to check its version
 pytestmark = pytest.mark.filterwarnings("ignore:Failed to obtain server version")
@@ -76,16 +76,8 @@ def test_copy_refuses_a_bad_batch_size(tmp_path):
 
 @pytest.fixture
 def server(monkeypatch) -> QdrantClient:
-    """Stand-in for a Qdrant server: the CLI's from_url connects to one shared in-memory client."""
-    shared = QdrantClient(location=":memory:")
-
-    def from_url(url, *, api_key=None, collection, dim, **kwargs):
-        assert url == "http://qdrant.test:6333"
-        return ClientStore(shared, collection, dim, **kwargs)
-
-    monkeypatch.setattr(ClientStore, "from_url", staticmethod(from_url))
-    monkeypatch.setattr(shared, "close", lambda: None)  # the CLI closes its store; keep the "server" up
-    return shared
+    """Stand-in for a Qdrant server at SERVER_URL: one shared in-memory client."""
+    return stand_in_server(monkeypatch)
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -103,8 +95,11 @@ def test_cli_exports_the_configured_atlas_and_imports_it_back(tmp_path, server, 
         ["migrate", "--to-url", "http://qdrant.test:6333", "--collection", "atlas2", "--no-progress"]
     )
     assert args.func(args, settings) == 0
-    assert "copied 300 points to http://qdrant.test:6333 collection 'atlas2'" in capsys.readouterr().out
-    assert server.count("atlas2").count == 300
+    out = capsys.readouterr().out
+    assert "copied 300 points to http://qdrant.test:6333; alias 'atlas2' on http://qdrant.test:6333 now points to " \
+           "'atlas2-v" in out
+    assert server.count("atlas2").count == 300  # through the alias, as the engines read it
+    assert [a.alias_name for a in server.get_aliases().aliases] == ["atlas2"]
 
     target = tmp_path / "imported"
     args = _parse(
