@@ -11,16 +11,17 @@ import httpx
 from discord import app_commands
 
 from .capacity import follow_engine_capacity
-from .metrics import METRICS, serve_metrics
-from .commands import MirageCommands
 from .config import BotSettings
 from .engine_client import make_http_client
-from .errors import report_unexpected
+from .errors import SORRY, report_unexpected
+from .metrics import METRICS, serve_metrics
 from .quiz.setup import QuizFeature
 from .quiz.setup import install as install_quiz
 from .services import Services
-from .store import Database, open_database
-from .views import PERSISTENT_ITEMS
+from .store import Database, DatabaseUnavailable, jobs, open_database
+from .ui.buttons import PERSISTENT_ITEMS
+from .ui.commands import MirageCommands
+from .ui.mentions import follow_up_from
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +37,13 @@ class MirageTree(app_commands.CommandTree):
 
 
 class MirageBot(discord.Client):
-    """The MIRAGE bot: slash commands and persistent buttons; no privileged intents."""
+    """The MIRAGE bot: slash commands, persistent buttons and @mention follow-ups; no privileged intents."""
 
     def __init__(self, settings: BotSettings) -> None:
-        # Slash commands and buttons arrive as interactions: only the guilds intent (channel cache) is needed.
-        super().__init__(intents=discord.Intents(guilds=True))
+        # Slash commands and buttons arrive as interactions (the guilds intent keeps the channel cache);
+        # guild messages bring the @mentions in threads. Not message content, which is privileged: Discord
+        # still fills it in for messages that mention the bot.
+        super().__init__(intents=discord.Intents(guilds=True, guild_messages=True))
         self.settings = settings
         self.tree = MirageTree(self)
         self.engine_http: httpx.AsyncClient | None = None
@@ -51,15 +54,16 @@ class MirageBot(discord.Client):
     async def setup_hook(self) -> None:
         """Open the engine client, add the commands and persistent buttons, sync the commands."""
         self.engine_http = make_http_client(self.settings)
-        self.services = Services.build(self.settings, self.engine_http)
+        self.db = await open_database(self.settings)
+        await self._interrupt_unfinished_jobs()
+        self.services = Services.build(self.settings, self.engine_http, self.db)
         METRICS.watch_queue(self.services.queue)
         self._metrics_server = serve_metrics(self.settings.bot_metrics_port)
         if self.settings.engine_capacity_refresh_s > 0:  # send as many jobs at once as the engine can batch
             self._capacity = asyncio.create_task(follow_engine_capacity(
                 self.engine_http, self.services.queue, every_s=self.settings.engine_capacity_refresh_s
             ))
-        self.db = await open_database(self.settings)
-        mirage = MirageCommands(self.services)
+        mirage = MirageCommands()
         self.quiz = install_quiz(self, mirage, self.settings, self.services.engine, self.db)
         self.tree.add_command(mirage)
         self.add_dynamic_items(*PERSISTENT_ITEMS)
@@ -72,6 +76,33 @@ class MirageBot(discord.Client):
         else:
             synced = await self.tree.sync()
             log.info("synced %d global commands", len(synced))
+
+    async def _interrupt_unfinished_jobs(self) -> None:
+        """Jobs a previous process left waiting or running were cut by its end: mark them so their Cancel
+        buttons can say so."""
+        assert self.db is not None
+        try:
+            async with self.db.session() as session:
+                cut = await jobs.interrupt_unfinished(session)
+        except DatabaseUnavailable:
+            log.warning("could not mark interrupted jobs: the database is unavailable")
+            return
+        if cut:
+            log.info("%d job(s) were cut short by the last restart", len(cut))
+
+    async def on_message(self, message: discord.Message) -> None:
+        """A message that @mentions the bot in an answer thread is a follow-up; every other message is ignored."""
+        request = follow_up_from(message, self.user)
+        if request is None or self.services is None:
+            return
+        try:
+            await self.services.handle_message(message, request)
+        except Exception:  # the edge for messages: log it, tell the thread briefly, stay up
+            log.exception("follow-up from a mention in %s failed", message.channel.id)
+            try:
+                await message.reply(SORRY, mention_author=False)
+            except discord.HTTPException:
+                log.warning("could not tell the thread about the failure", exc_info=True)
 
     async def on_ready(self) -> None:
         """Only log: on_ready can fire again after reconnects."""

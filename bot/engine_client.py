@@ -18,6 +18,8 @@ from pydantic import BaseModel, ValidationError
 
 from engine.contract import (
     SSE_MEDIA_TYPE,
+    AskRequest,
+    AskResponse,
     CompareRequest,
     CompareResponse,
     ErrorBody,
@@ -164,6 +166,12 @@ class EngineClient:
             return _json(await self._send("GET", f"/v1/atlas/{quote(atlas_id, safe='')}"))
 
         return _parse(Hit, await self._retrying(attempt))
+
+    async def ask(self, request: AskRequest, *, on_queued: QueuedHook | None = None) -> AskResponse:
+        """A grounded answer to a question on the given atlas images, with its checked citations."""
+        payload = request.model_dump(exclude_none=True)
+        data = await self._retrying(lambda: self._stream("/v1/ask", payload, on_queued, None))
+        return _parse(AskResponse, data)
 
     async def similar(self, atlas_id: str, *, k: int, modality: str | None = None) -> SimilarResponse:
         """The atlas images nearest to atlas image `atlas_id`, searched with its stored vector."""

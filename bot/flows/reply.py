@@ -14,7 +14,7 @@ from typing import Any
 
 import discord
 
-from .render import MESSAGE_MAX_CHARS, ImageFile, fit_images, split_text
+from ..render.images import MESSAGE_MAX_CHARS, ImageFile, fit_images, split_text
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,10 @@ NO_MENTIONS = discord.AllowedMentions.none()
 class Reply:
     """Sends a job's messages to the best place the bot is allowed to post in."""
 
-    def __init__(self, interaction: discord.Interaction, target: Any | None, *, can_attach: bool) -> None:
-        self.interaction = interaction
+    def __init__(
+        self, interaction: discord.Interaction | None, target: Any | None, *, can_attach: bool
+    ) -> None:
+        self.interaction = interaction  # None for a reply to a message (an @mention): then target is set
         self.target = target  # a thread or channel; None = the interaction's followup webhook
         self.can_attach = can_attach
         self.can_embed = True
@@ -46,6 +48,11 @@ class Reply:
             interaction, "filesize_limit", discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
         )
         self._notes: list[str] = []
+
+    @classmethod
+    def in_thread(cls, thread: Any) -> Reply:
+        """Answer in `thread` itself, without an interaction (e.g. to an @mention there)."""
+        return cls(None, thread, can_attach=True)
 
     @classmethod
     async def open(cls, interaction: discord.Interaction, thread_name: str) -> Reply:
@@ -126,7 +133,7 @@ class Reply:
                     log.warning("Discord refused the files; sending without them")
                     self.can_attach, files = False, []
                     content = f"{NO_FILES_NOTE}\n{content}"[:MESSAGE_MAX_CHARS]
-                elif self.target is not None:
+                elif self.target is not None and self.interaction is not None:
                     log.warning(
                         "Discord refused a message in %r; using the interaction followup", self.target
                     )
@@ -143,6 +150,7 @@ class Reply:
     async def _deliver(self, **kwargs: Any) -> Any:
         if self.target is not None:
             return await self.target.send(**kwargs)
+        assert self.interaction is not None  # a Reply has a target or an interaction
         return await self.interaction.followup.send(wait=True, **kwargs)
 
 

@@ -26,7 +26,7 @@ import discord
 
 from bot.config import BotSettings
 from bot.engine_client import EngineClient, EngineError
-from bot.messages import friendly_error
+from bot.render.text import friendly_error
 from bot.store import answers, quizzes, scores
 from bot.store.database import Database
 from bot.store.errors import DatabaseUnavailable, QuestionClosed, QuizAlreadyRunning

@@ -10,10 +10,18 @@ import re
 
 from pydantic import ValidationError
 
-from engine.contract import DISCLAIMER, K_MAX, QUERY_MAX_CHARS, SYNTHETIC_LABEL, Hit
+from engine.contract import (
+    ASK_QUESTION_MAX_CHARS,
+    DISCLAIMER,
+    K_MAX,
+    QUERY_MAX_CHARS,
+    SYNTHETIC_LABEL,
+    AskResponse,
+    Hit,
+)
 
-from .engine_client import EngineError
-from .render import THREAD_NAME_MAX, trim
+from ..engine_client import EngineError
+from .images import THREAD_NAME_MAX, trim
 
 SEARCH_MARK = "🔎 **Search:** "
 GENERATE_MARK = "🎨 **Generate:** "
@@ -39,8 +47,15 @@ Makes a **synthetic** image (stamped {SYNTHETIC_LABEL}) next to the nearest real
 `fast:True` answers in seconds with fewer steps (1–8).
  e.g. `/mirage generate prompt:axial CT of the brain with a subdural hematoma seed:7 fast:True`
 
-Texts are 1–{QUERY_MAX_CHARS} characters; `k` is 1–{K_MAX}. Answers open in a thread under your command.
-Buttons on answers: **More results**, **New seed**, **Use this as a query**.
+💬 `/mirage ask question:<text>`
+Answers from atlas images, citing them as [1], [2] … with their sources (searches first when needed).
+In an answer thread, press **Ask a follow-up** or @mention me with your question: the answer is grounded
+in that thread's images.
+ e.g. `/mirage ask question:why is a pneumothorax dark on a chest x-ray?`
+
+Texts are 1–{QUERY_MAX_CHARS} characters (questions 1–{ASK_QUESTION_MAX_CHARS}); `k` is 1–{K_MAX}. Answers open
+in a thread under your command. Buttons on answers: **More results**, **New seed**, **Use this as a query**,
+**Ask a follow-up**.
 
 {DISCLAIMER_LINE}"""
 
@@ -142,6 +157,39 @@ def invalid_request(error: ValidationError) -> str:
     """A request the contract refused, in the contract's own words (each names the field and the limit)."""
     problems = "; ".join(str(problem["msg"]).removeprefix("Value error, ") for problem in error.errors())
     return f"I can't send that: {problems}"
+
+
+# --- follow-ups ------------------------------------------------------------------------
+UNKNOWN_THREAD = (
+    "I don't know this thread, so I have no images to ground an answer in. Start with `/mirage search` "
+    "(or `/mirage ask`), then ask your follow-up in the thread it opens."
+)
+DATABASE_TRY_AGAIN = (
+    "I can't reach my memory of this thread right now (the database is busy or down). "
+    "Nothing is lost: please try again in a minute."
+)
+NOTHING_TO_GROUND = "The atlas has no images for that question, so I can't answer it from sources. Try other words."
+UNGROUNDED_NOTE = (
+    "-# The model's answer could not be tied to these images, so here are their captions instead."
+)
+
+
+def follow_up_header(question: str) -> str:
+    """The first line of a follow-up: the question, quoted."""
+    return f"💬 **Follow-up:** {escape(trim(question.replace(chr(10), ' '), 300))}"
+
+
+def ask_answer(result: AskResponse) -> str:
+    """A grounded answer: the answer, then the sources it cited ([n] ROCO id · PMC id · licence), or, when
+    nothing valid was cited, the captions themselves with every source."""
+    cited = {c.n for c in result.citations} if result.grounded else set(range(1, len(result.sources) + 1))
+    sources = [f"[{n}] {source_line(hit)}" for n, hit in enumerate(result.sources, 1) if n in cited]
+    parts = [escape(result.answer)]
+    if not result.grounded:
+        parts.append(UNGROUNDED_NOTE)
+    if sources:
+        parts.append("**Sources:**\n" + "\n".join(sources))
+    return with_disclaimer("\n\n".join(parts))
 
 
 def with_disclaimer(text: str) -> str:

@@ -1,5 +1,6 @@
 """Buttons on answers. Their state lives in the custom id (`mirage:<what>:<state>`), so they keep
-working after the bot restarts (`DynamicItem`, registered once in `setup_hook`)."""
+working after the bot restarts (`DynamicItem`, registered once in `setup_hook`). A button only builds
+a request (bot/requests.py) and hands it over; the flows do the work."""
 
 from __future__ import annotations
 
@@ -10,17 +11,18 @@ from typing import Any
 
 import discord
 
-from engine.contract import K_MAX, SEED_MAX
+from engine.contract import ATLAS_ID_PATTERN, K_MAX, SEED_MAX
 
-from . import jobs, messages
-from .errors import report_unexpected
-from .queue import Job
-from .services import services_of
+from ..access import access_denied
+from ..errors import report_unexpected
+from ..render import text
+from ..requests import CancelJob, Generate, MoreResults, SimilarTo
+from .dispatch import hand_over, settings_of
+from .modals import FollowUpModal
 
 log = logging.getLogger(__name__)
 
-ATLAS_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-MAX_QUERY_BUTTONS = 5
+ATLAS_ID = re.compile(ATLAS_ID_PATTERN.removeprefix("^").removesuffix("$"))
 
 
 class _Base(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mirage:_base"):
@@ -38,12 +40,12 @@ class _Base(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mirage:_b
 
 async def _read_mark_or_say(interaction: discord.Interaction[Any], prefix: str, what: str) -> str | None:
     """The text marked with `prefix` in the clicked message; None (and the user told) when it is gone."""
-    text = messages.read_mark(interaction.message.content if interaction.message else "", prefix)
-    if text is None:
+    found = text.read_mark(interaction.message.content if interaction.message else "", prefix)
+    if found is None:
         await interaction.response.send_message(
             f"I can't find the {what} of this answer any more.", ephemeral=True
         )
-    return text
+    return found
 
 
 class CancelButton(_Base, template=r"mirage:cancel:(?P<job>[0-9a-f]{1,16}):(?P<owner>[0-9]{1,20})"):
@@ -72,10 +74,7 @@ class CancelButton(_Base, template=r"mirage:cancel:(?P<job>[0-9a-f]{1,16}):(?P<o
         return True
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:  # noqa: D102
-        if services_of(interaction).queue.cancel(self.job_id, interaction.user.id):
-            await interaction.response.send_message("Cancelling your request.", ephemeral=True)
-        else:
-            await interaction.response.send_message("That request has already finished.", ephemeral=True)
+        await hand_over(interaction, CancelJob(self.job_id))
 
 
 class MoreResultsButton(_Base, template=r"mirage:more:(?P<shown>[0-9]{1,2}):(?P<modality>[a-z-]{1,16})"):
@@ -97,7 +96,7 @@ class MoreResultsButton(_Base, template=r"mirage:more:(?P<shown>[0-9]{1,2}):(?P<
         return cls(int(match["shown"]), None if modality == "-" else modality)
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:  # noqa: D102
-        query = await _read_mark_or_say(interaction, messages.SEARCH_MARK, "query")
+        query = await _read_mark_or_say(interaction, text.SEARCH_MARK, "query")
         if query is None:
             return
         if self.shown >= K_MAX:
@@ -105,9 +104,7 @@ class MoreResultsButton(_Base, template=r"mirage:more:(?P<shown>[0-9]{1,2}):(?P<
                 f"That's all: a search returns at most {K_MAX} results.", ephemeral=True
             )
             return
-        await jobs.start_more_results(
-            interaction, services_of(interaction), query, shown=self.shown, modality=self.modality
-        )
+        await hand_over(interaction, MoreResults(query, self.shown, self.modality))
 
 
 class NewSeedButton(_Base, template=r"mirage:seed:(?P<steps>[0-9]{1,3}):(?P<fast>[01])"):
@@ -128,13 +125,11 @@ class NewSeedButton(_Base, template=r"mirage:seed:(?P<steps>[0-9]{1,3}):(?P<fast
         return cls(int(match["steps"]), match["fast"] == "1")
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:  # noqa: D102
-        prompt = await _read_mark_or_say(interaction, messages.GENERATE_MARK, "prompt")
+        prompt = await _read_mark_or_say(interaction, text.GENERATE_MARK, "prompt")
         if prompt is None:
             return
         seed = random.randint(0, SEED_MAX)
-        await jobs.start_generate(
-            interaction, services_of(interaction), prompt, seed=seed, steps=self.steps, fast=self.fast
-        )
+        await hand_over(interaction, Generate(prompt, seed=seed, steps=self.steps, fast=self.fast))
 
 
 class UseAsQueryButton(_Base, template=rf"mirage:img:(?P<atlas_id>{ATLAS_ID.pattern})"):
@@ -155,59 +150,29 @@ class UseAsQueryButton(_Base, template=rf"mirage:img:(?P<atlas_id>{ATLAS_ID.patt
         return cls(match["atlas_id"])
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:  # noqa: D102
-        await jobs.start_atlas_image_search(interaction, services_of(interaction), self.atlas_id)
+        await hand_over(interaction, SimilarTo(self.atlas_id))
 
 
-PERSISTENT_ITEMS = (CancelButton, MoreResultsButton, NewSeedButton, UseAsQueryButton)
+class AskFollowUpButton(_Base, template=r"mirage:ask"):
+    """Ask a follow-up about this thread's images: opens a modal as the very first response (Discord
+    accepts a modal only as the first answer to a click, never after a defer)."""
+
+    def __init__(self) -> None:
+        button = discord.ui.Button(
+            label="Ask a follow-up", emoji="💬", style=discord.ButtonStyle.success, custom_id="mirage:ask"
+        )
+        super().__init__(button, row=0)
+
+    @classmethod
+    async def from_custom_id(cls, interaction: Any, item: Any, match: re.Match[str], /) -> AskFollowUpButton:  # noqa: D102
+        return cls()
+
+    async def run(self, interaction: discord.Interaction[Any]) -> None:  # noqa: D102
+        denied = access_denied(interaction, settings_of(interaction))  # no I/O: still the first response
+        if denied is not None:
+            await interaction.response.send_message(denied, ephemeral=True)
+            return
+        await interaction.response.send_modal(FollowUpModal(thread_id=interaction.channel_id or 0))
 
 
-# --- views on answers ------------------------------------------------------------------
-def cancel_view(job: Job) -> discord.ui.View:
-    """The cancel button under a job's status line."""
-    view = discord.ui.View(timeout=None)
-    view.add_item(CancelButton(job.id, job.user_id))
-    return view
-
-
-def _add_query_buttons(view: discord.ui.View, labelled_ids: list[tuple[str, str]]) -> None:
-    # One button per atlas image: Discord refuses a message whose components repeat a custom_id.
-    seen: set[str] = set()
-    for label, atlas_id in labelled_ids[:MAX_QUERY_BUTTONS]:
-        if ATLAS_ID.fullmatch(atlas_id) and atlas_id not in seen:
-            seen.add(atlas_id)
-            view.add_item(UseAsQueryButton(atlas_id, label))
-
-
-def search_view(*, shown: int, modality: str | None, hit_ids: list[str], first: int = 1) -> discord.ui.View:
-    """More results (while under K_MAX) and 'use #n as query' for the hits."""
-    view = discord.ui.View(timeout=None)
-    if shown < K_MAX:
-        view.add_item(MoreResultsButton(shown, modality))
-    _add_query_buttons(view, [(f"Use #{first + i} as query", h) for i, h in enumerate(hit_ids)])
-    return view
-
-
-def hits_view(hit_ids: list[str]) -> discord.ui.View:
-    """'Use #n as query' for image-search hits."""
-    view = discord.ui.View(timeout=None)
-    _add_query_buttons(view, [(f"Use #{n} as query", h) for n, h in enumerate(hit_ids, 1)])
-    return view
-
-
-def compare_view(left_id: str, right_id: str) -> discord.ui.View:
-    """'Use left/right as query'."""
-    view = discord.ui.View(timeout=None)
-    if left_id == right_id:  # the arithmetic moved nowhere: both sides are the same image
-        _add_query_buttons(view, [("Use this image as query", left_id)])
-    else:
-        _add_query_buttons(view, [("Use left as query", left_id), ("Use right as query", right_id)])
-    return view
-
-
-def generate_view(*, steps: int, fast: bool, nearest_id: str | None) -> discord.ui.View:
-    """New seed, and 'use the nearest real image as query'."""
-    view = discord.ui.View(timeout=None)
-    view.add_item(NewSeedButton(steps, fast))
-    if nearest_id:
-        _add_query_buttons(view, [("Use the real image as query", nearest_id)])
-    return view
+PERSISTENT_ITEMS = (CancelButton, MoreResultsButton, NewSeedButton, UseAsQueryButton, AskFollowUpButton)

@@ -1,4 +1,7 @@
-"""The `/mirage` slash-command group. Limits come from the engine's contract, so Discord enforces them."""
+"""The `/mirage` slash-command group. Limits come from the engine's contract, so Discord enforces them.
+
+A command only turns its options into a request (bot/requests.py) and hands it over; the flows do the work.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import discord
 from discord import app_commands
 
 from engine.contract import (
+    ASK_QUESTION_MAX_CHARS,
     FAST_STEPS_MAX,
     FAST_STEPS_MIN,
     K_DEFAULT,
@@ -21,11 +25,13 @@ from engine.contract import (
     STEPS_MIN,
 )
 
-from . import jobs, messages
-from .access import access_denied
-from .services import Services
+from ..access import access_denied
+from ..render import text
+from ..requests import AskNew, Compare, Generate, SearchImage, SearchText
+from .dispatch import hand_over, settings_of
 
 Text = app_commands.Range[str, 1, QUERY_MAX_CHARS]
+Question = app_commands.Range[str, 1, ASK_QUESTION_MAX_CHARS]
 MODALITY_NAMES = {
     "x-ray": "X-ray",
     "ct": "CT",
@@ -43,15 +49,11 @@ MODALITY_CHOICES = [app_commands.Choice(name=MODALITY_NAMES[value], value=value)
 class MirageCommands(
     app_commands.Group, name="mirage", description="Radiology images and explanations for study"
 ):
-    """`/mirage search | compare | generate | help`."""
-
-    def __init__(self, services: Services) -> None:
-        super().__init__()
-        self.services = services
+    """`/mirage search | compare | generate | ask | help` (and the quiz's commands, added by bot/quiz)."""
 
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
         """The server's channel and role limits hold for every subcommand, `help` included."""
-        denied = access_denied(interaction, self.services.settings)
+        denied = access_denied(interaction, settings_of(interaction))
         if denied is not None:
             raise app_commands.CheckFailure(denied)  # the tree's on_error shows it to the user only
         return True
@@ -75,11 +77,9 @@ class MirageCommands(
         """Search by text (with an explanation) or by image."""
         if image is not None:
             text_ignored = query is not None and bool(query.strip())
-            await jobs.start_image_search(interaction, self.services, image, k=k, text_ignored=text_ignored)
+            await hand_over(interaction, SearchImage(image, k, text_ignored=text_ignored))
         elif query is not None and query.strip():
-            await jobs.start_search(
-                interaction, self.services, query.strip(), k=k, modality=modality.value if modality else None
-            )
+            await hand_over(interaction, SearchText(query.strip(), k, modality.value if modality else None))
         else:
             await interaction.response.send_message(
                 "Give me a `query` (text) or an `image` to search with.", ephemeral=True
@@ -95,7 +95,7 @@ class MirageCommands(
         self, interaction: discord.Interaction[Any], base: Text, subtract: Text, add: Text
     ) -> None:
         """Compare the top image for base with the one for base − subtract + add."""
-        await jobs.start_compare(interaction, self.services, base, subtract, add)
+        await hand_over(interaction, Compare(base, subtract, add))
 
     @app_commands.command(description="Make a SYNTHETIC image from a prompt, beside the nearest real one")
     @app_commands.describe(
@@ -113,9 +113,18 @@ class MirageCommands(
         fast: bool = False,
     ) -> None:
         """Generate a synthetic image (the contract's GenerateRequest checks the steps of fast mode)."""
-        await jobs.start_generate(interaction, self.services, prompt, seed=seed, steps=steps, fast=fast)
+        await hand_over(interaction, Generate(prompt, seed=seed, steps=steps, fast=fast))
+
+    @app_commands.command(description="Ask a question, answered from atlas images with their sources")
+    @app_commands.describe(
+        question=f"e.g. 'why is a pneumothorax dark on x-ray?' (1–{ASK_QUESTION_MAX_CHARS} characters). "
+        "In an answer thread, it is a follow-up on that thread's images."
+    )
+    async def ask(self, interaction: discord.Interaction[Any], question: Question) -> None:
+        """A grounded answer: in a known thread on its images, elsewhere on a fresh search's top hits."""
+        await hand_over(interaction, AskNew(question.strip()))
 
     @app_commands.command(name="help", description="What MIRAGE can do, with examples")
     async def help_(self, interaction: discord.Interaction[Any]) -> None:
         """Explain the commands (only you see it)."""
-        await interaction.response.send_message(messages.HELP_TEXT, ephemeral=True)
+        await interaction.response.send_message(text.HELP_TEXT, ephemeral=True)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from discord import app_commands
 
-from bot.commands import MirageCommands
 from bot.config import BotSettings
 from bot.engine_client import make_http_client
 from bot.errors import report_unexpected
 from bot.services import Services
+from bot.store import Database, open_url
+from bot.ui.commands import MirageCommands
 
 from .engine_standin import EngineStandIn
 from .fakes import FakeInteraction
@@ -48,14 +50,23 @@ def bot_settings(engine_url: str, **overrides: Any) -> BotSettings:
 
 
 @pytest.fixture
-async def make_services(engine: EngineStandIn) -> AsyncIterator[Callable[..., Services]]:
+async def bot_db(tmp_path: Path) -> AsyncIterator[Database]:
+    """The bot's real database (SQLite in the test's folder), upgraded to the newest schema."""
+    database = await open_url(f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}")
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+async def make_services(engine: EngineStandIn, bot_db: Database) -> AsyncIterator[Callable[..., Services]]:
     clients = []
 
     def make(**overrides: Any) -> Services:
+        db = overrides.pop("db", bot_db)
         settings = bot_settings(overrides.pop("engine_url", engine.url), **overrides)
         http = make_http_client(settings)
         clients.append(http)
-        return Services.build(settings, http)
+        return Services.build(settings, http, db)
 
     yield make
     for client in clients:
@@ -69,7 +80,7 @@ def services(make_services: Callable[..., Services]) -> Services:
 
 async def invoke(services: Services, name: str, interaction: FakeInteraction, **options: Any) -> None:
     """Run a /mirage subcommand's handler as discord.py would after parsing the options."""
-    group = MirageCommands(services)
+    group = MirageCommands()
     command = group.get_command(name)
     assert command is not None, name
     try:  # as discord.py does: the group's check first, its failure to the tree's error edge

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 
-from bot.views import PERSISTENT_ITEMS, CancelButton
+from bot.ui.buttons import PERSISTENT_ITEMS, CancelButton
 from engine.contract import DISCLAIMER
 
 from .conftest import invoke
@@ -150,7 +150,7 @@ async def test_cancel_after_the_job_finished_says_so(engine, services):
 
 
 def test_every_button_on_an_answer_is_handled_by_a_persistent_item():
-    from bot import views
+    from bot.ui import views
 
     built = [
         *views.search_view(shown=4, modality="x-ray", hit_ids=["ROCO_00001", "ROCO_1.2-x"]).children,
@@ -165,9 +165,9 @@ def test_every_button_on_an_answer_is_handled_by_a_persistent_item():
 
 
 def test_a_compare_that_finds_the_same_image_twice_offers_one_button_not_two_with_one_id():
-    from bot import views
+    from bot.ui import views
 
     same = [item.custom_id for item in views.compare_view("ROCO_00042", "ROCO_00042").children]
-    assert same == ["mirage:img:ROCO_00042"]  # Discord refuses repeated custom_ids with a 400
+    assert same == ["mirage:ask", "mirage:img:ROCO_00042"]  # Discord refuses repeated custom_ids with a 400
     different = [item.custom_id for item in views.compare_view("ROCO_00001", "ROCO_00002").children]
-    assert different == ["mirage:img:ROCO_00001", "mirage:img:ROCO_00002"]
+    assert different == ["mirage:ask", "mirage:img:ROCO_00001", "mirage:img:ROCO_00002"]

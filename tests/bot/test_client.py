@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bot.client import MirageBot
 from bot.quiz.ui import PERSISTENT_ITEMS as QUIZ_ITEMS
-from bot.views import PERSISTENT_ITEMS
+from bot.ui.buttons import PERSISTENT_ITEMS
 
 from .conftest import bot_settings
 
@@ -93,7 +93,7 @@ async def test_login_syncs_the_mirage_group_to_the_dev_guild_and_registers_butto
         assert [o["name"] for o in mirage["options"]] == [
             "search", "compare", "generate", "help", "quiz", "review", "progress", "scores", "forget-me",
         ]
-        assert bot.intents.value == discord.Intents(guilds=True).value  # nothing privileged
+        assert bot.intents.value == discord.Intents(guilds=True, guild_messages=True).value  # nothing privileged
         patterns = set(bot._connection._view_store._dynamic_items)
         items = (*PERSISTENT_ITEMS, *QUIZ_ITEMS)
         assert patterns == {item.__discord_ui_compiled_template__ for item in items}

@@ -22,7 +22,7 @@ async def test_compare_posts_one_side_by_side_picture_with_both_captions(engine,
     assert "left pleural effusion − left + right" in body.content.replace("\\", "")
     assert "ROCO_00001" in body.content and "ROCO_00002" in body.content and "PMC1002" in body.content
     assert DISCLAIMER in footer.content
-    assert footer.custom_ids == ["mirage:img:ROCO_00001", "mirage:img:ROCO_00002"]
+    assert footer.custom_ids == ["mirage:ask", "mirage:img:ROCO_00001", "mirage:img:ROCO_00002"]
 
 
 async def test_compare_with_no_hits_says_so(engine, services):

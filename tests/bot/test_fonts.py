@@ -7,8 +7,8 @@ import logging
 import pytest
 from PIL import Image, ImageChops
 
-from bot import fonts
-from bot.render import side_by_side
+from bot.render import fonts
+from bot.render.images import side_by_side
 
 # What ROCO captions and study-group queries hold (the minus sign is U+2212, not a hyphen).
 HARD_TEXT = "− μ ° × ± ≥ → α β é ü 超"
@@ -53,7 +53,7 @@ def test_without_any_wide_font_pictures_still_draw_and_the_operator_is_warned(mo
     fonts.font_path.cache_clear()
     fonts.font.cache_clear()
     try:
-        with caplog.at_level(logging.WARNING, logger="bot.fonts"):
+        with caplog.at_level(logging.WARNING, logger="bot.render.fonts"):
             picture = _picture(HARD_TEXT, HARD_TEXT)
         assert picture.width > 128
         assert "no wide-coverage font found" in caplog.text and "cvttf-notosanscjk-regular" in caplog.text

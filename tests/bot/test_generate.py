@@ -40,7 +40,7 @@ async def test_the_answer_is_one_side_by_side_picture_labelled_synthetic(engine,
     assert "ROCO_00007" in body.content and "PMC1007" in body.content and "CC BY 4.0" in body.content
     assert "axial CT brain" in footer.content and "seed 42" in footer.content and "12 steps" in footer.content
     assert DISCLAIMER in footer.content
-    assert footer.custom_ids == ["mirage:seed:12:0", "mirage:img:ROCO_00007"]
+    assert footer.custom_ids == ["mirage:seed:12:0", "mirage:ask", "mirage:img:ROCO_00007"]
 
 
 async def test_fast_mode_with_too_many_steps_is_refused_with_the_limit(engine, services):
@@ -73,4 +73,4 @@ async def test_without_a_nearest_image_the_synthetic_image_is_posted_alone(engin
 
     footer = interaction.thread.messages[-1]
     assert footer.files[0].image.size == (64, 64)
-    assert footer.custom_ids == ["mirage:seed:4:1"]
+    assert footer.custom_ids == ["mirage:seed:4:1", "mirage:ask"]

@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from bot.render import (
+from bot.render.images import (
     MAX_FILES,
     encode_to_fit,
     fit_images,

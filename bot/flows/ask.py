@@ -1,0 +1,164 @@
+"""Ask: grounded answers in a thread. A follow-up (modal or @mention) is answered from the thread's
+remembered atlas hits; `/mirage ask` elsewhere searches first and answers from the top hits.
+
+1. find the thread's hits in the database (unknown thread → "start with /mirage search"; database down
+   → "try again", nothing lost);
+2. run it as a job like any other (fair queue, status line, cancel);
+3. the engine answers with checked citations; the answer, its sources, the disclaimer and the follow-up
+   button go to the thread; the turn is remembered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import discord
+
+from engine.contract import (
+    ASK_CONTEXT_MAX,
+    ASK_QUESTION_MAX_CHARS,
+    K_DEFAULT,
+    AskRequest,
+    AskResponse,
+    SearchRequest,
+)
+
+from ..access import message_access_denied
+from ..render import text
+from ..requests import AskFollowUp, AskNew
+from ..store import DatabaseUnavailable
+from ..ui.views import follow_up_view
+from . import memory
+from .context import Context
+from .reply import THREAD_TYPES, Reply
+from .run import Work, engine_status, run_in_thread, run_job
+from .status import StatusLine
+
+log = logging.getLogger(__name__)
+
+# The database is read before the click is acknowledged, so it must answer well within Discord's 3 s.
+LOOKUP_TIMEOUT_S = 2.0
+THINKING = "💬 Reading the sources and writing an answer…"
+
+
+async def _thread_hits(ctx: Context, thread_id: int) -> list[str] | None:
+    """Step 1: the thread's remembered hits (None when unknown). Raises DatabaseUnavailable."""
+    try:
+        async with asyncio.timeout(LOOKUP_TIMEOUT_S):
+            thread = await memory.thread_context(ctx, thread_id)
+    except TimeoutError as slow:
+        raise DatabaseUnavailable("the database did not answer in time") from slow
+    return list(thread.hit_ids) if thread is not None and thread.hit_ids else None
+
+
+def _answer_work(ctx: Context, thread_id_of: Any, user_id: int, question: str, hit_ids: Sequence[str]) -> Work:
+    """Step 3: ask the engine on `hit_ids`, post the answer in the thread, remember the turn."""
+
+    async def work(reply: Reply, status: StatusLine) -> None:
+        await status.set(THINKING)
+        request = AskRequest(question=question, context_ids=list(hit_ids)[:ASK_CONTEXT_MAX])
+        result = await ctx.engine.ask(request, on_queued=engine_status(status, THINKING))
+        await send_ask_answer(reply, result)
+        thread_id = thread_id_of(reply)
+        if thread_id is not None:
+            await memory.add_turn(
+                ctx, thread_id, user_id, question=question, answer=result.answer,
+                cited_ids=[c.id for c in result.citations], grounded=result.grounded,
+            )
+
+    return work
+
+
+async def send_ask_answer(reply: Reply, result: AskResponse) -> None:
+    """The answer with its sources and the disclaimer, and the follow-up button again."""
+    await reply.send(text.ask_answer(result), view=follow_up_view())
+
+
+def _target_id(reply: Reply) -> int | None:
+    return getattr(reply.target, "id", None) if getattr(reply.target, "type", None) in THREAD_TYPES else None
+
+
+async def follow_up(interaction: discord.Interaction[Any], ctx: Context, request: AskFollowUp) -> None:
+    """A follow-up from the modal (or `/mirage ask` in a known thread)."""
+    try:
+        hit_ids = await _thread_hits(ctx, request.thread_id)
+    except DatabaseUnavailable:
+        await interaction.response.send_message(text.DATABASE_TRY_AGAIN, ephemeral=True)
+        return
+    if hit_ids is None:
+        await interaction.response.send_message(text.UNKNOWN_THREAD, ephemeral=True)
+        return
+    work = _answer_work(ctx, _target_id, interaction.user.id, request.question, hit_ids)
+    await run_job(
+        interaction, ctx, label="ask", header=text.follow_up_header(request.question),
+        thread_name=text.thread_name("Ask", request.question), work=work,
+        record={"question": request.question, "thread_id": request.thread_id},
+    )
+
+
+async def follow_up_message(message: discord.Message, ctx: Context, request: AskFollowUp) -> None:
+    """A follow-up from a message that @mentions the bot in a thread: answered in that thread."""
+    thread = message.channel
+    denied = message_access_denied(message, ctx.settings)
+    if denied is not None:
+        await message.reply(denied, mention_author=False)
+        return
+    if not request.question:
+        await message.reply("Ask me your question in the same message as the mention.", mention_author=False)
+        return
+    if len(request.question) > ASK_QUESTION_MAX_CHARS:
+        await message.reply(
+            f"A question is at most {ASK_QUESTION_MAX_CHARS} characters (yours has {len(request.question)}).",
+            mention_author=False,
+        )
+        return
+    try:
+        hit_ids = await _thread_hits(ctx, request.thread_id)
+    except DatabaseUnavailable:
+        await message.reply(text.DATABASE_TRY_AGAIN, mention_author=False)
+        return
+    if hit_ids is None:
+        await message.reply(text.UNKNOWN_THREAD, mention_author=False)
+        return
+    await thread.send(text.follow_up_header(request.question), allowed_mentions=discord.AllowedMentions.none())
+    work = _answer_work(ctx, _target_id, message.author.id, request.question, hit_ids)
+    await run_in_thread(
+        thread, message.author.id, ctx, label="ask", work=work,
+        record={"question": request.question, "thread_id": request.thread_id},
+    )
+
+
+async def ask_new(interaction: discord.Interaction[Any], ctx: Context, request: AskNew) -> None:
+    """/mirage ask: in a known answer thread, a follow-up; elsewhere, search first and answer on the top hits
+    in a new thread (which then takes follow-ups too)."""
+    channel = interaction.channel
+    if getattr(channel, "type", None) in THREAD_TYPES and interaction.channel_id is not None:
+        try:
+            known = await _thread_hits(ctx, interaction.channel_id)
+        except DatabaseUnavailable:
+            await interaction.response.send_message(text.DATABASE_TRY_AGAIN, ephemeral=True)
+            return
+        if known is not None:
+            await follow_up(interaction, ctx, AskFollowUp(interaction.channel_id, request.question))
+            return
+    question = request.question
+
+    async def work(reply: Reply, status: StatusLine) -> None:
+        working = "🔎 Finding atlas images for your question…"
+        await status.set(working)
+        search = SearchRequest(query=question, k=K_DEFAULT, enrich=False)
+        found = await ctx.engine.search(search, on_queued=engine_status(status, working))
+        hit_ids = [hit.id for hit in found.hits]
+        if not hit_ids:
+            await reply.send(text.with_disclaimer(text.NOTHING_TO_GROUND))
+            return
+        await memory.remember_thread(ctx, reply.target, command="ask", query=question, hit_ids=hit_ids)
+        await _answer_work(ctx, _target_id, interaction.user.id, question, hit_ids)(reply, status)
+
+    await run_job(
+        interaction, ctx, label="ask", header=text.follow_up_header(question).replace("Follow-up", "Question"),
+        thread_name=text.thread_name("Ask", question), work=work, record={"question": question},
+    )
