@@ -1,10 +1,14 @@
-"""Clicks to the database in small batches: one transaction for every click that arrived meanwhile.
+"""Clicks to the database in batches: one transaction, and a few statements, for every click that
+arrived while the previous batch was being written.
 
 A question can get a hundred clicks in the same second. One transaction each would make them queue
 for SQLite's single writer lock (or for pooled PostgreSQL connections) and wait in lock back-offs;
-instead one task writes whatever has piled up while the previous batch was being written, in one
-unit of work, and answers each click with its own result. A click on a revealed question gets
-`QuestionClosed` (the store checks it for each click); a database failure fails the whole batch.
+instead one task writes whatever has piled up, per question: check it is open (share-locking its row
+on PostgreSQL, as `bot.store.answers.record_answer` does, so a reveal waits for the batch), read the
+players' previous choices, and upsert one row per player with their last click. Each click still
+gets its own result, exactly as `record_answer` would give it one after the other: the choice and
+the one it replaced, `QuestionClosed` on a revealed question, `ValueError` for a choice out of range.
+A database failure fails the whole batch.
 """
 
 from __future__ import annotations
@@ -14,10 +18,14 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from bot.store import answers
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.store.answers import Recorded
 from bot.store.database import Database
 from bot.store.errors import QuestionClosed
+from bot.store.models import PlayerAnswer, Question, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +80,9 @@ class AnswerWriter:
                 await self._write(batch)
 
     async def _write(self, batch: list[_Click]) -> None:
-        results: list[Recorded | Exception] = []
         try:
             async with self.db.session() as session:
-                for click in batch:
-                    try:
-                        # The store raises before writing anything for a closed question or a bad
-                        # choice, so one such click leaves the rest of the batch intact.
-                        results.append(
-                            await answers.record_answer(session, click.question_id, click.user_id, click.choice)
-                        )
-                    except (QuestionClosed, ValueError) as refused:
-                        results.append(refused)
+                results = await record_answers(session, [(c.question_id, c.user_id, c.choice) for c in batch])
         except Exception as error:  # the whole unit of work failed: every click in it hears so
             log.warning("writing %d quiz answers failed: %s", len(batch), error)
             for click in batch:
@@ -99,3 +98,62 @@ class AnswerWriter:
                 click.done.set_exception(result)
             else:
                 click.done.set_result(result)
+
+
+async def record_answers(
+    session: AsyncSession, clicks: list[tuple[int, int, int]]
+) -> list[Recorded | Exception]:
+    """Lock in many (question, player, choice) clicks in order; one result per click (see the module)."""
+    results: list[Recorded | Exception | None] = [None] * len(clicks)
+    by_question: dict[int, list[int]] = {}
+    for index, (question_id, _, _) in enumerate(clicks):
+        by_question.setdefault(question_id, []).append(index)
+    now = utcnow()
+    for question_id, indexes in by_question.items():
+        # 1. the question must be open (its row share-locked until commit on PostgreSQL)
+        question = await session.scalar(
+            select(Question).where(Question.id == question_id).with_for_update(read=True)
+        )
+        if question is None or question.state != "open":
+            for index in indexes:
+                results[index] = QuestionClosed(f"question {question_id} is closed")
+            continue
+        n = len(question.choices)
+        valid = []
+        for index in indexes:
+            choice = clicks[index][2]
+            if 0 <= choice < n:
+                valid.append(index)
+            else:
+                results[index] = ValueError(f"choice must be 0–{n - 1}; got {choice}")
+        if not valid:
+            continue
+        # 2. what each player held before this batch, then each click in order
+        users = {clicks[i][1] for i in valid}
+        held = dict(
+            (await session.execute(
+                select(PlayerAnswer.user_id, PlayerAnswer.choice).where(
+                    PlayerAnswer.question_id == question_id, PlayerAnswer.user_id.in_(users)
+                )
+            )).all()
+        )  # fmt: skip
+        last: dict[int, int] = {}
+        for index in valid:
+            _, user_id, choice = clicks[index]
+            results[index] = Recorded(choice=choice, previous=held.get(user_id))
+            held[user_id] = last[user_id] = choice
+        # 3. one upsert for the batch: each player's last click (a hint taken before is kept)
+        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        stmt = insert(PlayerAnswer).values(
+            [
+                {"question_id": question_id, "user_id": u, "choice": c, "hint_level": 0, "answered_at": now}
+                for u, c in last.items()
+            ]
+        )
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[PlayerAnswer.question_id, PlayerAnswer.user_id],
+                set_={"choice": stmt.excluded.choice, "answered_at": stmt.excluded.answered_at},
+            )
+        )
+    return [r for r in results if r is not None]

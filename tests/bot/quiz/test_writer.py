@@ -95,3 +95,30 @@ async def test_a_reveal_racing_the_clicks_scores_exactly_the_acknowledged_ones(d
     assert len(scored) == len(set(scored)), "nobody is scored twice"
     assert set(scored) == acknowledged, "every acknowledged click is scored, and no refused one"
     assert 0 < len(acknowledged) < len(PLAYERS), "the race really happened (some before, some after)"
+
+
+async def test_a_batch_answers_each_click_as_one_after_the_other_would(db: Database) -> None:
+    qid = await _question(db)
+    hinted, twice, bad = PLAYERS[:3]
+    async with db.session() as s:
+        await answers.record_hint(s, qid, hinted, 1)
+    writer = AnswerWriter(db)
+    try:
+        results = await asyncio.gather(
+            writer.record(qid, hinted, 2),
+            writer.record(qid, twice, 1),
+            writer.record(qid, twice, 3),
+            writer.record(qid, bad, 7),
+            return_exceptions=True,
+        )
+    finally:
+        await writer.close()
+    assert results[:3] == [
+        answers.Recorded(choice=2, previous=None),
+        answers.Recorded(choice=1, previous=None),
+        answers.Recorded(choice=3, previous=1),
+    ]
+    assert isinstance(results[3], ValueError) and "0–3" in str(results[3])
+    async with db.session() as s:
+        rows = {a.user_id: (a.choice, a.hint_level) for a in await answers.question_answers(s, qid)}
+    assert rows == {hinted: (2, 1), twice: (3, 0)}, "the hint taken before is kept; the last click wins"
