@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw
 
 from engine.contract import SSE_MEDIA_TYPE
 
-JOB_ROUTES = ("/v1/search", "/v1/search/image", "/v1/search/similar", "/v1/compare", "/v1/generate")
+JOB_ROUTES = ("/v1/search", "/v1/search/image", "/v1/search/similar", "/v1/compare", "/v1/generate", "/v1/ask")
 RETRYABLE_STATUS = (408, 429, 503)  # what the real engine marks retryable unless a plan says otherwise
 
 
@@ -94,6 +94,7 @@ class EngineStandIn:
         app.router.add_post("/v1/search/similar/{atlas_id}", self._search_similar)
         app.router.add_post("/v1/compare", self._compare)
         app.router.add_post("/v1/generate", self._generate)
+        app.router.add_post("/v1/ask", self._ask)
         app.router.add_get("/v1/atlas/{atlas_id}", self._atlas_hit)
         app.router.add_get("/v1/atlas/{atlas_id}/image", self._atlas_image)
         self._runner = web.AppRunner(app)
@@ -252,6 +253,29 @@ class EngineStandIn:
             }
 
         return await self._job(request, "/v1/generate", body, make, steps=body.get("steps") or 3)
+
+    async def _ask(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+
+        def make(b: dict[str, Any]) -> dict[str, Any]:
+            # A grounded answer citing the first and the last context image (as the real engine keeps only
+            # citations 1…k and maps each to its atlas id).
+            ids = b["context_ids"]
+            sources = [{**hit(int(i.rsplit("_", 1)[-1]) if i[-1:].isdigit() else 0), "id": i} for i in ids]
+            cited = sorted({1, len(ids)})
+            answer = f"About '{b['question']}': air collects in the pleural space [1]" + (
+                f" and the lung edge is visible [{len(ids)}]." if len(ids) > 1 else "."
+            )
+            return {
+                "question": b["question"],
+                "answer": answer,
+                "citations": [{"n": n, "id": ids[n - 1]} for n in cited],
+                "sources": sources,
+                "grounded": True,
+                "notes": [],
+            }
+
+        return await self._job(request, "/v1/ask", body, make)
 
     async def _atlas_hit(self, request: web.Request) -> web.StreamResponse:
         atlas_id = request.match_info["atlas_id"]

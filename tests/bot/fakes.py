@@ -154,9 +154,15 @@ class FakeResponse:
         self.deferred = False
         self.thinking = False
         self.sent: list[FakeMessage] = []
+        self.modal: Any = None
 
     def is_done(self) -> bool:
-        return self.deferred or bool(self.sent)
+        return self.deferred or bool(self.sent) or self.modal is not None
+
+    async def send_modal(self, modal: Any) -> None:
+        # Discord accepts a modal only as the first response to an interaction.
+        assert not self.is_done(), "a modal must be the first response (never after a defer)"
+        self.modal = modal
 
     async def defer(self, *, thinking: bool = False, ephemeral: bool = False) -> None:
         assert not self.is_done(), "interaction acknowledged twice"
@@ -188,6 +194,7 @@ class FakeFollowup:
 class FakeUser:
     id: int
     roles: list[Any] = field(default_factory=list)
+    bot: bool = False
 
     @property
     def mention(self) -> str:
@@ -197,6 +204,7 @@ class FakeUser:
 class FakeClient:
     def __init__(self, services: Any) -> None:
         self.services = services
+        self.user = FakeUser(4242)
 
 
 class FakeInteraction:
@@ -248,6 +256,21 @@ class FakeInteraction:
     def answer_place(self) -> FakeChannel:
         """Where the answer went: the new thread, or the channel itself when there is none."""
         return self.channel.threads[0] if self.channel.threads else self.channel
+
+
+class FakePost:
+    """A message a user posted in a channel or thread (what on_message receives)."""
+
+    def __init__(self, channel: FakeChannel, content: str, *, author_id: int = 1, mentions: tuple[Any, ...] = ()) -> None:
+        self.channel = channel
+        self.content = content
+        self.author = FakeUser(author_id)
+        self.mentions = list(mentions)
+        self.id = next(_ids)
+
+    async def reply(self, content: str | None = None, **kwargs: Any) -> FakeMessage:
+        kwargs.pop("mention_author", None)
+        return await self.channel.send(content, **kwargs)
 
 
 class FakeAttachment:

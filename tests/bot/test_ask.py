@@ -1,0 +1,189 @@
+"""Follow-ups: the button opens a modal first; the answer lands in the thread with its sources; threads are
+remembered in the real database (also across a restart); unknown threads and a database that is down get
+short, friendly answers."""
+
+from __future__ import annotations
+
+from bot.requests import AskFollowUp, CancelJob
+from bot.store import jobs, open_url, threads, turns
+from bot.store.database import Database, make_engine
+from bot.ui.buttons import AskFollowUpButton
+from bot.ui.mentions import follow_up_from
+from engine.contract import ASK_QUESTION_MAX_CHARS, DISCLAIMER
+
+from .conftest import invoke
+from .engine_standin import Plan, hit
+from .fakes import FakeChannel, FakeInteraction, FakePost, FakeThread, FakeUser
+
+
+async def _search_thread(services, query: str = "pneumothorax", k: int = 3) -> FakeThread:
+    interaction = FakeInteraction(services)
+    await invoke(services, "search", interaction, query=query, k=k)
+    return interaction.thread
+
+
+async def _ask_with_the_button(services, thread: FakeThread, question: str, user_id: int = 1) -> FakeInteraction:
+    """Click 'Ask a follow-up' under the answer, then submit the modal, as Discord would."""
+    footer = thread.messages[-1]
+    assert "mirage:ask" in footer.custom_ids
+    click = FakeInteraction(services, user_id=user_id, channel=thread, message=footer)
+    await AskFollowUpButton().callback(click)
+    modal = click.response.modal
+    assert modal is not None and not click.response.deferred  # the modal is the first (and only) response
+    modal.question._value = question
+    submit = FakeInteraction(services, user_id=user_id, channel=thread)
+    await modal.on_submit(submit)
+    return submit
+
+
+async def test_a_follow_up_is_answered_in_the_thread_with_the_cited_sources(engine, services):
+    thread = await _search_thread(services)
+    before = len(thread.messages)
+
+    submit = await _ask_with_the_button(services, thread, "why is it dark on x-ray?")
+
+    (call,) = engine.calls("/v1/ask")
+    # grounded in what the thread showed, in order: the best match first, then the hits
+    assert call["body"] == {
+        "question": "why is it dark on x-ray?",
+        "context_ids": ["ROCO_00099", "ROCO_00001", "ROCO_00002", "ROCO_00003"],
+    }
+    # in the thread: the question (the modal's own response), the status line, the answer
+    header, status, answer = thread.messages[before:]
+    assert header is submit.original and "why is it dark on x-ray?" in header.content.replace("\\", "")
+    assert status.content == "✅ Done."
+    shown = answer.content.replace("\\", "")
+    assert shown.startswith("About 'why is it dark on x-ray?': air collects in the pleural space [1]")
+    sources = shown.split("**Sources:**\n", 1)[1]
+    assert "[1] `ROCO_00099` · [PMC1099]" in sources and "[4] `ROCO_00003` · [PMC1003]" in sources
+    assert "CC BY 4.0" in sources and "ROCO_00001" not in sources  # only the cited ones
+    assert DISCLAIMER in answer.content
+    assert answer.custom_ids == ["mirage:ask"]  # and the button again
+    async with services.db.session() as session:
+        (turn,) = await turns.thread_turns(session, thread.id)
+    assert turn.question == "why is it dark on x-ray?" and turn.cited_ids == ["ROCO_00099", "ROCO_00003"]
+
+
+async def test_an_ungrounded_answer_shows_the_captions_with_every_source(engine, services):
+    thread = await _search_thread(services, k=1)
+    captions = "[1] Chest x-ray number 99 …\n[2] Chest x-ray number 1 …"
+    engine.plan("/v1/ask", Plan(body={
+        "question": "q", "answer": captions, "citations": [], "grounded": False, "notes": ["no valid citation"],
+        "sources": [hit(99), hit(1)],
+    }))
+    await _ask_with_the_button(services, thread, "q")
+
+    shown = thread.messages[-1].content.replace("\\", "")
+    assert "could not be tied to these images" in shown
+    assert "[1] `ROCO_00099`" in shown and "[2] `ROCO_00001`" in shown
+
+
+async def test_a_follow_up_in_a_thread_the_bot_does_not_know_points_to_search(engine, services):
+    stranger = FakeThread(name="chatter", parent=FakeChannel())
+    submit = FakeInteraction(services, channel=stranger)
+    await services.handle(submit, AskFollowUp(stranger.id, "hi?"))
+
+    assert "start with `/mirage search`" in submit.ephemeral_text.lower()
+    assert engine.calls("/v1/ask") == [] and stranger.messages == []
+
+
+async def test_follow_ups_work_after_a_restart_from_the_database(engine, make_services, bot_db):
+    first = make_services()
+    thread = await _search_thread(first)
+    # a new process: new queue, new HTTP client, a new connection pool on the same database file
+    reopened = await open_url(str(bot_db.engine.url))
+    try:
+        second = make_services(db=reopened)
+        await _ask_with_the_button(second, thread, "what else could this be?")
+        assert len(engine.calls("/v1/ask")) == 1
+        assert "[1] `ROCO_00099`" in thread.messages[-1].content.replace("\\", "")
+    finally:
+        await reopened.close()
+
+
+async def test_a_database_that_is_down_gets_a_short_try_again_and_the_bot_stays_up(engine, make_services):
+    services = make_services()
+    thread = await _search_thread(services)
+    down = Database(make_engine("postgresql+asyncpg://mirage:x@127.0.0.1:9/mirage"))  # nothing listens there
+    try:
+        outage = make_services(db=down)
+        submit = await _ask_with_the_button(outage, thread, "still there?")
+        assert "try again" in submit.ephemeral_text and "Nothing is lost" in submit.ephemeral_text
+        assert engine.calls("/v1/ask") == []
+    finally:
+        await down.close()
+    # the thread's context is intact once the database is back
+    async with services.db.session() as session:
+        remembered = await threads.get_thread(session, thread.id)
+    assert remembered is not None and remembered.hit_ids[0] == "ROCO_00099"
+    await _ask_with_the_button(services, thread, "still there?")
+    assert len(engine.calls("/v1/ask")) == 1
+
+
+async def test_a_mention_in_an_answer_thread_is_a_follow_up(engine, services):
+    thread = await _search_thread(services)
+    bot_user = FakeUser(4242, bot=True)
+    post = FakePost(thread, "<@4242> is this a tension pneumothorax?", author_id=7, mentions=(bot_user,))
+
+    request = follow_up_from(post, bot_user)  # type: ignore[arg-type]
+    assert request is not None and request.question == "is this a tension pneumothorax?"
+    await services.handle_message(post, request)  # type: ignore[arg-type]
+
+    (call,) = engine.calls("/v1/ask")
+    assert call["body"]["question"] == "is this a tension pneumothorax?"
+    texts = [m.content.replace("\\", "") for m in thread.messages]
+    assert any(t.startswith("💬 **Follow-up:** is this a tension pneumothorax?") for t in texts)
+    assert texts[-1].startswith("About 'is this a tension pneumothorax?'") and DISCLAIMER in texts[-1]
+
+
+async def test_messages_that_are_not_follow_ups_are_ignored():
+    bot_user = FakeUser(4242, bot=True)
+    thread = FakeThread(name="t", parent=FakeChannel())
+    assert follow_up_from(FakePost(thread, "no mention here"), bot_user) is None  # type: ignore[arg-type]
+    in_channel = FakePost(FakeChannel(), "<@4242> hi", mentions=(bot_user,))
+    assert follow_up_from(in_channel, bot_user) is None  # type: ignore[arg-type]
+    from_a_bot = FakePost(thread, "<@4242> hi", mentions=(bot_user,))
+    from_a_bot.author.bot = True
+    assert follow_up_from(from_a_bot, bot_user) is None  # type: ignore[arg-type]
+
+
+async def test_an_over_long_mention_question_is_refused_with_the_limit(engine, services):
+    thread = await _search_thread(services)
+    bot_user = FakeUser(4242, bot=True)
+    post = FakePost(thread, "<@4242> " + "why " * 200, mentions=(bot_user,))
+    await services.handle_message(post, follow_up_from(post, bot_user))  # type: ignore[arg-type]
+    assert f"at most {ASK_QUESTION_MAX_CHARS} characters" in thread.messages[-1].content
+    assert engine.calls("/v1/ask") == []
+
+
+async def test_the_modal_limits_the_question_to_the_contract(engine, services):
+    thread = await _search_thread(services)
+    click = FakeInteraction(services, channel=thread, message=thread.messages[-1])
+    await AskFollowUpButton().callback(click)
+    field = click.response.modal.question
+    assert (field.min_length, field.max_length) == (1, ASK_QUESTION_MAX_CHARS)
+
+
+async def test_mirage_ask_outside_a_thread_searches_first_and_remembers_the_new_thread(engine, services):
+    interaction = FakeInteraction(services)
+    await invoke(services, "ask", interaction, question="what does a pneumothorax look like?")
+
+    (search,) = engine.calls("/v1/search")
+    assert search["body"] == {"query": "what does a pneumothorax look like?", "k": 4, "enrich": False}
+    (ask,) = engine.calls("/v1/ask")
+    assert ask["body"]["context_ids"] == ["ROCO_00001", "ROCO_00002", "ROCO_00003", "ROCO_00004"]
+    thread = interaction.thread
+    assert thread.messages[0].content == "✅ Done." and "**Sources:**" in thread.messages[-1].content
+    # … and the new thread takes follow-ups
+    await _ask_with_the_button(services, thread, "and on CT?")
+    assert len(engine.calls("/v1/ask")) == 2
+
+
+async def test_cancel_after_a_restart_says_the_request_was_cut_short(engine, services):
+    async with services.db.session() as session:
+        await jobs.save_job(session, job_id="abc123", user_id=1, kind="search", request={"query": "q"})
+        await jobs.interrupt_unfinished(session)
+
+    click = FakeInteraction(services, user_id=1)
+    await services.handle(click, CancelJob("abc123"))
+    assert "cut short when the bot restarted" in click.ephemeral_text
