@@ -142,18 +142,17 @@ async def record_answers(
             _, user_id, choice = clicks[index]
             results[index] = Recorded(choice=choice, previous=held.get(user_id))
             held[user_id] = last[user_id] = choice
-        # 3. one upsert for the batch: each player's last click (a hint taken before is kept)
+        # 3. one upsert for the batch, each player's last click (a hint taken before is kept); one
+        # statement run over many rows, so it is compiled once whatever the batch size
         insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        stmt = insert(PlayerAnswer).values(
-            [
-                {"question_id": question_id, "user_id": u, "choice": c, "hint_level": 0, "answered_at": now}
-                for u, c in last.items()
-            ]
+        stmt = insert(PlayerAnswer)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[PlayerAnswer.question_id, PlayerAnswer.user_id],
+            set_={"choice": stmt.excluded.choice, "answered_at": stmt.excluded.answered_at},
         )
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[PlayerAnswer.question_id, PlayerAnswer.user_id],
-                set_={"choice": stmt.excluded.choice, "answered_at": stmt.excluded.answered_at},
-            )
-        )
+        rows = [
+            {"question_id": question_id, "user_id": u, "choice": c, "hint_level": 0, "answered_at": now}
+            for u, c in last.items()
+        ]
+        await session.execute(stmt, rows)
     return [r for r in results if r is not None]
