@@ -9,6 +9,7 @@ the session's temporary directory and its tail is shown when it fails to start.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -55,7 +56,13 @@ def engine(test_cache_dir: Path, e2e_log_dir: Path) -> Iterator[EngineProcess]:
 async def start_bot_process(
     standin: StandIn, engine: EngineProcess, log_path: Path, **extra_env: str
 ) -> BotProcess:
-    """Start `python -m bot` against the stand-in and the engine; wait for READY and command sync."""
+    """Start the bot against the stand-in and the engine; wait for READY and command sync.
+
+    Its database lives in MIRAGE_DATA_DIR: give one to keep it across a restart; by default a fresh folder
+    beside the log (never the repository's own data/)."""
+    if "MIRAGE_DATA_DIR" not in extra_env:
+        fresh = log_path.parent / f"{log_path.stem}-data-{uuid.uuid4().hex[:8]}"
+        extra_env = {**extra_env, "MIRAGE_DATA_DIR": str(fresh)}
     bot = BotProcess(
         standin.env(), engine.url, engine.token, log_path, extra_env={**FAST_BOT_ENV, **extra_env}
     )

@@ -1,5 +1,6 @@
 """Interactions: building INTERACTION_CREATE payloads like Discord, and the bot's side of them —
-callbacks (types 4/5/6/7/9), follow-ups and edits through the interaction's webhook token."""
+callbacks (types 4/5/6/7/9), follow-ups and edits through the interaction's webhook token. A modal
+(callback 9) is checked like Discord checks it and submitted back as interaction type 5."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from .multipart import guess_content_type
 from .records import InteractionRecord, MessageRecord, UploadedFile
 from .world import DiscordError, World
 
-TYPE_APPLICATION_COMMAND, TYPE_COMPONENT = 2, 3
+TYPE_APPLICATION_COMMAND, TYPE_COMPONENT, TYPE_MODAL_SUBMIT = 2, 3, 5
+COMPONENT_ACTION_ROW, COMPONENT_TEXT_INPUT = 1, 4
+MODAL_TITLE_MAX, TEXT_INPUT_LABEL_MAX, TEXT_INPUT_MAX, CUSTOM_ID_MAX = 45, 45, 4000, 100
 CB_MESSAGE, CB_DEFERRED_MESSAGE, CB_DEFERRED_UPDATE, CB_UPDATE, CB_MODAL = 4, 5, 6, 7, 9
 
 
@@ -124,6 +127,35 @@ class Interactions:
         record.custom_id, record.source_message_id, record.payload = custom_id, message.id, payload
         return self._register(record)
 
+    def modal_submit(self, opened_by: InteractionRecord, values: list[str], user_name: str) -> InteractionRecord:
+        """The user fills in the modal `opened_by` answered with (one value per text input, in order) and
+        submits it. Like Discord's client, refuses values outside an input's min/max length."""
+        modal = opened_by.modal
+        if modal is None:
+            raise ValueError(f"interaction {opened_by.id} did not answer with a modal")
+        inputs = [c for row in modal["components"] for c in row["components"]]
+        if len(values) != len(inputs):
+            raise ValueError(f"the modal has {len(inputs)} text input(s); got {len(values)} value(s)")
+        for field_, value in zip(inputs, values, strict=True):
+            low, high = field_.get("min_length", 0), field_.get("max_length", TEXT_INPUT_MAX)
+            if not low <= len(value) <= high or (field_.get("required", True) and not value):
+                raise ValueError(f"{field_['label']!r} takes {low}–{high} characters; got {len(value)}")
+        record, payload = self._base(TYPE_MODAL_SUBMIT, user_name, opened_by.channel_id)
+        payload["channel"] = self.world.channel(opened_by.channel_id)
+        if opened_by.payload.get("message"):  # a modal opened from a button carries that message
+            payload["message"] = opened_by.payload["message"]
+        payload["data"] = {
+            "custom_id": modal["custom_id"],
+            "components": [
+                {"type": COMPONENT_ACTION_ROW, "components": [
+                    {"type": COMPONENT_TEXT_INPUT, "custom_id": f["custom_id"], "value": v}
+                ]}
+                for f, v in zip(inputs, values, strict=True)
+            ],
+        }
+        record.custom_id, record.payload = modal["custom_id"], payload
+        return self._register(record)
+
     def _register(self, record: InteractionRecord) -> InteractionRecord:
         self.by_id[record.id] = record
         self.by_token[record.token] = record
@@ -171,7 +203,11 @@ class Interactions:
             message = self.world.edit_message(
                 self.world.message(None, record.source_message_id or 0), data, files
             )
-        elif kind not in (CB_DEFERRED_UPDATE, CB_MODAL):
+        elif kind == CB_MODAL:
+            if record.type == TYPE_MODAL_SUBMIT:
+                raise _form_error("type", "INTERACTION_RESPONSE_TYPE_INVALID", "A modal cannot answer a modal submit")
+            record.modal = _checked_modal(data)
+        elif kind != CB_DEFERRED_UPDATE:
             raise DiscordError(
                 400,
                 50035,
@@ -267,3 +303,29 @@ class Interactions:
 
 def unknown_message_for_webhook() -> DiscordError:
     return DiscordError(404, 10008, "Unknown Message")
+
+
+def _form_error(field_: str, code: str, message: str) -> DiscordError:
+    return DiscordError(400, 50035, "Invalid Form Body", {field_: {"_errors": [{"code": code, "message": message}]}})
+
+
+def _checked_modal(data: dict[str, Any]) -> dict[str, Any]:
+    """A modal as Discord accepts it: custom id, title ≤ 45, 1–5 action rows of one text input each."""
+    custom_id, title, rows = data.get("custom_id"), data.get("title"), data.get("components") or []
+    if not isinstance(custom_id, str) or not 1 <= len(custom_id) <= CUSTOM_ID_MAX:
+        raise _form_error("data.custom_id", "BASE_TYPE_REQUIRED", "This field is required")
+    if not isinstance(title, str) or not 1 <= len(title) <= MODAL_TITLE_MAX:
+        raise _form_error("data.title", "BASE_TYPE_BAD_LENGTH", f"Must be between 1 and {MODAL_TITLE_MAX} in length.")
+    if not 1 <= len(rows) <= 5:
+        raise _form_error("data.components", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 5 in length.")
+    for row in rows:
+        inner = row.get("components") or []
+        if row.get("type") != COMPONENT_ACTION_ROW or len(inner) != 1 or inner[0].get("type") != COMPONENT_TEXT_INPUT:
+            raise _form_error("data.components", "UNION_TYPE_CHOICES", "Each row holds one text input")
+        field_ = inner[0]
+        low, high = field_.get("min_length", 0), field_.get("max_length", TEXT_INPUT_MAX)
+        if not field_.get("custom_id") or not 1 <= len(field_.get("label") or "") <= TEXT_INPUT_LABEL_MAX:
+            raise _form_error("data.components", "BASE_TYPE_REQUIRED", "A text input needs a custom_id and a label")
+        if not 0 <= low <= high <= TEXT_INPUT_MAX or field_.get("style") not in (1, 2):
+            raise _form_error("data.components", "NUMBER_TYPE_MAX", f"Lengths within 0–{TEXT_INPUT_MAX}, style 1 or 2")
+    return data

@@ -177,6 +177,7 @@ class InteractionRecord:
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     original_message_id: int | None = None
     followup_ids: list[int] = field(default_factory=list)
+    modal: dict[str, Any] | None = None  # the modal the bot opened in answer (callback type 9)
 
     @property
     def acked(self) -> bool:

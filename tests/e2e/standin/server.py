@@ -1,5 +1,6 @@
 """StandIn: a local Discord (REST v10 + gateway + CDN) on 127.0.0.1, recording everything the bot sends,
-with helpers to act as the study group (slash commands, button presses) and as Discord misbehaving."""
+with helpers to act as the study group (slash commands, button presses, modals, messages that mention the
+bot) and as Discord misbehaving."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from .world import World
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-INTENT_GUILDS, INTENT_GUILD_MESSAGES = 1 << 0, 1 << 9
+INTENT_GUILDS, INTENT_GUILD_MESSAGES, INTENT_MESSAGE_CONTENT = 1 << 0, 1 << 9, 1 << 15
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 
 
@@ -158,6 +159,29 @@ class StandIn:
             message = self.world.message(None, message)
         record = self.interactions.component(message, custom_id, user)
         return await self._send_interaction(record, wait_ack)
+
+    async def submit_modal(
+        self, opened_by: InteractionRecord, *values: str, user: str = "student", wait_ack: bool = True
+    ) -> InteractionRecord:
+        """Fill in and submit the modal the bot opened in answer to `opened_by` (one value per text input)."""
+        record = self.interactions.modal_submit(opened_by, list(values), user)
+        return await self._send_interaction(record, wait_ack)
+
+    async def post_message(self, channel_id: int, content: str, *, user: str = "student") -> MessageRecord:
+        """`user` posts `content` in a channel or thread; `<@bot>` in it mentions the bot. The bot gets
+        MESSAGE_CREATE with the guild-messages intent; without the privileged message-content intent,
+        Discord leaves the content empty unless the message mentions the bot."""
+        bot_mention = f"<@{self.bot_user_id}>"
+        mentions = [self.world.bot_user] if bot_mention in content else []
+        message = self.world.user_message(channel_id, user, content, mentions)
+        session = self.gateway.current
+        if session is not None and session.intents & INTENT_GUILD_MESSAGES:
+            payload = dict(message.payload)
+            if not mentions and not session.intents & INTENT_MESSAGE_CONTENT:
+                payload["content"] = ""
+            await self.gateway.dispatch("MESSAGE_CREATE", payload, session)
+        self._changed()
+        return message
 
     async def _send_interaction(self, record: InteractionRecord, wait_ack: bool) -> InteractionRecord:
         record.dispatched_at = time.monotonic()

@@ -230,6 +230,21 @@ class World:
             channel["total_message_sent"] += 1
         return record
 
+    def user_message(self, channel_id: int, user_name: str, content: str, mentions: list[dict[str, Any]]) -> MessageRecord:
+        """Store a message a user posted (as Discord's client would send it: text and mentions)."""
+        author = self.user(user_name)
+        data = P.message(self.snowflakes.next(), channel_id, self.guild_id, author, {"content": content}, [])
+        data["mentions"] = mentions
+        data["member"] = {k: v for k, v in self.member_of(author).items() if k != "user"}
+        record = MessageRecord(data, [], "user")
+        self.messages[record.id] = record
+        channel = self.channel(channel_id)
+        channel["last_message_id"] = str(record.id)
+        if channel["type"] == P.CHANNEL_PUBLIC_THREAD:
+            channel["message_count"] += 1
+            channel["total_message_sent"] += 1
+        return record
+
     def message(self, channel_id: int | None, message_id: int) -> MessageRecord:
         """A live message (in `channel_id` when given), or 404 Unknown Message."""
         record = self.messages.get(message_id)
