@@ -228,7 +228,8 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {', '.join(str(x) for x in r['clicks_committed_per_s'])} | {r['writer_alone']['writes_per_s']} "
             f"| {r['one_row_per_player']} | {r['scoreboard_matches_database']} |"
         )
-    lines += ["", f"machine: {result['machine']['cpus']} CPUs, {result['machine']['note']}"]
+    lines += ["", f"machine: {result['machine']['cpus']} CPUs, {result['machine']['note']}",
+              f"command: .venv/bin/python bench/load_quiz.py --players {result['players']}"]
     return "\n".join(lines) + "\n"
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from engine.contract import MODALITIES
 from tests.e2e.conftest import start_bot_process
 from tests.e2e.processes import BotProcess, EngineProcess
 from tests.e2e.standin import InteractionRecord, MessageRecord, StandIn
@@ -276,8 +277,11 @@ async def test_bad_input_is_answered_clearly(module_standin: StandIn, quiz_bot: 
     assert s.thread_for(record) is None
 
     # a second quiz in a thread where one runs: refused privately, with a link to it
-    _, thread_id = await start_quiz(s, "dora", questions=1)
-    await wait_question(s, thread_id, 1)
+    _, thread_id = await start_quiz(s, "dora", questions=1, kind="modality")
+    question = await wait_question(s, thread_id, 1)
+    assert "Which imaging modality made this image?" in question.content
+    choices = [ln.split(" · ", 1)[1].lower() for ln in question.content.splitlines() if re.match(r"\*\*[A-E]\*\* · ", ln)]
+    assert len(set(choices)) == 4 and all(c.split()[0] in MODALITIES for c in choices), choices
     again = await s.run_slash("mirage quiz", {}, user="eve", channel_id=thread_id)
     reply = private_reply(s, again)
     assert "already running" in reply.content and str(thread_id) in reply.content
