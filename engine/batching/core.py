@@ -1,8 +1,9 @@
 """A dynamic batcher: calls from many threads that arrive within a short window share one model call.
 
 Each caller blocks in `Batcher.__call__` with its own request. A dispatcher thread takes the oldest
-waiting request, waits until `window_s` has passed since it arrived (or until `max_size` requests
-with the same key are waiting), and hands those requests to `run` as one batch. `run` settles each
+waiting request and waits until no other request has arrived for `window_s` (at most MAX_WINDOWS
+windows in all, or until `max_size` requests with the same key are waiting), then hands those
+requests to `run` as one batch. A batch that runs long can `adopt` requests arriving meanwhile. `run` settles each
 `Pending` on its own (a result or an exception), so one bad request fails alone; if `run` raises for
 the whole batch, each request is retried alone so that only the culprit fails. A caller whose
 cancel event is set while it waits leaves the line at once; once its batch runs, `run` decides.
@@ -23,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 Req = TypeVar("Req")
 POLL_S = 0.05  # how often a waiting caller looks at its cancel event
+MAX_WINDOWS = 8  # a burst extends the wait by a window per arrival, up to this many windows in all
 
 
 class Pending(Generic[Req]):
@@ -88,6 +90,7 @@ class Batcher(Generic[Req]):
         self.role, self.run, self.window_s, self.max_size = role, run, window_s, max_size
         self.key = key or (lambda _: None)
         self.sizes: Counter[int] = Counter()  # batch size → how many batches ran at that size
+        self.joined = 0  # requests adopted by a batch already running
         self._waiting: deque[Pending[Req]] = deque()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -117,6 +120,26 @@ class Batcher(Generic[Req]):
             self._cond.notify_all()
         for pending in waiting:
             pending.fail(RuntimeError(f"the {self.role} batcher is closed"))
+
+    def adopt(self, key: Hashable, limit: int) -> list[Pending[Req]]:
+        """Take up to `limit` waiting requests with `key` into a batch that is already running (an LLM
+        loop admits new rows between tokens); cancelled ones are failed, not taken."""
+        taken: list[Pending[Req]] = []
+        with self._cond:
+            for pending in list(self._waiting):
+                if len(taken) >= limit:
+                    break
+                if pending.key == key:
+                    self._waiting.remove(pending)
+                    taken.append(pending)
+        live = []
+        for pending in taken:
+            if pending.cancelled:
+                pending.fail(GenerationCancelled(f"{self.role}: cancelled before its batch ran"))
+            else:
+                live.append(pending)
+        self.joined += len(live)
+        return live
 
     @property
     def waiting(self) -> int:
@@ -155,8 +178,10 @@ class Batcher(Generic[Req]):
                 if self._closed:
                     return None
                 first = self._waiting[0]
-                deadline = first.arrived + self.window_s
+                # wait a window after the latest arrival (a burst keeps coming in), at most MAX_WINDOWS
+                latest = first.arrived + self.window_s * MAX_WINDOWS
                 while not self._closed and self._waiting and self._waiting[0] is first:
+                    deadline = min(self._waiting[-1].arrived + self.window_s, latest)
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or self._count(first.key) >= self.max_size:
                         break

@@ -131,7 +131,18 @@ class BatchedTextGenerator(_Delegating):
         return self.inner.completion_text(self.batcher(row, cancel=cancel))
 
     def _run(self, batch: list[Pending[Any]]) -> None:
-        self.inner.generate_rows([p.request for p in batch], on_row_done=lambda i, out: settle(batch[i], out))
+        pendings = list(batch)
+
+        def admit(room: int) -> list[Any]:
+            # requests that arrived while this loop runs join it between tokens (iteration-level batching)
+            joining = self.batcher.adopt(None, room)
+            pendings.extend(joining)
+            return [p.request for p in joining]
+
+        self.inner.generate_rows(
+            [p.request for p in batch], on_row_done=lambda i, out: settle(pendings[i], out),
+            admit=admit, max_rows=self.batcher.max_size,
+        )
 
 
 @dataclass

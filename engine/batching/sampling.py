@@ -45,12 +45,17 @@ def sample_rows(
     eos_ids: Collection[int],
     stopped: Callable[[list[int]], bool],
     on_row_done: Callable[[int, RowOutcome], None] | None = None,
+    admit: Callable[[int], list[TextRow]] | None = None,
+    max_rows: int = 0,
 ) -> list[RowOutcome]:
     """Sample a completion for every row; `stopped(ids)` says when a row's new tokens reached its stop text.
 
     Returns, per row, its new token ids (stop text included) or the exception that ended it;
-    `on_row_done(index, outcome)` is called as soon as each row is finished.
+    `on_row_done(index, outcome)` is called as soon as each row is finished. Between tokens,
+    `admit(room)` may hand over up to `room` new rows (room = `max_rows` minus the rows running):
+    they are prefilled and join the loop, and get the indices after the rows already given.
     """
+    rows = list(rows)
     outcomes: list[RowOutcome | None] = [None] * len(rows)
 
     def finish(i: int, outcome: RowOutcome) -> None:
@@ -58,33 +63,38 @@ def sample_rows(
         if on_row_done is not None:
             on_row_done(i, outcome)
 
-    # 1. Rows cancelled before they start never touch the model
-    active = []
-    for i, row in enumerate(rows):
-        if row.cancelled:
-            finish(i, GenerationCancelled("generation cancelled before it started"))
-        else:
-            active.append(i)
-    if not active:
-        return outcomes  # type: ignore[return-value]
+    new_tokens: dict[int, list[int]] = {}
+    generators: dict[int, torch.Generator] = {}
 
-    # 2. Prefill: left-padded prompts, a mask over the padding, positions counted from each row's first token
-    input_ids, mask = _left_padded([rows[i].prompt_ids for i in active], pad_id, device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    generators = {i: torch.Generator(device=device).manual_seed(rows[i].seed) for i in active}
-    new_tokens: dict[int, list[int]] = {i: [] for i in active}
-    with torch.inference_mode():
+    def start(indices: list[int]) -> _Running | None:
+        """1. Rows cancelled before they start never touch the model; 2. the others are prefilled together."""
+        live = []
+        for i in indices:
+            if rows[i].cancelled:
+                finish(i, GenerationCancelled("generation cancelled before it started"))
+            else:
+                live.append(i)
+                new_tokens[i] = []
+                generators[i] = torch.Generator(device=device).manual_seed(rows[i].seed)
+        if not live:
+            return None
+        # left-padded prompts, a mask over the padding, positions counted from each row's first token
+        input_ids, mask = _left_padded([rows[i].prompt_ids for i in live], pad_id, device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
         out = model(
             input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1
         )
-        while True:
+        return _Running(live, out.logits[:, -1, :].float(), out.cache, mask, positions[:, -1:])
+
+    with torch.inference_mode():
+        running = start(list(range(len(rows))))
+        while running is not None:
             # 3. Sample each row's next token from its own generator
-            logits = out.logits[:, -1, :].float()
-            top_p = torch.tensor([[rows[i].top_p] for i in active], device=logits.device)
-            probs = _top_p_probs(logits, top_p)
-            finite = torch.isfinite(logits).all(-1).tolist()
+            probs = _top_p_probs(running.logits, torch.tensor([[rows[i].top_p] for i in running.rows],
+                                                               device=running.logits.device))
+            finite = torch.isfinite(running.logits).all(-1).tolist()
             keep = []
-            for j, i in enumerate(active):
+            for j, i in enumerate(running.rows):
                 if not finite[j]:
                     finish(i, FloatingPointError("the LLM produced non-finite logits for this prompt"))
                     continue
@@ -97,23 +107,62 @@ def sample_rows(
                     finish(i, GenerationCancelled(f"generation cancelled after {len(new_tokens[i])} tokens"))
                 else:
                     keep.append(j)
-            if not keep:
-                break
-            cache = out.cache  # transformers 5 names the KV cache `cache` (it was `past_key_values`)
-            if len(keep) < len(active):
-                index = torch.tensor(keep, device=mask.device)
-                cache.batch_select_indices(index)
-                mask, positions = mask[index], positions[index]
-                active = [active[j] for j in keep]
             # 5. One more token for every row still running
-            step_ids = torch.tensor([[new_tokens[i][-1]] for i in active], device=mask.device)
-            mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=-1)
-            positions = positions[:, -1:] + 1
-            out = model(
-                input_ids=step_ids, attention_mask=mask, position_ids=positions,
-                cache=cache, use_cache=True,
-            )
+            running = running.step(model, keep, [new_tokens[running.rows[j]][-1] for j in keep])
+            # 6. Rows that arrived meanwhile are prefilled and join
+            room = max_rows - (len(running.rows) if running else 0)
+            joining = admit(room) if admit is not None and room > 0 else []
+            if joining:
+                rows.extend(joining)
+                outcomes.extend([None] * len(joining))
+                running = _Running.merge(running, start(list(range(len(rows) - len(joining), len(rows)))))
     return outcomes  # type: ignore[return-value]
+
+
+class _Running:
+    """The rows in the loop: their indices, next-token logits, KV cache, mask and last positions."""
+
+    def __init__(self, rows: list[int], logits: torch.Tensor, cache, mask: torch.Tensor, last: torch.Tensor):
+        self.rows, self.logits, self.cache, self.mask, self.last = rows, logits, cache, mask, last
+
+    def step(self, model: torch.nn.Module, keep: list[int], tokens: list[int]) -> _Running | None:
+        """Drop the rows not in `keep` (their cache rows too), then one forward pass for the rest."""
+        if not keep:
+            return None
+        mask, last = self.mask, self.last
+        if len(keep) < len(self.rows):
+            index = torch.tensor(keep, device=mask.device)
+            self.cache.batch_select_indices(index)
+            mask, last = mask[index], last[index]
+        mask = torch.cat([mask, mask.new_ones((len(keep), 1))], dim=-1)
+        out = model(
+            input_ids=torch.tensor([[t] for t in tokens], device=mask.device), attention_mask=mask,
+            position_ids=last + 1, cache=self.cache, use_cache=True,
+        )
+        return _Running([self.rows[j] for j in keep], out.logits[:, -1, :].float(), out.cache, mask, last + 1)
+
+    @staticmethod
+    def merge(a: _Running | None, b: _Running | None) -> _Running | None:
+        """One batch from two: the shorter history is padded on the left (masked), rows of `a` first."""
+        if a is None or b is None:
+            return a or b
+        width = max(a.mask.shape[1], b.mask.shape[1])
+        for layer_a, layer_b in zip(a.cache.layers, b.cache.layers, strict=True):
+            layer_a.keys = torch.cat([_pad_left(layer_a.keys, width), _pad_left(layer_b.keys, width)])
+            layer_a.values = torch.cat([_pad_left(layer_a.values, width), _pad_left(layer_b.values, width)])
+        mask = torch.cat([_pad_left(a.mask, width), _pad_left(b.mask, width)])
+        return _Running(a.rows + b.rows, torch.cat([a.logits, b.logits]), a.cache, mask, torch.cat([a.last, b.last]))
+
+
+def _pad_left(tensor: torch.Tensor, width: int) -> torch.Tensor:
+    """Zeros on the left of the sequence axis (the last for masks, the second last for keys and values)."""
+    axis = -1 if tensor.dim() == 2 else -2
+    missing = width - tensor.shape[axis]
+    if missing == 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[axis] = missing
+    return torch.cat([tensor.new_zeros(shape), tensor], dim=axis)
 
 
 def _left_padded(prompts: list[list[int]], pad_id: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -79,14 +79,20 @@ class CausalLMGenerator:
         return TextRow(prompt_ids, max_new_tokens, top_p, seed, cancel)
 
     def generate_rows(
-        self, rows: list[TextRow], on_row_done: Callable[[int, RowOutcome], None] | None = None
+        self,
+        rows: list[TextRow],
+        on_row_done: Callable[[int, RowOutcome], None] | None = None,
+        *,
+        admit: Callable[[int], list[TextRow]] | None = None,
+        max_rows: int = 0,
     ) -> list[RowOutcome]:
         """Several prompts in one forward pass per token (engine/batching/sampling.py); a row's tokens
-        depend only on its own prompt and seed, not on the other rows."""
+        depend only on its own prompt and seed, not on the other rows. `admit(room)` lets new rows
+        join between tokens, up to `max_rows` at once."""
         with self._lock:
             return sample_rows(
                 self.model, rows, device=self.device, pad_id=self._pad_token_id, eos_ids=self._eos_ids,
-                stopped=self._reached_stop_text, on_row_done=on_row_done,
+                stopped=self._reached_stop_text, on_row_done=on_row_done, admit=admit, max_rows=max_rows,
             )
 
     def completion_text(self, new_ids: list[int]) -> str:

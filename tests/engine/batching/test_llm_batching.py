@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import torch
@@ -115,3 +116,47 @@ def test_batched_generation_still_stops_at_the_end_marker(tiny_llm, batched):
         assert isinstance(text, str) and "###" not in text
     with torch.inference_mode():
         assert texts == [tiny_llm.generate(PROMPTS[0], max_new_tokens=200, top_p=0.92, seed=s) for s in range(3)]
+
+
+def test_a_request_arriving_mid_generation_joins_the_running_loop_and_keeps_its_text(tiny_llm):
+    # both run to max_new_tokens with these seeds, so they overlap for many tokens
+    first_alone, late_alone = alone(tiny_llm, PROMPTS[0], 2), alone(tiny_llm, PROMPTS[3], 0)
+    wrapper = BatchedTextGenerator(tiny_llm, window_s=0.0, max_size=8)
+    rows_per_forward: list[int] = []
+    late: dict[str, object] = {}
+
+    def late_arrival() -> None:
+        late["text"] = wrapper.generate(PROMPTS[3], max_new_tokens=TOKENS, top_p=0.92, seed=0)
+
+    arrival = threading.Thread(target=late_arrival)
+
+    def watch(module, args, kwargs, output):
+        rows_per_forward.append(kwargs["input_ids"].shape[0])
+        if len(rows_per_forward) == 2:  # the first request is two tokens in: the second one arrives
+            arrival.start()
+            deadline = time.monotonic() + 30
+            while wrapper.batcher.waiting == 0 and time.monotonic() < deadline:
+                time.sleep(0.005)  # until it waits for a batch, so the running loop meets it at its next token
+
+    with forward_hook(tiny_llm.model, watch):
+        first = wrapper.generate(PROMPTS[0], max_new_tokens=TOKENS, top_p=0.92, seed=2)
+        arrival.join(60)
+    wrapper.close()
+    assert first == first_alone and late["text"] == late_alone
+    assert wrapper.batcher.joined == 1 and sum(wrapper.batcher.sizes.values()) == 1  # one loop served both
+    assert max(rows_per_forward) == 2
+
+
+def test_in_fp32_too_each_row_keeps_the_text_it_gets_alone(tiny_paths):
+    from engine.models.llm import load_llm
+
+    fp32 = load_llm(tiny_paths.llm, device="cpu", dtype="fp32")
+    assert fp32.model.dtype == torch.float32
+    expected = [alone(fp32, p, s) for p, s in zip(PROMPTS, SEEDS, strict=True)]
+    wrapper = BatchedTextGenerator(fp32, window_s=0.3, max_size=8)
+    got = together([
+        lambda p=p, s=s: wrapper.generate(p, max_new_tokens=TOKENS, top_p=0.92, seed=s)
+        for p, s in zip(PROMPTS, SEEDS, strict=True)
+    ])
+    wrapper.close()
+    assert got == expected and wrapper.batcher.sizes == {len(PROMPTS): 1}
