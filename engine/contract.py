@@ -29,15 +29,41 @@ MODALITIES: tuple[str, ...] = get_args(Modality)
 DISCLAIMER = "For education, not diagnosis."
 SYNTHETIC_LABEL = "SYNTHETIC"
 
-# At least one non-space character. Requests are checked with Python's `re` (see STRICT below),
-# so "space" means exactly what `str.strip()` removes: the schema and the engine agree.
-NOT_BLANK_PATTERN = r"\S"
+# At least one character that is not a space, where "space" is what `str.strip()` removes (Python's
+# \s, with the separators \x1c-\x1f and \x85) or what a schema's ECMA-262 regex calls \s (which adds
+# \ufeff): spelt out, the pattern means the same to the engine and to any schema-driven client.
+NOT_BLANK_PATTERN = r"[^\s\x1c-\x1f\x85\ufeff]"
 
 QueryText = Field(min_length=1, max_length=QUERY_MAX_CHARS, pattern=NOT_BLANK_PATTERN)
 
-# Request bodies: no coercion (`"seed": 1.0`, `"fast": "yes"` are refused, as the schema says)
-# and patterns checked with Python's `re`, as Python clients of the schema check them.
+# Request bodies take what their JSON Schema allows and nothing else: no coercion (`"fast": "yes"`,
+# `"k": "2"`, `"seed": true`, `"seed": 1.5` are refused), patterns checked with Python's `re`.
 STRICT = ConfigDict(strict=True, regex_engine="python-re")
+
+
+class RequestModel(BaseModel):
+    """Base of every request body: strict, as its schema says.
+
+    One exception to "no coercion", on purpose: JSON Schema's `integer` is any number without a
+    fractional part, so `1.0` IS the integer 1 to every schema-driven client; refusing it would be
+    a rejection the schema does not predict. `1.5`, `"1"` and `true` stay refused."""
+
+    model_config = STRICT
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_numbers_are_integers(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        return {
+            key: int(value) if isinstance(value, float) and value.is_integer() and _takes_int(cls, key) else value
+            for key, value in data.items()
+        }
+
+
+def _takes_int(model: type[BaseModel], name: str) -> bool:
+    field = model.model_fields.get(name)
+    return field is not None and (field.annotation is int or int in get_args(field.annotation))
 
 
 def steps_range(fast: bool) -> tuple[int, int]:
@@ -92,9 +118,7 @@ class ErrorBody(BaseModel):
 
 
 # --- search ----------------------------------------------------------------------------
-class SearchRequest(BaseModel):
-    model_config = STRICT
-
+class SearchRequest(RequestModel):
     query: str = QueryText
     k: int = Field(default=K_DEFAULT, ge=K_MIN, le=K_MAX)
     enrich: bool = True
@@ -121,10 +145,8 @@ class ImageSearchResponse(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
 
-class SimilarRequest(BaseModel):
+class SimilarRequest(RequestModel):
     """POST /v1/search/similar/{atlas_id}: the atlas images nearest to that one (itself left out)."""
-
-    model_config = STRICT
 
     k: int = Field(default=K_DEFAULT, ge=K_MIN, le=K_MAX)
     modality: Modality | None = None
@@ -139,9 +161,7 @@ class SimilarResponse(BaseModel):
 
 
 # --- compare ---------------------------------------------------------------------------
-class CompareRequest(BaseModel):
-    model_config = STRICT
-
+class CompareRequest(RequestModel):
     query: str = QueryText
     subtract: str = QueryText
     add: str = QueryText
@@ -164,7 +184,7 @@ class CompareResponse(BaseModel):
 
 
 # --- generate --------------------------------------------------------------------------
-class GenerateRequest(BaseModel):
+class GenerateRequest(RequestModel):
     """`steps` is 1–100, and 1–8 with `fast` (LCM-LoRA): checked here, the one place that says so."""
 
     model_config = ConfigDict(
@@ -226,9 +246,7 @@ GenerateProgress = ProgressEvent  # the earlier name
 
 
 # --- embed -----------------------------------------------------------------------------
-class EmbedRequest(BaseModel):
-    model_config = STRICT
-
+class EmbedRequest(RequestModel):
     texts: list[Annotated[str, QueryText]] = Field(min_length=1, max_length=EMBED_MAX_TEXTS)
 
 
@@ -323,8 +341,8 @@ ATLAS_ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
 AtlasId = Annotated[str, Field(pattern=ATLAS_ID_PATTERN, description="An atlas (ROCO) id, e.g. ROCO_00020.")]
 
 
-class AskRequest(BaseModel):
-    question: str = Field(min_length=1, max_length=ASK_QUESTION_MAX_CHARS)
+class AskRequest(RequestModel):
+    question: str = Field(min_length=1, max_length=ASK_QUESTION_MAX_CHARS, pattern=NOT_BLANK_PATTERN)
     context_ids: list[AtlasId] = Field(
         min_length=ASK_CONTEXT_MIN, max_length=ASK_CONTEXT_MAX,
         description="The atlas images the answer may use; their captions are numbered [1]…[k] in this order.",
@@ -355,13 +373,29 @@ QUIZ_CHOICE_DISPLAY_CHARS = 80  # Discord's button label limit; the full text tr
 QuizKind = Literal["caption", "modality"]
 
 
-class QuizRequest(BaseModel):
+class QuizRequest(RequestModel):
+    """A modality quiz needs a known modality: said in the schema (if/then) and checked here."""
+
+    model_config = ConfigDict(
+        **STRICT,
+        json_schema_extra={
+            "if": {"properties": {"kind": {"const": "modality"}}, "required": ["kind"]},
+            "then": {"properties": {"modality": {"not": {"const": "other"}}}},
+        },
+    )
+
     modality: Modality | None = Field(default=None, description="Quiz only images of this modality.")
     seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX,
                              description="Same seed, same item and choice order; none: a random one (returned).")
     choices: int = Field(default=QUIZ_CHOICES_DEFAULT, ge=QUIZ_CHOICES_MIN, le=QUIZ_CHOICES_MAX)
     kind: QuizKind = Field(default="caption", description="caption: which caption is this image's; "
                                                           "modality: which modality made it.")
+
+    @model_validator(mode="after")
+    def _modality_quiz_needs_a_known_modality(self) -> QuizRequest:
+        if self.kind == "modality" and self.modality == "other":
+            raise ValueError("modality: a modality quiz needs a known modality, not 'other'")
+        return self
 
 
 class QuizChoice(BaseModel):

@@ -149,7 +149,7 @@ def _reason(err: Mapping[str, Any]) -> str:
     if kind == "string_too_short" and ctx.get("min_length") == 1:
         return "must not be empty"
     if kind == "string_pattern_mismatch" and ctx.get("pattern") == NOT_BLANK_PATTERN:
-        return "must not be blank (only spaces)"
+        return "must not be empty"  # blank: only spaces, which the engine would strip to nothing
     template = templates.get(kind)
     if template:
         try:

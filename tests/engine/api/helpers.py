@@ -12,6 +12,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+from engine.api.app import create_app
 from engine.config import EngineSettings
 from engine.runtime import EngineRuntime
 from tests.engine.pipelines.fakes import BagOfWordsClip, NoiseDiffusion, ScriptedLLM, atlas_of
@@ -72,3 +73,22 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02) -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+@contextmanager
+def serving_tiny_engine(data_dir: Path, models_dir: Path, demo_atlas_dir: Path, **overrides) -> Iterator[str]:
+    """The whole engine on the tiny profile (shared cached models, a fresh atlas store) served on
+    loopback; yields its base URL once /readyz says ready."""
+    import httpx
+
+    (data_dir / "models").symlink_to(models_dir, target_is_directory=True)
+    (data_dir / "demo-roco").symlink_to(demo_atlas_dir, target_is_directory=True)
+    base = {"profile": "tiny", "device": "cpu", "diffusion_steps": 2, "fast_steps": 2, "llm_max_new_tokens": 8}
+    runtime = EngineRuntime(settings_for(data_dir, **(base | overrides)))
+    with serving(create_app(runtime)) as url:
+        deadline = time.monotonic() + 240
+        while httpx.get(f"{url}/readyz", timeout=30).status_code != 200:
+            assert time.monotonic() < deadline, httpx.get(f"{url}/readyz").text
+            time.sleep(0.2)
+        yield url
+    runtime.close()

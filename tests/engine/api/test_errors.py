@@ -37,9 +37,9 @@ def _error(response, status):
         ({"query": "ok", "k": 0}, "k: at least 1"),
         ({"query": "ok", "k": "many"}, "k: an integer is expected"),
         ({"query": "ok", "modality": "xray"}, "modality: one of 'x-ray', 'ct'"),
-        ({"query": " \t\n "}, "query: must not be blank (only spaces)"),
+        ({"query": " \t\n "}, "query: must not be empty"),
         # no coercion: what the schema calls an integer or a boolean must be one
-        ({"query": "ok", "k": 2.0}, "k: an integer is expected"),
+        ({"query": "ok", "k": 2.5}, "k: an integer is expected"),
         ({"query": "ok", "k": "2"}, "k: an integer is expected"),
         ({"query": "ok", "enrich": "yes"}, "enrich: true or false is expected"),
         ({"query": "ok", "enrich": 1}, "enrich: true or false is expected"),
@@ -58,8 +58,14 @@ def test_several_bad_fields_are_all_named(client):
 
 
 def test_generate_refuses_what_its_schema_forbids_instead_of_coercing_it(client):
-    error = _error(client.post("/v1/generate", json={"prompt": "p", "seed": 1.0, "fast": "yes"}), 422)
+    error = _error(client.post("/v1/generate", json={"prompt": "p", "seed": 1.5, "fast": "yes"}), 422)
     assert error["message"] == "seed: an integer is expected; fast: true or false is expected"
+    for seed in ("1", True):
+        assert _error(client.post("/v1/generate", json={"prompt": "p", "seed": seed}), 422)["message"] == (
+            "seed: an integer is expected"
+        )
+    # JSON Schema's "integer" is a number without a fraction: 1.0 is the integer 1 to the schema
+    assert client.post("/v1/generate", json={"prompt": "p", "seed": 1.0, "steps": 1}).json()["seed"] == 1
     assert _error(client.post("/v1/generate", json={"prompt": "p", "guidance": "7"}), 422)["message"] == (
         "guidance: a number is expected"
     )
@@ -94,7 +100,7 @@ def test_an_unparseable_body_is_a_400_not_a_422(client):
 def test_embed_limits_name_the_text(client):
     error = _error(client.post("/v1/embed", json={"texts": ["ok", "x" * 501, " ", ""]}), 422)
     assert error["message"] == (
-        "texts[1]: at most 500 characters; texts[2]: must not be blank (only spaces); texts[3]: must not be empty"
+        "texts[1]: at most 500 characters; texts[2]: must not be empty; texts[3]: must not be empty"
     )
     assert _error(client.post("/v1/embed", json={"texts": ["a"] * 65}), 422)["message"] == "texts: at most 64 items"
 
