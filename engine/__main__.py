@@ -53,9 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def serve_command(args: argparse.Namespace) -> int:
     """Load the settings (refusing a non-loopback host without a token), then serve until stopped."""
-    import uvicorn
-
     from engine.api.app import create_app
+    from engine.api.drain import serve
     from engine.config import EngineSettings
     from engine.runtime import EngineRuntime
 
@@ -68,9 +67,11 @@ def serve_command(args: argparse.Namespace) -> int:
         return 2
     runtime = EngineRuntime(settings)
     logger.info("engine listening on http://%s:%d (docs at /docs)", settings.host, settings.port)
-    # the app's lifespan stops the model workers, then closes the runtime
-    uvicorn.run(create_app(runtime), host=settings.host, port=settings.port, log_level=args.log_level)
-    return 0
+    # SIGTERM drains first (engine/api/drain.py); the app's lifespan then stops the model workers
+    # and closes the runtime
+    started = serve(create_app(runtime), host=settings.host, port=settings.port, log_level=args.log_level,
+                    grace_s=settings.drain_grace_s)
+    return 0 if started else 3
 
 
 if __name__ == "__main__":

@@ -76,12 +76,14 @@ class EngineSettings(BaseSettings):
     # worker threads running pipelines at once; unset: MIRAGE_BATCH_MAX, so a whole batch can be in flight
     gpu_workers: int | None = Field(default=None, ge=1)
     # dynamic batching (engine/batching): calls to one model within the window share a forward pass
-    batch_window_ms: float = Field(default=5.0, ge=0, le=1000)
+    batch_window_ms: float = Field(default=10.0, ge=0, le=1000)
     batch_max: int = Field(default=16, ge=1, le=256)  # 1 = no batching: every call runs alone
     request_timeout_s: float = Field(default=120.0, gt=0)
     retry_after_s: int = Field(default=5, ge=1)
     # a request's whole body must arrive within this (408 after): a slow client cannot hold memory
     body_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    # on SIGTERM: new work is refused (503) and running jobs get this long to finish before cancelled
+    drain_grace_s: float = Field(default=30.0, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _tiny_profile_keeps_its_own_data(self) -> EngineSettings:

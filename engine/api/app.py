@@ -54,7 +54,10 @@ def create_app(runtime: EngineRuntime) -> FastAPI:
     app.state.runtime = runtime
     app.state.work_queue = queue
     token = settings.engine_token.get_secret_value() if settings.engine_token else None
-    app.add_middleware(RequestGuard, token=token, body_timeout_s=settings.body_timeout_s)
+    app.add_middleware(
+        RequestGuard, token=token, body_timeout_s=settings.body_timeout_s,
+        accepting=lambda: queue.accepting, retry_after_s=settings.retry_after_s,
+    )
     install_metrics(app)  # GET /metrics; outermost, so it also times what the guard refuses
     install_error_handlers(app)
 

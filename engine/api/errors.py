@@ -60,6 +60,14 @@ def error_body(code: str, message: str, *, retryable: bool = False) -> dict[str,
     return ErrorBody(error=ErrorDetail(code=code, message=message, retryable=retryable)).model_dump()
 
 
+DRAINING_MESSAGE = "the engine is shutting down; retry shortly (another engine may answer)"
+
+
+def draining_error(retry_after_s: int) -> ApiError:
+    """503 for work the engine will not take or start because it is draining (retry elsewhere)."""
+    return ApiError(503, "draining", DRAINING_MESSAGE, {"Retry-After": str(retry_after_s)})
+
+
 def error_response(error: ApiError) -> JSONResponse:
     """`error` as a JSON response with its status and headers."""
     return JSONResponse(error.body(), status_code=error.status, headers=error.headers)

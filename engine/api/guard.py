@@ -9,6 +9,8 @@ For each HTTP request, before any route code runs:
 4. The whole body must arrive within `body_timeout_s` of the request's start; a client dripping it
    slower is answered 408 (retryable: the same request sent at a normal pace succeeds), so a slow
    client cannot hold memory or a worker indefinitely.
+While the engine drains (engine/api/drain.py), new /v1 requests are answered 503 with Retry-After
+right after the token check (GET /v1/status still answers, for the operator).
 An answer sent while the request's body is still unread carries `Connection: close`: the server then
 drops the connection instead of reading (and discarding) whatever the client keeps sending.
 """
@@ -17,13 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from collections.abc import Callable
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.contract import IMAGE_MAX_BYTES
 
-from .errors import ApiError, error_response
+from .errors import ApiError, draining_error, error_response
 
 JSON_MAX_BYTES = 1 * 2**20
 # multipart framing and the small form fields around the image
@@ -31,6 +34,7 @@ MULTIPART_SLACK_BYTES = 64 * 2**10
 IMAGE_ROUTES = ("/v1/search/image",)
 PROTECTED_PREFIX = "/v1"
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
+SERVED_WHILE_DRAINING = ("/v1/status",)
 
 
 def body_limit(path: str) -> tuple[int, str]:
@@ -63,10 +67,14 @@ def token_error(authorization: str | None, expected: str | None) -> ApiError | N
 class RequestGuard:
     """Token first, then a counted, time-limited body (see the module doc)."""
 
-    def __init__(self, app: ASGIApp, *, token: str | None, body_timeout_s: float) -> None:
+    def __init__(
+        self, app: ASGIApp, *, token: str | None, body_timeout_s: float,
+        accepting: Callable[[], bool] = lambda: True, retry_after_s: int = 5,
+    ) -> None:
         self.app = app
         self.token = token
         self.body_timeout_s = body_timeout_s
+        self.accepting, self.retry_after_s = accepting, retry_after_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,6 +88,8 @@ class RequestGuard:
         # 1. the token, from the headers alone
         if is_protected(scope["path"]):
             error = token_error(headers.get("authorization"), self.token)
+            if error is None and not self.accepting() and scope["path"] not in SERVED_WHILE_DRAINING:
+                error = draining_error(self.retry_after_s)
             if error is not None:
                 await error_response(error)(scope, body.receive, send)
                 return

@@ -41,6 +41,10 @@ class JobDropped(RuntimeError):
     """The job was cancelled before a worker started it."""
 
 
+class EngineDraining(JobDropped):
+    """The job was dropped, unstarted, because the engine is shutting down (its client is still waiting)."""
+
+
 class Job:
     """One unit of model work; `fn(job)` runs on a worker thread."""
 
@@ -64,10 +68,12 @@ class Job:
         def settle() -> None:
             if self.future.done():
                 return
-            if isinstance(error, JobDropped):
-                self.future.cancel(str(error))  # nobody may be awaiting it: no "never retrieved" noise
+            if isinstance(error, JobDropped) and not isinstance(error, EngineDraining):
+                self.future.cancel(str(error))  # its client has gone: no "never retrieved" noise
             elif error is not None:
                 self.future.set_exception(error)
+                if isinstance(error, EngineDraining):  # a client that left meanwhile never reads it
+                    self.future.add_done_callback(_mark_retrieved)
             else:
                 self.future.set_result(result)
 
@@ -114,10 +120,9 @@ class WorkQueue:
         their cancel events and join the workers for up to `timeout` s. Blocks: call it off the event
         loop. True when every worker has exited."""
         self.close_intake()
+        self.wait_idle(grace_s)
+        self.cancel_running()
         with self._cond:
-            self._cond.wait_for(lambda: not self._running, timeout=grace_s)
-            for job in self._running:
-                job.cancel.set()  # generation stops between steps
             threads, self._threads = self._threads, []
         loop_deadline = time.monotonic() + timeout
         for thread in threads:
@@ -133,7 +138,18 @@ class WorkQueue:
             self._cond.notify_all()
         for job in waiting:
             job.cancel.set()
-            job._resolve(error=JobDropped("the engine is shutting down; retry on another engine or shortly"))
+            job._resolve(error=EngineDraining("the engine is shutting down"))
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until no job is running (at most `timeout` s); True when none is. Off the event loop."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._running, timeout=timeout)
+
+    def cancel_running(self) -> None:
+        """Set the cancel event of every running job (generation stops between steps)."""
+        with self._cond:
+            for job in self._running:
+                job.cancel.set()
 
     @property
     def waiting(self) -> int:
@@ -227,3 +243,8 @@ class WorkQueue:
     def _announce_positions(jobs: list[Job]) -> None:
         for position, job in enumerate(jobs, start=1):
             job.emit(QueuedEvent(position=position))
+
+
+def _mark_retrieved(future: asyncio.Future[Any]) -> None:
+    with suppress(BaseException):
+        future.exception()

@@ -22,7 +22,7 @@ from engine.models.base import GenerationCancelled
 from engine.pipelines.results import InvalidInput
 from engine.runtime import NotReady
 
-from .errors import ApiError
+from .errors import ApiError, draining_error
 from .metrics import timed
 from .queue import Job, JobDropped, QueueClosed, QueueFull, WorkQueue
 from .sse import SSE_HEADERS, format_event, wants_event_stream
@@ -46,17 +46,12 @@ async def answer(
             429, "busy", f"the engine is busy: {exc}; retry in {settings.retry_after_s} s",
             {"Retry-After": str(settings.retry_after_s)},
         ) from None
-    except QueueClosed as exc:
-        raise draining_error(settings.retry_after_s, str(exc)) from None
+    except QueueClosed:
+        raise draining_error(settings.retry_after_s) from None
     if wants_event_stream(request):
         events = _stream(job, queue, settings.request_timeout_s, present)
         return StreamingResponse(events, media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
     return present(await _wait(request, job, queue, settings.request_timeout_s))
-
-
-def draining_error(retry_after_s: int, why: str = "the engine is shutting down") -> ApiError:
-    """503 for work the engine will not take or finish because it is draining (retry elsewhere)."""
-    return ApiError(503, "draining", f"{why}; retry shortly", {"Retry-After": str(retry_after_s)})
 
 
 def as_api_error(exc: BaseException) -> ApiError:
@@ -74,7 +69,7 @@ def as_api_error(exc: BaseException) -> ApiError:
             return ApiError(503, "not_ready", str(exc), {"Retry-After": "5"})
         return ApiError(501, "unavailable", str(exc))
     if isinstance(exc, JobDropped):
-        return draining_error(5, str(exc))
+        return draining_error(5)
     if isinstance(exc, GenerationCancelled | asyncio.CancelledError):
         return ApiError(503, "cancelled", "the request was cancelled; retry shortly", {"Retry-After": "5"})
     logger.error("model work failed", exc_info=exc)
