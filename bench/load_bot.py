@@ -162,7 +162,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     scan = sorted((cache / "demo-roco").rglob("ROCO_*.jpg"))[0].read_bytes()
     async with StandIn() as standin:
         bot = BotProcess(
-            standin.env(), engine_url, engine_token, logs / "bot.log", extra_env=dict(FAST_BOT_ENV)
+            standin.env(), engine_url, engine_token, logs / "bot.log",
+            extra_env={**FAST_BOT_ENV, "MIRAGE_DATA_DIR": str(logs / "bot-data")},  # its own database
         ).start()
         try:
             await standin.wait_until_ready(60)

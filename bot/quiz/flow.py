@@ -143,7 +143,23 @@ class QuizFlow:
         )
         self.live[quiz.id] = live
         async with live.lock:
-            await self._post_question(live, first)
+            try:
+                await self._post_question(live, first)
+            except (EngineError, discord.HTTPException) as error:
+                await self._abandon(live, error)
+
+    async def _abandon(self, live: LiveQuiz, error: Exception) -> None:
+        """A question could not be fetched or posted: end the quiz (never leave it running) and say why."""
+        log.warning("quiz %s ends early: %s", live.quiz_id, error)
+        why = friendly_error(error) if isinstance(error, EngineError) else "Discord refused the message"
+        try:
+            await self._channel(live).send(f"❌ I couldn't go on with this quiz ({why}). It ends here.")
+        except discord.HTTPException:
+            log.info("could not post to quiz thread %s either", live.thread_id)
+        try:
+            await self._end(live, stopped_by=None)
+        except discord.HTTPException:
+            log.info("could not post the final scoreboard of quiz %s", live.quiz_id)
 
     async def _open_thread(
         self, interaction: discord.Interaction[Any], in_thread: bool, modality: str | None
@@ -200,6 +216,7 @@ class QuizFlow:
         live.position, live.question_id, live.current = position, question.id, response
         live.play = QuestionPlay(len(response.choices))
         live.used.add(response.item.id)
+        self._arm_timer(live, question.id, deadline)  # before sending: the deadline is in the database already
         card = render.QuestionCard(
             position, live.total, response.question, [c.text for c in response.choices], self.reveal_s, live.solo
         )
@@ -210,7 +227,6 @@ class QuizFlow:
             allowed_mentions=NO_MENTIONS,
         )
         live.message_id = message.id
-        self._arm_timer(live, question.id, deadline)
 
     def _arm_timer(self, live: LiveQuiz, question_id: int, deadline: datetime, note: str | None = None) -> None:
         if live.timer is not None:
@@ -336,8 +352,13 @@ class QuizFlow:
                 live.position, live.total, question.answer_index, answer_text, item,
                 settlement.results, settlement.scoreboard, note, fallback_id=question.atlas_id,
             )
-            channel = self._channel(live)
-            await channel.send(render.reveal_text(card), view=ui.rerate_view(question_id), allowed_mentions=NO_MENTIONS)
+            try:
+                await self._channel(live).send(
+                    render.reveal_text(card), view=ui.rerate_view(question_id), allowed_mentions=NO_MENTIONS
+                )
+            except discord.HTTPException as error:  # e.g. the thread was deleted: the answers are scored anyway
+                await self._abandon(live, error)
+                return
             await self._disable_buttons(live, len(question.choices))
             await self._advance(live)
 
@@ -369,11 +390,8 @@ class QuizFlow:
         try:
             response = await self._fetch_question(live.kind, live.modality, live.used)
             await self._post_question(live, response)
-        except EngineError as error:
-            await self._channel(live).send(
-                f"❌ I couldn't get the next question ({friendly_error(error)}). The quiz ends here."
-            )
-            await self._end(live, stopped_by=None, state="finished")
+        except (EngineError, discord.HTTPException) as error:
+            await self._abandon(live, error)
 
     async def _end(self, live: LiveQuiz, *, stopped_by: int | None, state: str = "finished") -> bool:
         """Mark the quiz over and post the final scoreboard; False when it had already ended."""
@@ -510,6 +528,10 @@ class QuizFlow:
         for live in self.live.values():
             if live.timer is not None:
                 live.timer.cancel()
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        # Wait for them to end: a task cancelled while holding a database session must give its
+        # connection back before the database is closed, or it is torn down later on a dying loop.
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.writer.close()

@@ -91,7 +91,7 @@ async def test_login_syncs_the_mirage_group_to_the_dev_guild_and_registers_butto
         (mirage,) = commands
         assert mirage["name"] == "mirage"
         assert [o["name"] for o in mirage["options"]] == [
-            "search", "compare", "generate", "help", "quiz", "review", "progress", "scores", "forget-me",
+            "search", "compare", "generate", "ask", "help", "quiz", "review", "progress", "scores", "forget-me",
         ]
         assert bot.intents.value == discord.Intents(guilds=True, guild_messages=True).value  # nothing privileged
         patterns = set(bot._connection._view_store._dynamic_items)
