@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import zlib
 
 import aiohttp
@@ -130,3 +131,63 @@ def test_zstd_stream_payloads_decode_one_by_one_from_one_stream() -> None:
         asyncio.run(compressor.send(FakeWs(), text))  # type: ignore[arg-type]
     stream = zstandard.ZstdDecompressor().decompressobj()  # what discord.py keeps per connection
     assert [stream.decompress(chunk) for chunk in sent] == [b'{"op": 10}', b'{"op": 11}']
+
+
+def _button_click(standin: StandIn, custom_id: str = "mirage:ask"):
+    """A message with one button in the channel, and a click on it (as if just dispatched)."""
+    button = {"type": 2, "style": 3, "label": "Ask", "custom_id": custom_id}
+    message = standin.world.create_message(
+        standin.channel_id, {"content": "answer", "components": [{"type": 1, "components": [button]}]}, [],
+        source="channel",
+    )
+    record = standin.interactions.component(message, custom_id, "student")
+    record.dispatched_at = time.monotonic()
+    return record
+
+
+MODAL = {
+    "custom_id": "mirage:ask-modal:1",
+    "title": "Ask a follow-up",
+    "components": [{"type": 1, "components": [
+        {"type": 4, "custom_id": "q", "style": 2, "label": "Your question", "min_length": 1, "max_length": 500}
+    ]}],
+}
+
+
+async def test_a_modal_is_checked_like_discord_and_submitted_back_as_type_5(standin: StandIn) -> None:
+    click = _button_click(standin)
+    url = f"{standin.api_base}/interactions/{click.id}/{click.token}/callback"
+    async with aiohttp.ClientSession(headers=bot_headers(standin)) as http:
+        bad = {**MODAL, "title": "x" * 46}
+        async with http.post(url, json={"type": 9, "data": bad}) as resp:
+            assert resp.status == 400 and (await resp.json())["code"] == 50035
+        assert not click.acked
+        async with http.post(url, json={"type": 9, "data": MODAL}) as resp:
+            assert resp.status == 204
+    assert click.acked and click.ack_type == 9 and click.modal == MODAL
+
+    with pytest.raises(ValueError, match="1–500 characters; got 501"):
+        standin.interactions.modal_submit(click, ["x" * 501], "student")
+    submit = standin.interactions.modal_submit(click, ["why?"], "student")
+    assert submit.type == 5 and submit.payload["data"] == {
+        "custom_id": "mirage:ask-modal:1",
+        "components": [{"type": 1, "components": [{"type": 4, "custom_id": "q", "value": "why?"}]}],
+    }
+    assert submit.payload["message"]["id"] == str(click.source_message_id)
+    submit.dispatched_at = time.monotonic()
+    url = f"{standin.api_base}/interactions/{submit.id}/{submit.token}/callback"
+    async with (
+        aiohttp.ClientSession(headers=bot_headers(standin)) as http,
+        http.post(url, json={"type": 9, "data": MODAL}) as resp,  # no modal in answer to a modal
+    ):
+        assert resp.status == 400
+
+
+async def test_a_modal_after_a_defer_is_refused(standin: StandIn) -> None:
+    click = _button_click(standin)
+    url = f"{standin.api_base}/interactions/{click.id}/{click.token}/callback"
+    async with aiohttp.ClientSession(headers=bot_headers(standin)) as http:
+        async with http.post(url, json={"type": 6}) as resp:
+            assert resp.status == 204
+        async with http.post(url, json={"type": 9, "data": MODAL}) as resp:
+            assert resp.status == 400 and (await resp.json())["code"] == 40060  # already acknowledged
