@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from fsrs import Rating
 
+from bot.access import access_denied
 from bot.errors import report_unexpected
 from bot.store.errors import DatabaseUnavailable
 
@@ -52,7 +53,14 @@ def review_flow(interaction: discord.Interaction[Any]) -> ReviewFlow:
 
 
 class _Base(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mirage:quiz:_base"):
-    """Errors in a click end at the same edge as errors in commands."""
+    """The server's channel and role limits hold for every quiz button; errors end at the usual edge."""
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:  # noqa: D102
+        denied = access_denied(interaction, interaction.client.settings)  # type: ignore[attr-defined]
+        if denied is not None:
+            await interaction.response.send_message(denied, ephemeral=True)
+            return False
+        return True
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:  # noqa: D102
         try:
@@ -208,6 +216,7 @@ class ForgetMeButton(_Base, template=r"mirage:forget:(?P<user>[0-9]{1,20})"):
         return cls(int(match["user"]))
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:  # noqa: D102
+        # No channel or role limit here: anyone may always delete what MIRAGE keeps about them.
         if interaction.user.id != self.user_id:
             await interaction.response.send_message("Only the person who asked can confirm this.", ephemeral=True)
             return False

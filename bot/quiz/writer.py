@@ -83,11 +83,15 @@ class AnswerWriter:
         try:
             async with self.db.session() as session:
                 results = await record_answers(session, [(c.question_id, c.user_id, c.choice) for c in batch])
-        except Exception as error:  # the whole unit of work failed: every click in it hears so
-            log.warning("writing %d quiz answers failed: %s", len(batch), error)
+        except BaseException as error:  # the whole unit of work failed (or was cancelled): every click hears so
+            if not isinstance(error, asyncio.CancelledError):
+                log.warning("writing %d quiz answers failed: %s", len(batch), error)
+            failure = error if isinstance(error, Exception) else RuntimeError("the bot is shutting down")
             for click in batch:
                 if not click.done.done():
-                    click.done.set_exception(error)
+                    click.done.set_exception(failure)
+            if not isinstance(error, Exception):
+                raise
             return
         self.batches += 1
         self.writes += sum(isinstance(r, Recorded) for r in results)
