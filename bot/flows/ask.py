@@ -30,10 +30,11 @@ from ..access import message_access_denied
 from ..render import text
 from ..requests import AskFollowUp, AskNew
 from ..store import DatabaseUnavailable
+from ..threads import is_thread
 from ..ui.views import follow_up_view
 from . import memory
 from .context import Context
-from .reply import THREAD_TYPES, Reply
+from .reply import Reply
 from .run import Work, engine_status, run_in_thread, run_job
 from .status import StatusLine
 
@@ -54,7 +55,7 @@ async def _thread_hits(ctx: Context, thread_id: int) -> list[str] | None:
     return list(thread.hit_ids) if thread is not None and thread.hit_ids else None
 
 
-def _answer_work(ctx: Context, thread_id_of: Any, user_id: int, question: str, hit_ids: Sequence[str]) -> Work:
+def _answer_work(ctx: Context, user_id: int, question: str, hit_ids: Sequence[str]) -> Work:
     """Step 3: ask the engine on `hit_ids`, post the answer in the thread, remember the turn."""
 
     async def work(reply: Reply, status: StatusLine) -> None:
@@ -62,10 +63,9 @@ def _answer_work(ctx: Context, thread_id_of: Any, user_id: int, question: str, h
         request = AskRequest(question=question, context_ids=list(hit_ids)[:ASK_CONTEXT_MAX])
         result = await ctx.engine.ask(request, on_queued=engine_status(status, THINKING))
         await send_ask_answer(reply, result)
-        thread_id = thread_id_of(reply)
-        if thread_id is not None:
+        if is_thread(reply.target):
             await memory.add_turn(
-                ctx, thread_id, user_id, question=question, answer=result.answer,
+                ctx, reply.target.id, user_id, question=question, answer=result.answer,
                 cited_ids=[c.id for c in result.citations], grounded=result.grounded,
             )
 
@@ -75,10 +75,6 @@ def _answer_work(ctx: Context, thread_id_of: Any, user_id: int, question: str, h
 async def send_ask_answer(reply: Reply, result: AskResponse) -> None:
     """The answer with its sources and the disclaimer, and the follow-up button again."""
     await reply.send(text.ask_answer(result), view=follow_up_view())
-
-
-def _target_id(reply: Reply) -> int | None:
-    return getattr(reply.target, "id", None) if getattr(reply.target, "type", None) in THREAD_TYPES else None
 
 
 async def follow_up(interaction: discord.Interaction[Any], ctx: Context, request: AskFollowUp) -> None:
@@ -91,7 +87,7 @@ async def follow_up(interaction: discord.Interaction[Any], ctx: Context, request
     if hit_ids is None:
         await interaction.response.send_message(text.UNKNOWN_THREAD, ephemeral=True)
         return
-    work = _answer_work(ctx, _target_id, interaction.user.id, request.question, hit_ids)
+    work = _answer_work(ctx, interaction.user.id, request.question, hit_ids)
     await run_job(
         interaction, ctx, label="ask", header=text.follow_up_header(request.question),
         thread_name=text.thread_name("Ask", request.question), work=work,
@@ -124,7 +120,7 @@ async def follow_up_message(message: discord.Message, ctx: Context, request: Ask
         await message.reply(text.UNKNOWN_THREAD, mention_author=False)
         return
     await thread.send(text.follow_up_header(request.question), allowed_mentions=discord.AllowedMentions.none())
-    work = _answer_work(ctx, _target_id, message.author.id, request.question, hit_ids)
+    work = _answer_work(ctx, message.author.id, request.question, hit_ids)
     await run_in_thread(
         thread, message.author.id, ctx, label="ask", work=work,
         record={"question": request.question, "thread_id": request.thread_id},
@@ -135,7 +131,7 @@ async def ask_new(interaction: discord.Interaction[Any], ctx: Context, request: 
     """/mirage ask: in a known answer thread, a follow-up; elsewhere, search first and answer on the top hits
     in a new thread (which then takes follow-ups too)."""
     channel = interaction.channel
-    if getattr(channel, "type", None) in THREAD_TYPES and interaction.channel_id is not None:
+    if is_thread(channel) and interaction.channel_id is not None:
         try:
             known = await _thread_hits(ctx, interaction.channel_id)
         except DatabaseUnavailable:
@@ -156,9 +152,9 @@ async def ask_new(interaction: discord.Interaction[Any], ctx: Context, request: 
             await reply.send(text.with_disclaimer(text.NOTHING_TO_GROUND))
             return
         await memory.remember_thread(ctx, reply.target, command="ask", query=question, hit_ids=hit_ids)
-        await _answer_work(ctx, _target_id, interaction.user.id, question, hit_ids)(reply, status)
+        await _answer_work(ctx, interaction.user.id, question, hit_ids)(reply, status)
 
     await run_job(
-        interaction, ctx, label="ask", header=text.follow_up_header(question).replace("Follow-up", "Question"),
+        interaction, ctx, label="ask", header=text.question_header(question),
         thread_name=text.thread_name("Ask", question), work=work, record={"question": question},
     )

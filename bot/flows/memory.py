@@ -15,8 +15,8 @@ from typing import Any
 from ..queue import Job
 from ..store import DatabaseUnavailable, jobs, threads, turns
 from ..store.models import AnswerThread
+from ..threads import is_thread
 from .context import Context
-from .reply import THREAD_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ async def job_status(ctx: Context, job_id: str) -> str | None:
 async def remember_thread(ctx: Context, target: Any, *, command: str, query: str, hit_ids: Sequence[str]) -> None:
     """Remember what an answer thread showed, so follow-ups there are grounded in it (best effort; only
     for a real thread: an answer in a channel has no thread to follow up in)."""
-    if ctx.db is None or getattr(target, "type", None) not in THREAD_TYPES or not hit_ids:
+    if ctx.db is None or not is_thread(target) or not hit_ids:
         return
     guild = getattr(target, "guild", None)
     try:
@@ -80,7 +80,7 @@ async def remember_thread(ctx: Context, target: Any, *, command: str, query: str
 
 async def extend_thread(ctx: Context, target: Any, hit_ids: Sequence[str]) -> None:
     """Add newly shown hits (e.g. More results) to a remembered thread (best effort)."""
-    if ctx.db is None or getattr(target, "type", None) not in THREAD_TYPES or not hit_ids:
+    if ctx.db is None or not is_thread(target) or not hit_ids:
         return
     try:
         async with ctx.db.session() as session:

@@ -15,14 +15,10 @@ from typing import Any
 import discord
 
 from ..render.images import MESSAGE_MAX_CHARS, ImageFile, fit_images, split_text
+from ..threads import is_thread
 
 log = logging.getLogger(__name__)
 
-THREAD_TYPES = (
-    discord.ChannelType.public_thread,
-    discord.ChannelType.private_thread,
-    discord.ChannelType.news_thread,
-)
 NO_THREAD_NOTE = (
     "ℹ️ I couldn't open a thread here (the bot needs the *Create Public Threads* and *Send Messages in "
     "Threads* permissions), so I'm answering in the channel."
@@ -61,7 +57,7 @@ class Reply:
         channel = interaction.channel
         notes: list[str] = []
         target: Any | None = None
-        if channel is not None and getattr(channel, "type", None) in THREAD_TYPES:
+        if channel is not None and is_thread(channel):
             target = channel if perms.send_messages_in_threads else None
         else:
             if perms.create_public_threads and perms.send_messages_in_threads:

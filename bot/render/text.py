@@ -179,6 +179,11 @@ def follow_up_header(question: str) -> str:
     return f"💬 **Follow-up:** {escape(trim(question.replace(chr(10), ' '), 300))}"
 
 
+def question_header(question: str) -> str:
+    """The first line of `/mirage ask` outside a thread."""
+    return f"💬 **Question:** {escape(trim(question.replace(chr(10), ' '), 300))}"
+
+
 def ask_answer(result: AskResponse) -> str:
     """A grounded answer: the answer, then the sources it cited ([n] ROCO id · PMC id · licence), or, when
     nothing valid was cited, the captions themselves with every source."""

@@ -9,18 +9,13 @@ from typing import Any
 import discord
 
 from ..requests import AskFollowUp
-
-THREAD_TYPES = (
-    discord.ChannelType.public_thread,
-    discord.ChannelType.private_thread,
-    discord.ChannelType.news_thread,
-)
+from ..threads import is_thread
 
 
 def follow_up_from(message: discord.Message, bot_user: Any) -> AskFollowUp | None:
     """The follow-up this message asks, or None when it is not one (not in a thread, no mention of the bot,
     or sent by a bot). The mention itself is taken out of the question; its length is checked by the flow."""
-    if bot_user is None or message.author.bot or getattr(message.channel, "type", None) not in THREAD_TYPES:
+    if bot_user is None or message.author.bot or not is_thread(message.channel):
         return None
     if not any(getattr(user, "id", None) == bot_user.id for user in message.mentions):
         return None
