@@ -269,12 +269,15 @@ def bench_mode(models: Loaded, data_dir: Path, *, batch_max: int, args: argparse
                 for model in wrapped.values():
                     for batcher in model.batchers:
                         batcher.sizes.clear()
+                        batcher.joined = 0
                 row = asyncio.run(run_level(url, kind, concurrency, requests_for(concurrency, args.min_requests)))
                 row["batch_max"] = batch_max
                 row["mean_batch"] = {
                     b.role: round(sum(s * n for s, n in b.sizes.items()) / max(1, sum(b.sizes.values())), 2)
                     for m in wrapped.values() for b in m.batchers if b.sizes
                 }
+                # LLM requests that joined a running generation between tokens (not in the batch sizes)
+                row["joined"] = {b.role: b.joined for m in wrapped.values() for b in m.batchers if b.joined}
                 log.info("%s", row)
                 rows.append(row)
     runtime.close()
@@ -294,6 +297,7 @@ def report(rows: list[dict], meta: dict) -> str:
                    and r["concurrency"] == on["concurrency"])
         ratio = on["throughput_rps"] / off["throughput_rps"]
         batches = ", ".join(f"{k} {v}" for k, v in on["mean_batch"].items())
+        batches += "".join(f"; {k} +{n} joined" for k, n in on.get("joined", {}).items())
         lines.append(f"| {on['kind']} | {on['concurrency']} | {off['throughput_rps']} | {on['throughput_rps']} | "
                      f"{ratio:.2f} | {off['p50_s']} | {on['p50_s']} | {off['p99_s']} | {on['p99_s']} | {batches} |")
     return "\n".join(lines) + "\n"
@@ -308,7 +312,7 @@ def main() -> None:
     parser.add_argument("--min-requests", type=int, default=4, help="requests per level at least (p50 at 1 client)")
     parser.add_argument("--tokens", type=int, default=32, help="LLM new tokens per search (the reference: 100)")
     parser.add_argument("--batch-max", type=int, default=16)
-    parser.add_argument("--window-ms", type=float, default=5.0)
+    parser.add_argument("--window-ms", type=float, default=10.0)
     parser.add_argument("--cache", type=Path, default=REPO_ROOT / ".cache" / "bench-batching")
     parser.add_argument("--out", type=Path, help="write <out>.json and <out>.md")
     args = parser.parse_args()
