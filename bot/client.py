@@ -22,6 +22,7 @@ from .store import Database, DatabaseUnavailable, jobs, open_database
 from .ui.buttons import PERSISTENT_ITEMS
 from .ui.commands import MirageCommands
 from .ui.mentions import follow_up_from
+from .ui.modals import follow_up_from_modal
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,17 @@ class MirageBot(discord.Client):
             return
         if cut:
             log.info("%d job(s) were cut short by the last restart", len(cut))
+
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """A submitted follow-up form is answered here, from the interaction alone (so also after a restart
+        between the click and the submit); every other interaction is discord.py's to route."""
+        request = follow_up_from_modal(interaction)
+        if request is None or self.services is None:
+            return
+        try:
+            await self.services.handle(interaction, request)
+        except Exception as error:
+            await report_unexpected(interaction, error)
 
     async def on_message(self, message: discord.Message) -> None:
         """A message that @mentions the bot in an answer thread is a follow-up; every other message is ignored."""

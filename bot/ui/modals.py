@@ -1,16 +1,24 @@
-"""The follow-up modal: one question, limited by Discord itself to the contract's length."""
+"""The follow-up modal: one question, limited by Discord itself to the contract's length.
+
+The submitted form is read from the interaction itself (`follow_up_from_modal`, called by the client for
+every modal submit), not by the Modal object that sent it: a bot restarted between the click and the
+submit has no such object any more, and the question must still be answered.
+"""
 
 from __future__ import annotations
 
+import re
+import secrets
 from typing import Any
 
 import discord
 
 from engine.contract import ASK_QUESTION_MAX_CHARS
 
-from ..errors import report_unexpected
 from ..requests import AskFollowUp
-from .dispatch import hand_over
+
+QUESTION_FIELD = "question"
+MODAL_ID = re.compile(r"mirage:ask-modal:(?P<thread>[0-9]{1,20}):[0-9a-f]{1,16}")
 
 
 class FollowUpModal(discord.ui.Modal, title="Ask a follow-up"):
@@ -18,6 +26,7 @@ class FollowUpModal(discord.ui.Modal, title="Ask a follow-up"):
 
     question: discord.ui.TextInput[Any] = discord.ui.TextInput(
         label="Your question about these images",
+        custom_id=QUESTION_FIELD,
         style=discord.TextStyle.paragraph,
         placeholder="e.g. Why is the lesion bright on T2? What else could this be?",
         min_length=1,
@@ -25,11 +34,26 @@ class FollowUpModal(discord.ui.Modal, title="Ask a follow-up"):
     )
 
     def __init__(self, *, thread_id: int) -> None:
-        super().__init__(timeout=15 * 60, custom_id=f"mirage:ask-modal:{thread_id}")
+        # A fresh id per form: two students asking in one thread at once must not share one.
+        super().__init__(timeout=15 * 60, custom_id=f"mirage:ask-modal:{thread_id}:{secrets.token_hex(4)}")
         self.thread_id = thread_id
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:  # noqa: D102
-        await hand_over(interaction, AskFollowUp(self.thread_id, self.question.value.strip()))
+        return None  # answered by the client from the interaction itself (see the module's docstring)
 
-    async def on_error(self, interaction: discord.Interaction[Any], error: Exception, /) -> None:  # noqa: D102
-        await report_unexpected(interaction, error)
+
+def follow_up_from_modal(interaction: discord.Interaction[Any]) -> AskFollowUp | None:
+    """The follow-up a submitted follow-up form asks, or None when the interaction is not one."""
+    if interaction.type is not discord.InteractionType.modal_submit:
+        return None
+    data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
+    match = MODAL_ID.fullmatch(str(data.get("custom_id", "")))
+    if match is None:
+        return None
+    values = [
+        str(field.get("value") or "")
+        for row in data.get("components") or []
+        for field in row.get("components") or []
+        if field.get("custom_id") == QUESTION_FIELD
+    ]
+    return AskFollowUp(int(match["thread"]), values[0].strip() if values else "")

@@ -4,11 +4,14 @@ short, friendly answers."""
 
 from __future__ import annotations
 
+import discord
+
 from bot.requests import AskFollowUp, CancelJob
 from bot.store import jobs, open_url, threads, turns
 from bot.store.database import Database, make_engine
 from bot.ui.buttons import AskFollowUpButton
 from bot.ui.mentions import follow_up_from
+from bot.ui.modals import follow_up_from_modal
 from engine.contract import ASK_QUESTION_MAX_CHARS, DISCLAIMER
 
 from .conftest import invoke
@@ -30,9 +33,19 @@ async def _ask_with_the_button(services, thread: FakeThread, question: str, user
     await AskFollowUpButton().callback(click)
     modal = click.response.modal
     assert modal is not None and not click.response.deferred  # the modal is the first (and only) response
-    modal.question._value = question
+    submit = modal_submit(services, thread, modal.custom_id, question, user_id)
+    request = follow_up_from_modal(submit)  # as MirageBot.on_interaction reads every submitted form
+    assert request is not None
+    await services.handle(submit, request)
+    return submit
+
+
+def modal_submit(services, thread: FakeThread, custom_id: str, question: str, user_id: int = 1) -> FakeInteraction:
+    """The MODAL_SUBMIT interaction Discord sends when the form is sent."""
     submit = FakeInteraction(services, user_id=user_id, channel=thread)
-    await modal.on_submit(submit)
+    submit.type = discord.InteractionType.modal_submit
+    field = {"type": 4, "custom_id": "question", "value": question}
+    submit.data = {"custom_id": custom_id, "components": [{"type": 1, "components": [field]}]}
     return submit
 
 
@@ -187,3 +200,23 @@ async def test_cancel_after_a_restart_says_the_request_was_cut_short(engine, ser
     click = FakeInteraction(services, user_id=1)
     await services.handle(click, CancelJob("abc123"))
     assert "cut short when the bot restarted" in click.ephemeral_text
+
+
+async def test_a_form_sent_after_a_restart_is_still_answered(engine, services):
+    # The Modal object that opened the form belonged to the old process; the submit carries all we need.
+    thread = await _search_thread(services)
+    submit = modal_submit(services, thread, f"mirage:ask-modal:{thread.id}:0badc0de", "sent after a restart?")
+    request = follow_up_from_modal(submit)
+    assert request == AskFollowUp(thread.id, "sent after a restart?")
+    await services.handle(submit, request)
+    assert len(engine.calls("/v1/ask")) == 1 and "**Sources:**" in thread.messages[-1].content
+
+
+async def test_two_forms_in_one_thread_have_their_own_ids(engine, services):
+    thread = await _search_thread(services)
+    ids = set()
+    for user in (1, 2):
+        click = FakeInteraction(services, user_id=user, channel=thread, message=thread.messages[-1])
+        await AskFollowUpButton().callback(click)
+        ids.add(click.response.modal.custom_id)
+    assert len(ids) == 2

@@ -161,8 +161,16 @@ async def test_a_mention_outside_an_answer_thread_is_ignored(module_standin: Sta
 async def test_after_a_restart_the_old_answers_buttons_and_follow_ups_still_work(
     module_standin: StandIn, followup_bot: FollowUpBot, search_answer: Answer
 ) -> None:
-    await followup_bot.restart()
     thread_id = search_answer.channel_id
+    opened = await module_standin.press_button(search_answer.footer, "mirage:ask", user="frank")
+    assert opened.modal is not None  # the form is open on the student's screen while the bot restarts
+    await followup_bot.restart()
+
+    sent_late = await module_standin.submit_modal(opened, "answered by the new process?", user="frank")
+    assert sent_late.acked and sent_late.ack_type == CB_DEFERRED
+    posts = await final_answer_after(module_standin, thread_id, sent_late.dispatched_at)
+    assert posts[0].content.startswith("✅"), posts[0].content
+    assert_grounded_reply(posts[-1], shown_ids(search_answer))
 
     submit = await ask_with_the_button(module_standin, search_answer.footer, "is it benign?", "erin")
     posts = await final_answer_after(module_standin, thread_id, submit.dispatched_at)
