@@ -7,7 +7,8 @@
   llm, diffusion, rerank …), taken from each result's `timings_ms`.
 - read at scrape time: `mirage_queue_depth` (jobs waiting for a worker; the autoscaler's trigger),
   `mirage_jobs_running`, `mirage_queue_workers`, `mirage_jobs_total{outcome}`, `mirage_batch_size{role}`
-  (how many calls shared each forward pass), `mirage_batch_waiting{role}`, `mirage_ready`,
+  (how many calls shared each forward pass), `mirage_batch_joined_total{role}` (LLM rows that joined a
+  running generation), `mirage_batch_waiting{role}`, `mirage_ready`,
   `mirage_accepting`, `mirage_component_ready{component}`, `mirage_atlas_points`.
 Labels hold only route templates, status codes and fixed names from the code: never a query, a
 prompt or a token. Each app has its own registry, so several apps can live in one process.
@@ -107,6 +108,10 @@ class StateCollector(Collector):
             "mirage_batch_size", "Calls that shared one forward pass, by batcher role.", labels=["role"]
         )
         waiting = GaugeMetricFamily("mirage_batch_waiting", "Calls waiting for a batch.", labels=["role"])
+        joined = CounterMetricFamily(
+            "mirage_batch_joined", "Calls that joined a batch already running (LLM rows between tokens).",
+            labels=["role"],
+        )
         for name in BATCHED_ROLES:
             for batcher in getattr(getattr(runtime, name, None), "batchers", []):
                 counts = dict(batcher.sizes)
@@ -114,8 +119,10 @@ class StateCollector(Collector):
                 buckets.append(("+Inf", sum(counts.values())))
                 sizes.add_metric([batcher.role], buckets, sum_value=sum(s * n for s, n in counts.items()))
                 waiting.add_metric([batcher.role], batcher.waiting)
+                joined.add_metric([batcher.role], batcher.joined)
         yield sizes
         yield waiting
+        yield joined
 
     @staticmethod
     def _readiness(runtime: Any) -> Iterator[Metric]:

@@ -82,6 +82,7 @@ def test_metrics_after_real_requests_have_every_series_and_no_user_text(tmp_path
         assert value(stages, "mirage_stage_duration_seconds_count", pipeline="search", stage=stage) == 1
     batch = families["mirage_batch_size"]
     assert value(batch, "mirage_batch_size_count", role="clip_text") >= 2  # the query and the enriched text
+    assert value(families["mirage_batch_joined"], "mirage_batch_joined_total", role="clip_text") == 0
     assert value(families["mirage_ready"], "mirage_ready") == 1
     assert value(families["mirage_component_ready"], "mirage_component_ready", component="clip") == 1
     assert value(families["mirage_atlas_points"], "mirage_atlas_points") == len(CAPTIONS)
