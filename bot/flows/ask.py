@@ -77,8 +77,21 @@ async def send_ask_answer(reply: Reply, result: AskResponse) -> None:
     await reply.send(text.ask_answer(result), view=follow_up_view())
 
 
+def question_problem(question: str) -> str | None:
+    """Why a question cannot be sent (empty, or over the contract's limit), in words for the user; or None."""
+    if not question.strip():
+        return f"Write a question first (1–{ASK_QUESTION_MAX_CHARS} characters)."
+    if len(question) > ASK_QUESTION_MAX_CHARS:
+        return f"A question is at most {ASK_QUESTION_MAX_CHARS} characters (yours has {len(question)})."
+    return None
+
+
 async def follow_up(interaction: discord.Interaction[Any], ctx: Context, request: AskFollowUp) -> None:
     """A follow-up from the modal (or `/mirage ask` in a known thread)."""
+    problem = question_problem(request.question)
+    if problem is not None:
+        await interaction.response.send_message(problem, ephemeral=True)
+        return
     try:
         hit_ids = await _thread_hits(ctx, request.thread_id)
     except DatabaseUnavailable:
@@ -105,11 +118,9 @@ async def follow_up_message(message: discord.Message, ctx: Context, request: Ask
     if not request.question:
         await message.reply("Ask me your question in the same message as the mention.", mention_author=False)
         return
-    if len(request.question) > ASK_QUESTION_MAX_CHARS:
-        await message.reply(
-            f"A question is at most {ASK_QUESTION_MAX_CHARS} characters (yours has {len(request.question)}).",
-            mention_author=False,
-        )
+    problem = question_problem(request.question)
+    if problem is not None:
+        await message.reply(problem, mention_author=False)
         return
     try:
         hit_ids = await _thread_hits(ctx, request.thread_id)
@@ -130,6 +141,10 @@ async def follow_up_message(message: discord.Message, ctx: Context, request: Ask
 async def ask_new(interaction: discord.Interaction[Any], ctx: Context, request: AskNew) -> None:
     """/mirage ask: in a known answer thread, a follow-up; elsewhere, search first and answer on the top hits
     in a new thread (which then takes follow-ups too)."""
+    problem = question_problem(request.question)
+    if problem is not None:
+        await interaction.response.send_message(problem, ephemeral=True)
+        return
     channel = interaction.channel
     if is_thread(channel) and interaction.channel_id is not None:
         try:

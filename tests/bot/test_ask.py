@@ -220,3 +220,11 @@ async def test_two_forms_in_one_thread_have_their_own_ids(engine, services):
         await AskFollowUpButton().callback(click)
         ids.add(click.response.modal.custom_id)
     assert len(ids) == 2
+
+
+async def test_a_blank_question_is_refused_with_the_limit_before_anything_is_queued(engine, services):
+    thread = await _search_thread(services)
+    submit = modal_submit(services, thread, f"mirage:ask-modal:{thread.id}:1", "   ")
+    await services.handle(submit, follow_up_from_modal(submit))
+    assert f"1–{ASK_QUESTION_MAX_CHARS} characters" in submit.ephemeral_text
+    assert engine.calls("/v1/ask") == [] and not submit.response.deferred
