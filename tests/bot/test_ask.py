@@ -228,3 +228,14 @@ async def test_a_blank_question_is_refused_with_the_limit_before_anything_is_que
     await services.handle(submit, follow_up_from_modal(submit))
     assert f"1–{ASK_QUESTION_MAX_CHARS} characters" in submit.ephemeral_text
     assert engine.calls("/v1/ask") == [] and not submit.response.deferred
+
+
+async def test_with_the_database_down_searches_still_answer(engine, make_services, caplog):
+    down = Database(make_engine("postgresql+asyncpg://mirage:x@127.0.0.1:9/mirage"))  # nothing listens there
+    try:
+        services = make_services(db=down)
+        thread = await _search_thread(services)
+        assert thread.messages[0].content == "✅ Done." and "ROCO_00001" in thread.text
+        assert "not remembered: the database is unavailable" in caplog.text  # the operator is told
+    finally:
+        await down.close()
