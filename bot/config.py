@@ -37,6 +37,7 @@ class BotSettings(BaseSettings):
     user_cooldown_s: float = Field(default=5.0, ge=0)
     engine_max_concurrent: int = Field(default=2, ge=1)  # until the engine's /readyz says its capacity
     engine_capacity_refresh_s: float = Field(default=60.0, ge=0)  # ask again this often; 0: never ask
+    bot_metrics_port: int | None = Field(default=None, ge=1, le=65535)  # Prometheus /metrics; unset: off
 
     # talking to the engine
     engine_connect_timeout_s: float = Field(default=5.0, gt=0)
