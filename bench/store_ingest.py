@@ -2,7 +2,7 @@
 
 81k random unit vectors (768-d) with a ROCO-like payload (no images) go into
 - the embedded store (EdgeStore, qdrant-edge-py), including the HNSW build (`optimize()`), and
-- qdrant-client's own local mode (`QdrantClient(path=...)`), which DESIGN.md §4 rejected,
+- qdrant-client's own local mode (`QdrantClient(path=...)`), which the design rejected (docs/ARCHITECTURE.md §4),
 in the same run. The local mode is slow (it commits SQLite once per point), so `--client-n`
 caps its share and the total is extrapolated linearly; the report says so.
 

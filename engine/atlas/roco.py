@@ -1,4 +1,4 @@
-"""Reader for ROCO's official layout (DESIGN.md §4).
+"""Reader for ROCO's official layout (docs/ARCHITECTURE.md §4).
 
     root/data/<split>/<radiology|non-radiology>/
         captions.txt   ROCO_00020<TAB> caption            (note the space after the tab)

@@ -1,4 +1,4 @@
-"""Ask (DESIGN.md §7): a follow-up question answered from the atlas images a student is looking at.
+"""Ask (docs/ARCHITECTURE.md §7): a follow-up question answered from the atlas images a student is looking at.
 
     context ids ──store──▶ hits ──captions numbered [1]…[k]──▶ prompt ──LLM (seeded)──▶ answer
           ──code keeps only citations 1…k──▶ grounded answer with its sources

@@ -1,4 +1,4 @@
-"""Compare (DESIGN.md §2): what changes when one finding is swapped for another, by latent arithmetic.
+"""Compare (docs/ARCHITECTURE.md §2): what changes when one finding is swapped for another, by latent arithmetic.
 
     v = normalise(normalise(q) − normalise(s) + normalise(a))
 

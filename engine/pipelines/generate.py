@@ -1,4 +1,4 @@
-"""Generate (DESIGN.md §2): the original prompt → a synthetic image, stamped, with the nearest real one.
+"""Generate (docs/ARCHITECTURE.md §2): the original prompt → a synthetic image, stamped, with the nearest real one.
 
     prompt ──tokenizer (77 tokens)──▶ diffusion (seed, steps, guidance; LCM-LoRA in fast mode)
            ──▶ SYNTHETIC banner + PNG metadata

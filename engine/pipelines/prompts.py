@@ -1,6 +1,6 @@
 """The LLM prompts: what each pipeline asks, and the one place that decides the prompt format.
 
-Format (DESIGN.md §2): a model whose tokenizer carries a chat template (today's small instruct models:
+Format (docs/ARCHITECTURE.md §2): a model whose tokenizer carries a chat template (today's small instruct models:
 Qwen2.5, Llama 3.x, Phi-3.5) is prompted through that template; otherwise Dolly's instruction
 format, which Dolly v2 was fine-tuned on (it stops by writing `### End`). The default LLM is Dolly.
 """

@@ -1,4 +1,4 @@
-"""Quiz (DESIGN.md §7): an atlas image with its caption hidden, and choices to pick from.
+"""Quiz (docs/ARCHITECTURE.md §7): an atlas image with its caption hidden, and choices to pick from.
 
     seed ──▶ item: a fixed walk over the usable items (engine/pipelines/quiz_items.py)
     caption kind:  the item's CLIP image vector ──▶ the atlas images nearest to it (hard negatives)

@@ -19,7 +19,7 @@ class InvalidInput(ValueError):
 
 @dataclass
 class SearchResult:
-    """Search (DESIGN.md §2): first-pass hits, the LLM's explanation and the image that best matches it."""
+    """Search (docs/ARCHITECTURE.md §2): first-pass hits, the LLM's explanation and the image that best matches it."""
 
     query: str
     hits: list[StoredHit]
