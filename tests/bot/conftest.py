@@ -1,8 +1,15 @@
-"""Fixtures: the engine stand-in on a loopback port, and bot services pointed at it."""
+"""Fixtures: the engine stand-in on a loopback port, bot services pointed at it, and the databases.
+
+Every store and quiz test that takes `db` (or `database_url`) runs on SQLite and on a real PostgreSQL.
+The PostgreSQL server is started once per test session from the machine's binaries (tests/postgres.py),
+here for all of tests/bot (a fixture defined in two conftests would start two servers); each test gets a
+fresh database on it. Missing binaries fail the tests (they are never skipped).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +22,7 @@ from bot.errors import report_unexpected
 from bot.services import Services
 from bot.store import Database, open_url
 from bot.ui.commands import MirageCommands
+from tests.postgres import PostgresNotFound, PostgresServer
 
 from .engine_standin import EngineStandIn
 from .fakes import FakeInteraction
@@ -47,6 +55,47 @@ def bot_settings(engine_url: str, **overrides: Any) -> BotSettings:
     }
     values.update(overrides)
     return BotSettings(**values)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the whole test session."""
+    try:
+        server = PostgresServer().start()
+    except PostgresNotFound as error:
+        pytest.fail(str(error), pytrace=False)
+    yield server
+    server.stop()
+
+
+def _fresh_url(request: pytest.FixtureRequest, tmp_path: Path, kind: str) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    yield server.create_database(name)
+    server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database, once SQLite and once PostgreSQL."""
+    yield from _fresh_url(request, tmp_path, request.param)
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty PostgreSQL database (for the tests that only make sense there)."""
+    yield from _fresh_url(request, tmp_path, "postgresql")
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """A database upgraded to the newest schema, on SQLite and on PostgreSQL."""
+    database = await open_url(database_url)
+    yield database
+    await database.close()
 
 
 @pytest.fixture
