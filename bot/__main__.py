@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 import sys
 
 import discord
@@ -29,11 +31,21 @@ def main() -> int:
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per engine request is noise
     bot = MirageBot(settings)
     try:
-        bot.run(settings.discord_token.get_secret_value(), log_handler=None)
+        asyncio.run(serve(bot, settings.discord_token.get_secret_value()))
     except discord.LoginFailure:
         log.error("Discord refused the token (MIRAGE_DISCORD_TOKEN); copy it again from the Developer Portal")
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: asyncio.run has cancelled the client, which closed itself
+        return 0
     return 0
+
+
+async def serve(bot: MirageBot, token: str) -> None:
+    """What `Client.run` does, plus SIGTERM: a graceful stop (bot/drain.py) instead of the default kill."""
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, bot.drain.begin)
+    async with bot:
+        await bot.start(token)
+    await bot.drain.wait()  # start() returns as soon as the gateway closes; let the drain finish its log
 
 
 if __name__ == "__main__":

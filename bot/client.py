@@ -12,11 +12,13 @@ from discord import app_commands
 
 from .capacity import follow_engine_capacity
 from .config import BotSettings
+from .drain import Drain
 from .engine_client import make_http_client
 from .errors import SORRY, report_unexpected
 from .metrics import METRICS, serve_metrics
 from .quiz.setup import QuizFeature
 from .quiz.setup import install as install_quiz
+from .render.text import RESTARTING
 from .services import Services
 from .store import Database, DatabaseUnavailable, jobs, open_database
 from .ui.buttons import PERSISTENT_ITEMS
@@ -51,6 +53,8 @@ class MirageBot(discord.Client):
         self.services: Services | None = None
         self.db: Database | None = None
         self.quiz: QuizFeature | None = None
+        self.drain = Drain(self, settings.bot_drain_grace_s)  # `python -m bot` calls drain.begin on SIGTERM
+        self.drain.install_gate(self)
 
     async def setup_hook(self) -> None:
         """Open the engine client, add the commands and persistent buttons, sync the commands."""
@@ -106,6 +110,12 @@ class MirageBot(discord.Client):
         """A message that @mentions the bot in an answer thread is a follow-up; every other message is ignored."""
         request = follow_up_from(message, self.user)
         if request is None or self.services is None:
+            return
+        if self.drain.draining:
+            try:
+                await message.reply(RESTARTING, mention_author=False)
+            except discord.HTTPException:
+                log.info("could not tell the thread that the bot is restarting", exc_info=True)
             return
         try:
             await self.services.handle_message(message, request)

@@ -38,6 +38,8 @@ class BotSettings(BaseSettings):
     engine_max_concurrent: int = Field(default=2, ge=1)  # until the engine's /readyz says its capacity
     engine_capacity_refresh_s: float = Field(default=60.0, ge=0)  # ask again this often; 0: never ask
     bot_metrics_port: int | None = Field(default=None, ge=1, le=65535)  # Prometheus /metrics; unset: off
+    # on SIGTERM: how long the open jobs get to tell their users they were stopped, before the bot closes
+    bot_drain_grace_s: float = Field(default=10.0, ge=0, le=300)
 
     # talking to the engine
     engine_connect_timeout_s: float = Field(default=5.0, gt=0)

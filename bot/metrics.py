@@ -25,7 +25,7 @@ from prometheus_client.registry import Collector
 log = logging.getLogger(__name__)
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")  # error codes the engine and client define
-OUTCOMES = ("ok", "denied", "rejected", "cancelled", "engine_error", "timeout", "error")
+OUTCOMES = ("ok", "denied", "rejected", "cancelled", "interrupted", "engine_error", "timeout", "error")
 ACK_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 5.0)
 
 

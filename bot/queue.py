@@ -40,6 +40,8 @@ class Job:
     label: str
     id: str = field(default_factory=lambda: secrets.token_hex(6))  # random: old buttons never match new jobs
     state: JobState = "waiting"
+    interrupted: bool = False  # stopped because the bot is shutting down, not by its owner
+    settled: asyncio.Event = field(default_factory=asyncio.Event)  # set by its flow once its user has been told
     _granted: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     _moved: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task | None = None  # type: ignore[type-arg]
@@ -164,6 +166,15 @@ class JobQueue:
             job._granted.cancel()
             self._dispatch()
         return True
+
+    def interrupt_all(self) -> list[Job]:
+        """Stop every open job because the bot is shutting down (each is marked `interrupted`, so its flow
+        tells its owner why); returns them."""
+        stopped = [job for job in self._open.values() if job.state not in ("done", "cancelled")]
+        for job in stopped:
+            job.interrupted = True
+            self.cancel(job.id, job.user_id)
+        return stopped
 
     def resize(self, max_concurrent: int) -> None:
         """Let `max_concurrent` jobs run at once (the engine's advertised capacity); waiting jobs start if room."""

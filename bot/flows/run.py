@@ -75,6 +75,7 @@ async def run_job(
         await _run_queued(ctx, job, label, reply, status, work)
     finally:
         ctx.queue.close(job)
+        job.settled.set()  # the last word is written: a shutdown waiting for it may go on
 
 
 async def run_in_thread(
@@ -94,6 +95,7 @@ async def run_in_thread(
         await _run_queued(ctx, job, label, reply, status, work)
     finally:
         ctx.queue.close(job)
+        job.settled.set()  # the last word is written: a shutdown waiting for it may go on
 
 
 async def _open_status(
@@ -119,9 +121,14 @@ async def _run_queued(ctx: Context, job: Job, label: str, reply: Reply, status: 
         METRICS.finished(label, "ok")
         outcome = "done"
     except JobCancelled:
-        METRICS.finished(label, "cancelled")
-        outcome = "cancelled"
-        await status.finish("🛑 Cancelled.", view=None)
+        if job.interrupted:  # the bot is shutting down (bot/drain.py): say so, so they know to ask again
+            METRICS.finished(label, "interrupted")
+            outcome = "interrupted"
+            await status.finish(text.STOPPED_BY_RESTART, view=None)
+        else:
+            METRICS.finished(label, "cancelled")
+            outcome = "cancelled"
+            await status.finish("🛑 Cancelled.", view=None)
     except EngineError as error:
         METRICS.finished(label, "engine_error")
         log.info("job %s (%s) failed: %s [%s, status %s]", job.id, label, error, error.code, error.status)

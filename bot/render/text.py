@@ -60,6 +60,11 @@ in a thread under your command. Buttons on answers: **More results**, **New seed
 {DISCLAIMER_LINE}"""
 
 
+# --- a restart (bot/drain.py) -------------------------------------------------------------
+RESTARTING = "⏳ MIRAGE is restarting; please try again in a minute."
+STOPPED_BY_RESTART = "⏹️ The bot is restarting, so your request was stopped. Please run it again in a minute."
+
+
 # --- marks (state that survives a restart) ---------------------------------------------
 def escape(text: str) -> str:
     """Escape Discord markdown and mentions so `unescape` gives the text back exactly."""

@@ -16,7 +16,7 @@ One unit of work per interaction; query functions take the session as first argu
 Modules, one per aggregate (every time is an aware UTC datetime; `now=` defaults to the clock):
 
 - `threads`: remember_thread, get_thread, extend_hits — an answer thread's command, query, hit ids.
-- `jobs`: save_job, update_job, get_job, jobs_of, interrupt_unfinished (call at start).
+- `jobs`: save_job, update_job, get_job, jobs_of, interrupt (at shutdown), interrupt_unfinished (at start).
 - `turns`: add_turn, thread_turns — follow-up questions and answers.
 - `quizzes`: start_quiz (QuizAlreadyRunning), running_quiz, running_quizzes, add_question,
   get_question, quiz_questions, open_questions, reveal_question, finish_quiz.

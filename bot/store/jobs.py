@@ -92,6 +92,19 @@ async def jobs_of(session: AsyncSession, user_id: int, *, unfinished_only: bool 
     return list((await session.scalars(query.order_by(Job.created_at.desc(), Job.id))).all())
 
 
+async def interrupt(session: AsyncSession, job_ids: list[str], now: datetime | None = None) -> int:
+    """Mark these jobs `interrupted` where they are still waiting or running (this process is stopping and
+    could not record their end itself); returns how many changed."""
+    if not job_ids:
+        return 0
+    result = await session.execute(
+        update(Job)
+        .where(Job.id.in_(job_ids), Job.status.in_(UNFINISHED))
+        .values(status="interrupted", updated_at=now or utcnow())
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 async def interrupt_unfinished(session: AsyncSession, now: datetime | None = None) -> list[Job]:
     """At start: jobs still waiting or running were cut by the restart; mark them `interrupted`.
 

@@ -174,3 +174,24 @@ async def test_cap_and_cooldown_are_told_privately_without_touching_the_engine(e
     await invoke(capped, "generate", refused, prompt="p")
     await busy
     assert "You already have 1 request(s) open (the limit is 1)" in refused.ephemeral_text
+
+
+async def test_a_shutdown_stops_waiting_and_running_jobs_of_every_user_and_frees_every_slot():
+    queue = JobQueue(max_concurrent=1, per_user_cap=2, cooldown_s=0)
+    running, waiting = queue.submit(1, "generate"), queue.submit(2, "search")
+    started = asyncio.Event()
+
+    async def slow() -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    tasks = [asyncio.create_task(queue.run(job, slow)) for job in (running, waiting)]
+    await started.wait()
+    assert (running.state, waiting.state) == ("running", "waiting")
+    assert queue.interrupt_all() == [running, waiting]
+    for task in tasks:
+        with pytest.raises(JobCancelled):
+            await task
+    assert running.interrupted and waiting.interrupted
+    assert queue.open_jobs() == [] and queue.running == 0
+    assert queue.interrupt_all() == []  # nothing left to stop

@@ -2,11 +2,12 @@
 
 from .commands import AttachmentUpload
 from .faults import RateLimitRule
-from .records import GatewayFrame, InteractionRecord, MessageRecord, RestCall, UploadedFile
+from .records import GatewayClose, GatewayFrame, InteractionRecord, MessageRecord, RestCall, UploadedFile
 from .server import StandIn
 
 __all__ = [
     "AttachmentUpload",
+    "GatewayClose",
     "GatewayFrame",
     "InteractionRecord",
     "MessageRecord",

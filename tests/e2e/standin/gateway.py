@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from .records import GatewayFrame
+from .records import GatewayClose, GatewayFrame
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,8 @@ OP_RESUME, OP_RECONNECT, OP_REQUEST_MEMBERS, OP_INVALID_SESSION, OP_HELLO, OP_HE
 )
 CLOSE_UNKNOWN_ERROR, CLOSE_UNKNOWN_OPCODE, CLOSE_DECODE_ERROR = 4000, 4001, 4002
 CLOSE_NOT_AUTHENTICATED, CLOSE_AUTH_FAILED, CLOSE_ALREADY_AUTHENTICATED = 4003, 4004, 4005
+_STANDIN_CLOSE_CODES = frozenset({CLOSE_UNKNOWN_OPCODE, CLOSE_DECODE_ERROR, CLOSE_NOT_AUTHENTICATED, CLOSE_AUTH_FAILED,
+                                  CLOSE_ALREADY_AUTHENTICATED})
 
 
 def _zstd_stream_compressor() -> Callable[[bytes], bytes]:
@@ -79,6 +81,7 @@ class Connection:
     ws: web.WebSocketResponse
     compressor: Compressor
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    closed_by_standin: bool = False
 
     async def send(self, payload: dict[str, Any]) -> None:
         async with self.lock:
@@ -125,6 +128,7 @@ class Gateway:
         self.ack_heartbeats = True
         self.heartbeat_ack_delay = 0.05
         self.connected = asyncio.Event()
+        self.closes: list[GatewayClose] = []  # every connection's end, oldest first
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # --- dispatching ---------------------------------------------------------------
@@ -146,6 +150,7 @@ class Gateway:
             raise RuntimeError("no live gateway connection to drop")
         self.connected.clear()
         conn, self.current.connection = self.current.connection, None
+        conn.closed_by_standin = True
         await conn.ws.close(code=code, message=b"stand-in dropped the connection")
 
     async def send_reconnect(self) -> None:
@@ -159,6 +164,7 @@ class Gateway:
         """Close every connection (server shutdown)."""
         for session in self.sessions.values():
             if session.connection is not None:
+                session.connection.closed_by_standin = True
                 await session.connection.ws.close(code=1001)
                 session.connection = None
 
@@ -200,6 +206,10 @@ class Gateway:
         if session is not None and session.connection is conn:
             session.connection = None
             self.connected.clear()
+        # The stand-in's own closes below (refusals) and in drop/close_all/_resume are marked; any other
+        # close came from the client (its code) or from a lost connection (aiohttp's 1006).
+        by_standin = conn.closed_by_standin or ws.close_code in _STANDIN_CLOSE_CODES
+        self.closes.append(GatewayClose(ws.close_code, by_standin, session and session.session_id))
         return ws
 
     async def _on_op(self, conn: Connection, session: Session | None, op: int, d: Any) -> Session | None:
@@ -245,6 +255,7 @@ class Gateway:
         old = session.connection
         session.connection = conn
         if old is not None and old is not conn:
+            old.closed_by_standin = True
             self._spawn(old.ws.close(code=CLOSE_UNKNOWN_ERROR))
         for seq, event, data in session.events:
             if seq > last:

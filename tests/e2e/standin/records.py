@@ -63,6 +63,17 @@ class GatewayFrame:
 
 
 @dataclass
+class GatewayClose:
+    """How one gateway connection ended: the close code (the bot's own when it closed first; discord.py's
+    `Client.close()` sends 1000) and whether the stand-in closed it (drop, server shutdown, a refusal)."""
+
+    code: int | None
+    by_standin: bool
+    session_id: str | None
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
 class MessageRecord:
     """A message in a channel or thread, as the stand-in stores it: Discord's JSON plus the file bytes."""
 
