@@ -11,7 +11,12 @@ from .config import BotSettings
 
 
 def access_denied(interaction: discord.Interaction[Any], settings: BotSettings) -> str | None:
-    """Why this user may not use the bot here, or None when they may."""
+    """Why this user may not use the bot here, or None when they may.
+
+    The limits are a server's: in a DM with the bot (no guild) they do not apply; only the DM commands
+    (bot/ui/commands.py DM_COMMANDS) and their buttons answer there."""
+    if interaction.guild_id is None:
+        return None
     channel = interaction.channel
     return denied_for(
         settings,

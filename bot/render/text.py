@@ -32,30 +32,27 @@ _MARKDOWN = re.compile(r"([\\*_~|`>#\[\]()<@:-])")
 
 HELP_TEXT = f"""**MIRAGE**: radiology images and explanations for study groups.
 
-🔎 `/mirage search query:<text> [k] [modality] [image]`
-Finds real images from the ROCO atlas, writes a short explanation and shows where each image comes from.
-Give an `image` instead of text to find similar atlas images.
+🔎 `/mirage search query:<text> [k] [modality] [image]`: real ROCO atlas images, a short explanation and \
+each image's source; give an `image` instead to find similar ones.
  e.g. `/mirage search query:pneumothorax on chest x-ray k:4`
- e.g. `/mirage search query:ring-enhancing lesion modality:MRI`
-
-⚖️ `/mirage compare base:<text> subtract:<text> add:<text>`
-Moves the query in CLIP space: base − subtract + add, and shows both top images side by side.
+⚖️ `/mirage compare base subtract add`: the top image for base and for base − subtract + add.
  e.g. `/mirage compare base:left pleural effusion subtract:left add:right`
-
-🎨 `/mirage generate prompt:<text> [seed] [steps] [fast]`
-Makes a **synthetic** image (stamped {SYNTHETIC_LABEL}) next to the nearest real atlas image.
-`fast:True` answers in seconds with fewer steps (1–8).
- e.g. `/mirage generate prompt:axial CT of the brain with a subdural hematoma seed:7 fast:True`
-
-💬 `/mirage ask question:<text>`
-Answers from atlas images, citing them as [1], [2] … with their sources (searches first when needed).
-In an answer thread, press **Ask a follow-up** or @mention me with your question: the answer is grounded
-in that thread's images.
+🎨 `/mirage generate prompt:<text> [seed] [steps] [fast]`: a **synthetic** image (stamped {SYNTHETIC_LABEL}) \
+beside the nearest real one.
+ e.g. `/mirage generate prompt:axial CT of the brain with a subdural hematoma fast:True`
+💬 `/mirage ask question:<text>`: an answer citing atlas images [1], [2] … In an answer thread, press \
+**Ask a follow-up** or @mention me.
  e.g. `/mirage ask question:why is a pneumothorax dark on a chest x-ray?`
+🧩 `/mirage quiz [modality] [questions] [kind]`: a case quiz in a thread, A–D buttons, hints, a scoreboard \
+(solo in a DM with me).
+ e.g. `/mirage quiz modality:CT questions:5`
+🗂️ `/mirage review`: your cards that are due (spaced repetition), only you see them.
+📈 `/mirage progress`: your due cards, streak and accuracy by modality.
+🏆 `/mirage scores`: this server's top 10, this week and all time.
+🗑️ `/mirage forget-me`: delete your answers, cards and scores (asks first).
 
-Texts are 1–{QUERY_MAX_CHARS} characters (questions 1–{ASK_QUESTION_MAX_CHARS}); `k` is 1–{K_MAX}. Answers open
-in a thread under your command. Buttons on answers: **More results**, **New seed**, **Use this as a query**,
-**Ask a follow-up**.
+Texts are 1–{QUERY_MAX_CHARS} characters (questions 1–{ASK_QUESTION_MAX_CHARS}); `k` is 1–{K_MAX}. In a DM with me: \
+quiz, review, progress, forget-me and help.
 
 {DISCLAIMER_LINE}"""
 

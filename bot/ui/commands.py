@@ -45,14 +45,35 @@ MODALITY_NAMES = {
 MODALITY_CHOICES = [app_commands.Choice(name=MODALITY_NAMES[value], value=value) for value in MODALITIES]
 
 
-@app_commands.guild_only()
+# What a student can do in a direct message with the bot: the solo quiz and their own review, progress and
+# data. Discord applies contexts to the whole `/mirage` group, so the group allows DMs and the others
+# (answers open in a thread for the group; leaderboards are a server's) say where to use them instead.
+DM_COMMANDS = ("quiz", "review", "progress", "forget-me", "help")
+
+
+def server_only(command: str) -> str:
+    """The answer to a server-only subcommand used in a DM."""
+    usable = ", ".join(f"`/mirage {name}`" for name in DM_COMMANDS)
+    return (
+        f"`/mirage {command}` works in a server, where its answer opens in a thread for your group. "
+        f"Here in our DM you can use {usable}."
+    )
+
+
+@app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
 class MirageCommands(
     app_commands.Group, name="mirage", description="Radiology images and explanations for study"
 ):
     """`/mirage search | compare | generate | ask | help` (and the quiz's commands, added by bot/quiz)."""
 
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
-        """The server's channel and role limits hold for every subcommand, `help` included."""
+        """In a server, its channel and role limits hold for every subcommand, `help` included; in a DM,
+        only the subcommands of DM_COMMANDS answer (the server limits are a server's)."""
+        if interaction.guild_id is None:
+            name = getattr(interaction.command, "name", "")
+            if name not in DM_COMMANDS:
+                raise app_commands.CheckFailure(server_only(name))
+            return True
         denied = access_denied(interaction, settings_of(interaction))
         if denied is not None:
             raise app_commands.CheckFailure(denied)  # the tree's on_error shows it to the user only

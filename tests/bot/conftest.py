@@ -132,6 +132,7 @@ async def invoke(services: Services, name: str, interaction: FakeInteraction, **
     group = MirageCommands()
     command = group.get_command(name)
     assert command is not None, name
+    interaction.command = command  # as discord.py sets it before the checks
     try:  # as discord.py does: the group's check first, its failure to the tree's error edge
         await group.interaction_check(interaction)  # type: ignore[arg-type]
     except app_commands.CheckFailure as refused:

@@ -220,8 +220,10 @@ class FakeInteraction:
         permissions: discord.Permissions = ALL_NEEDED,
         filesize_limit: int = 10 * 2**20,
         message: FakeMessage | None = None,
+        guild_id: int | None = 900,  # None: a direct message with the bot
     ) -> None:
         self.client = FakeClient(services)
+        self.guild_id = guild_id
         self.user = FakeUser(user_id, [SimpleNamespace(id=r) for r in roles])
         self.channel = channel if channel is not None else FakeChannel()
         self.channel_id = self.channel.id

@@ -7,8 +7,10 @@ import io
 import pytest
 from PIL import Image
 
+from bot.quiz.commands import add_commands
 from bot.render.images import (
     MAX_FILES,
+    MESSAGE_MAX_CHARS,
     encode_to_fit,
     fit_images,
     open_image,
@@ -17,6 +19,8 @@ from bot.render.images import (
     split_text,
     trim,
 )
+from bot.render.text import HELP_TEXT
+from bot.ui.commands import MirageCommands
 
 from .engine_standin import png_bytes
 
@@ -89,3 +93,16 @@ def test_side_by_side_puts_both_images_and_captions_in_one_picture():
     assert picture.width > picture.height
     assert picture.getpixel((picture.width // 4, 200)) == (255, 0, 0)  # left panel
     assert picture.getpixel((3 * picture.width // 4, 200)) == (0, 0, 255)  # right panel
+
+
+def test_help_names_every_subcommand_with_an_example_and_fits_one_discord_message():
+    group = MirageCommands()
+    add_commands(group)
+    names = {command.name for command in group.commands}
+    assert {"search", "compare", "generate", "ask", "quiz", "review", "progress", "scores", "forget-me"} <= names
+    for name in names - {"help"}:
+        assert f"`/mirage {name}" in HELP_TEXT, name
+    for name in ("search", "compare", "generate", "ask", "quiz"):  # the ones with options show them in use
+        assert f"e.g. `/mirage {name} " in HELP_TEXT, name
+    assert len(HELP_TEXT) <= MESSAGE_MAX_CHARS == 2000
+    assert "For education, not diagnosis." in HELP_TEXT

@@ -54,17 +54,21 @@ def engine(test_cache_dir: Path, e2e_log_dir: Path) -> Iterator[EngineProcess]:
 
 
 async def start_bot_process(
-    standin: StandIn, engine: EngineProcess, log_path: Path, **extra_env: str
+    standin: StandIn, engine: EngineProcess, log_path: Path, *, global_commands: bool = False, **extra_env: str
 ) -> BotProcess:
     """Start the bot against the stand-in and the engine; wait for READY and command sync.
 
     Its database lives in MIRAGE_DATA_DIR: give one to keep it across a restart; by default a fresh folder
-    beside the log (never the repository's own data/)."""
+    beside the log (never the repository's own data/). `global_commands`: no dev guild, so the bot syncs
+    its commands globally (the only ones Discord offers in a DM with the bot)."""
     if "MIRAGE_DATA_DIR" not in extra_env:
         fresh = log_path.parent / f"{log_path.stem}-data-{uuid.uuid4().hex[:8]}"
         extra_env = {**extra_env, "MIRAGE_DATA_DIR": str(fresh)}
+    discord_env = standin.env()
+    if global_commands:
+        del discord_env["MIRAGE_DEV_GUILD_ID"]
     bot = BotProcess(
-        standin.env(), engine.url, engine.token, log_path, extra_env={**FAST_BOT_ENV, **extra_env}
+        discord_env, engine.url, engine.token, log_path, extra_env={**FAST_BOT_ENV, **extra_env}
     )
     bot.start()
     try:

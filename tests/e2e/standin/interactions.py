@@ -79,11 +79,26 @@ class Interactions:
             "context": 0,
             "attachment_size_limit": self.advertised_upload_limit,
         }
+        if world.guild_of(channel_id) is None:  # a DM with the bot: a user, no guild nor member
+            for key in ("guild_id", "guild", "member", "guild_locale"):
+                del payload[key]
+            payload["user"] = user_obj
+            payload["context"] = 1  # BOT_DM
+            payload["authorizing_integration_owners"] = {"0": "0"}  # guild install, used in the bot's DM
         return record, payload
 
     def slash(self, path: str, options: dict[str, Any], user_name: str, channel_id: int) -> InteractionRecord:
         """An application-command interaction for '/<path>' with `options`, checked against the synced command."""
-        cmd, chain = self.commands.find(path, self.world.guild_id)
+        guild_id = self.world.guild_of(channel_id)
+        cmd, chain = self.commands.find(path, guild_id)  # in a DM, only global commands exist
+        # Discord offers a command only in the contexts it declares (0 guild, 1 bot DM); legacy: dm_permission
+        context = 0 if guild_id is not None else 1
+        contexts = cmd.get("contexts")
+        if (contexts is not None and context not in contexts) or (
+            contexts is None and context == 1 and not cmd.get("dm_permission", True)
+        ):
+            where = "a server" if context == 0 else "a DM with the bot"
+            raise ValueError(f"/{cmd['name']} is not offered in {where} (contexts {contexts})")
         declared = chain[-1].get("options", []) if chain else cmd.get("options", [])
         leaf_options, uploads = build_options(declared, options, path)
         resolved: dict[str, Any] = {}
@@ -237,7 +252,7 @@ class Interactions:
             "type": record.type,
             "user": self.world.user(record.user_name),
             "name": (record.command or "").split(" ")[0],
-            "guild_id": str(self.world.guild_id),
+            "guild_id": str(self.world.guild_of(record.channel_id) or 0),
         }
         kind = P.MESSAGE_CHAT_INPUT_COMMAND if record.type == TYPE_APPLICATION_COMMAND else 19
         message = self.world.create_message(
@@ -281,7 +296,7 @@ class Interactions:
             "type": record.type,
             "user": self.world.user(record.user_name),
             "name": (record.command or "").split(" ")[0],
-            "guild_id": str(self.world.guild_id),
+            "guild_id": str(self.world.guild_of(record.channel_id) or 0),
         }
         message = self.world.create_message(
             record.channel_id, body, files, source="webhook", interaction=meta

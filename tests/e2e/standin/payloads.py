@@ -34,7 +34,7 @@ MEMBER_PERMISSIONS = (
 )
 BOT_PERMISSIONS = (*MEMBER_PERMISSIONS, "manage_threads", "manage_messages", "use_external_emojis")
 
-CHANNEL_TEXT, CHANNEL_PUBLIC_THREAD = 0, 11
+CHANNEL_TEXT, CHANNEL_DM, CHANNEL_PUBLIC_THREAD = 0, 1, 11
 MESSAGE_DEFAULT, MESSAGE_CHAT_INPUT_COMMAND = 0, 20
 FLAG_EPHEMERAL, FLAG_LOADING = 64, 128
 
@@ -123,6 +123,11 @@ def text_channel(channel_id: int, guild_id: int, name: str, position: int = 0) -
         "default_auto_archive_duration": 1440,
         "flags": 0,
     }
+
+
+def dm_channel(channel_id: int, recipient: dict[str, Any]) -> dict[str, Any]:
+    """A direct-message channel between the bot and one user (no guild)."""
+    return {"id": str(channel_id), "type": CHANNEL_DM, "last_message_id": None, "recipients": [recipient], "flags": 0}
 
 
 def thread(

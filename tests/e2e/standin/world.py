@@ -127,6 +127,20 @@ class World:
             raise unknown_channel()
         return self.channels[channel_id]
 
+    def dm_channel(self, user_name: str) -> int:
+        """The id of the direct-message channel between the bot and `user_name` (opened on first use)."""
+        user_obj = self.user(user_name)
+        for channel in self.channels.values():
+            if channel["type"] == P.CHANNEL_DM and channel["recipients"][0]["id"] == user_obj["id"]:
+                return int(channel["id"])
+        channel_id = self.snowflakes.next()
+        self.channels[channel_id] = P.dm_channel(channel_id, user_obj)
+        return channel_id
+
+    def guild_of(self, channel_id: int) -> int | None:
+        """The guild a channel belongs to; None for a direct message."""
+        return None if self.channel(channel_id)["type"] == P.CHANNEL_DM else self.guild_id
+
     def threads(self) -> list[dict[str, Any]]:
         """Every thread, oldest first."""
         return [c for c in self.channels.values() if c["type"] == P.CHANNEL_PUBLIC_THREAD]
@@ -212,7 +226,7 @@ class World:
         data = P.message(
             self.snowflakes.next(),
             channel_id,
-            self.guild_id,
+            self.guild_of(channel_id),
             self.bot_user,
             body,
             attachments,
