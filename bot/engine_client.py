@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 # Only for answers without the engine's error body (e.g. a proxy in front of it): busy or unavailable.
 RETRYABLE_STATUS = frozenset({429, 503})
+KEEPALIVE_CONNECTIONS = 64  # idle connections to the engine kept open for reuse
 QueuedHook = Callable[[int], Awaitable[None]]
 ProgressHook = Callable[[int, int], Awaitable[None]]
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -79,8 +80,12 @@ def make_http_client(settings: BotSettings) -> httpx.AsyncClient:
     if settings.engine_token is not None:
         headers["Authorization"] = f"Bearer {settings.engine_token.get_secret_value()}"
     timeout = httpx.Timeout(settings.engine_timeout_s, connect=settings.engine_connect_timeout_s)
-    # each running job fetches up to 11 images at once (best + 10 hits)
-    limits = httpx.Limits(max_connections=settings.engine_max_concurrent * 12 + 4)
+    # No cap on open connections here: how many jobs talk to the engine at once is the job queue's to
+    # decide, and it follows the engine's advertised capacity (bot/capacity.py), which can grow after this
+    # client exists; a pool sized from the start-up setting would make jobs the engine could take wait for
+    # a connection (each running job fetches up to 11 images at once, quizzes and reviews fetch more).
+    # Idle connections kept for reuse stay bounded.
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=KEEPALIVE_CONNECTIONS)
     return httpx.AsyncClient(base_url=settings.engine_url, headers=headers, timeout=timeout, limits=limits)
 
 

@@ -88,3 +88,42 @@ async def test_retry_after_longer_than_we_wait_gives_up_at_once(engine, make_ser
         await services.engine.compare(CompareRequest(query="a", subtract="b", add="c"))
     assert caught.value.status == 429 and caught.value.retry_after == 120
     assert len(engine.calls("/v1/compare")) == 1
+
+
+async def test_the_connection_pool_does_not_cap_what_the_engines_capacity_allows():
+    """The start-up setting says 1 job at once (old pool: 16 connections); the engine later says it takes
+    more, and 40 image fetches must all be in flight together (the engine answers none before)."""
+    import asyncio
+
+    from aiohttp import web
+
+    from bot.engine_client import make_http_client
+
+    from .conftest import bot_settings
+
+    wanted, arrived, all_here = 40, 0, asyncio.Event()
+
+    async def image(_: web.Request) -> web.Response:
+        nonlocal arrived
+        arrived += 1
+        if arrived == wanted:
+            all_here.set()
+        await all_here.wait()
+        return web.Response(body=b"jpeg")
+
+    app = web.Application()
+    app.router.add_get("/v1/atlas/{id}/image", image)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    http = make_http_client(bot_settings(f"http://127.0.0.1:{port}", engine_max_concurrent=1, engine_timeout_s=10))
+    try:
+        answers = await asyncio.wait_for(
+            asyncio.gather(*(http.get(f"/v1/atlas/ROCO_{i}/image") for i in range(wanted))), 20
+        )
+    finally:
+        await http.aclose()
+        await runner.cleanup()
+    assert [a.content for a in answers] == [b"jpeg"] * wanted
