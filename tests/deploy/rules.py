@@ -199,24 +199,27 @@ def _budget(probe: dict[str, Any]) -> float:
     return probe.get("initialDelaySeconds", 0) + probe.get("periodSeconds", 10) * probe.get("failureThreshold", 3)
 
 
-def engine_drain_s() -> float:
-    """How long a draining engine may still be finishing work: its request timeout (a request never
-    runs longer), from the engine's own settings."""
+def engine_drain_s(env: dict[str, Any] | None = None) -> float:
+    """How long a draining engine may still be finishing work: MIRAGE_DRAIN_GRACE_S as the manifest sets
+    it, else the engine's own default (engine/config.py)."""
     from engine.config import EngineSettings
 
-    return float(EngineSettings.model_fields["request_timeout_s"].default)
+    value = (env or {}).get("MIRAGE_DRAIN_GRACE_S")
+    if value is None:
+        return float(EngineSettings.model_fields["drain_grace_s"].default)
+    return float(value)
 
 
 def probe_budgets(m: Manifests) -> list[str]:
     """Probes give the engine its start-up budget and its drain time; readiness and liveness ask the right routes."""
     rule, bad = "probe budgets cover the engine's start and drain", []
     need_start = max(STARTUP_BUDGET_S, TINY_START_S)
-    drain = engine_drain_s()
     for overlay, docs in m.k8s.items():
         doc = workload(docs, ENGINE)
         spec = doc["spec"]["template"]["spec"]
         container = next(c for c in spec["containers"] if c["name"] == "engine")
         where = _where(overlay, doc, container)
+        drain = engine_drain_s({e["name"]: e.get("value") for e in container.get("env", []) if "value" in e})
         startup = container.get("startupProbe")
         if not startup or _budget(startup) < need_start:
             got = _budget(startup) if startup else 0
@@ -235,8 +238,12 @@ def probe_budgets(m: Manifests) -> list[str]:
         bad.append(f"[{rule}] compose service engine: healthcheck must ask /readyz")
     if _seconds(check.get("start_period", 0)) < need_start:
         bad.append(f"[{rule}] compose service engine: start_period {check.get('start_period')} < {need_start} s")
-    if _seconds(engine.get("stop_grace_period", "10s")) < drain:
-        bad.append(f"[{rule}] compose service engine: stop_grace_period < drain {drain:.0f} s")
+    compose_env = engine.get("environment") or {}
+    if isinstance(compose_env, list):
+        compose_env = dict(item.split("=", 1) for item in compose_env if "=" in item)
+    drain = engine_drain_s(compose_env)
+    if _seconds(engine.get("stop_grace_period", "10s")) <= drain:
+        bad.append(f"[{rule}] compose service engine: stop_grace_period must exceed the drain of {drain:.0f} s")
     for word, args in m.dockerfiles["engine"]:
         if word == "HEALTHCHECK":
             period = re.search(r"--start-period=(\S+)", args)
