@@ -69,6 +69,22 @@ def test_every_requirement_is_pinned_for_ci():
     assert not unpinned, f"add to deploy/constraints.txt: {unpinned}"
 
 
+# The floors must also be installable *together*: transformers 4.56 (the first with dtype=) needs
+# huggingface_hub<1.0 while diffusers 0.40 needs >=1.23, so the transformers floor is 5.0 (hub >=1.3,<2).
+# Each floor's own requirement on huggingface_hub, read from its wheel's METADATA (2026-11-30):
+FLOOR_HUB_RANGES = {"transformers": ">=1.3.0,<2.0", "diffusers": ">=1.23.0,<2.0"}
+
+
+def test_the_floors_agree_on_huggingface_hub():
+    from packaging.specifiers import SpecifierSet
+
+    hub_floor = next(_floor(r) for r in _requirements() if canonicalize_name(r.name) == "huggingface-hub")
+    floors = {canonicalize_name(r.name): _floor(r) for r in _requirements()}
+    assert floors["transformers"] >= Version("5.0"), "transformers<5 needs huggingface_hub<1.0, which diffusers refuses"
+    for package, spec in FLOOR_HUB_RANGES.items():
+        assert hub_floor in SpecifierSet(spec), f"huggingface_hub>={hub_floor} is outside {package}'s floor range {spec}"
+
+
 @pytest.mark.parametrize("package", sorted(NEEDED))
 def test_the_floor_is_the_first_release_with_the_api_the_code_calls(package):
     needed, api, where, call = NEEDED[package]
