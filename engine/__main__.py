@@ -55,15 +55,14 @@ def serve_command(args: argparse.Namespace) -> int:
     """Load the settings (refusing a non-loopback host without a token), then serve until stopped."""
     from engine.api.app import create_app
     from engine.api.drain import serve
-    from engine.config import EngineSettings
+    from engine.config import EngineSettings, describe_settings_error
     from engine.runtime import EngineRuntime
 
     overrides = {key: value for key in ("host", "port") if (value := getattr(args, key)) is not None}
     try:
         settings = EngineSettings(**overrides)
     except ValidationError as exc:
-        reasons = "; ".join(str(err["msg"]).removeprefix("Value error, ") for err in exc.errors())
-        logger.error("invalid settings: %s", reasons)
+        logger.error("invalid settings: %s", describe_settings_error(exc))
         return 2
     runtime = EngineRuntime(settings)
     logger.info("engine listening on http://%s:%d (docs at /docs)", settings.host, settings.port)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TINY_DATA_DIR = Path("data") / "tiny"  # the tiny profile's default MIRAGE_DATA_DIR
@@ -147,3 +147,14 @@ def is_loopback(host: str) -> bool:
 def get_settings() -> EngineSettings:
     """The process-wide settings, read once."""
     return EngineSettings()
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """A one-line reason for invalid settings, naming each variable (`MIRAGE_PORT: …`) where it is one."""
+
+    def one(problem: dict) -> str:
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        where = "_".join(map(str, problem.get("loc") or ()))
+        return f"MIRAGE_{where.upper()}: {message}" if where else message
+
+    return "; ".join(one(problem) for problem in error.errors())

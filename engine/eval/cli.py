@@ -49,7 +49,7 @@ def register(subparsers: Any) -> None:
 def eval_command(args: argparse.Namespace) -> int:
     """Load the models, assemble the split, evaluate, write the report; 0 on success, 2 on a usage error."""
     from engine.atlas.items import AtlasSourceError
-    from engine.config import get_settings
+    from engine.config import describe_settings_error, get_settings
     from engine.models.base import WeightsNotFoundError
 
     from .data import EvalDataError
@@ -57,7 +57,7 @@ def eval_command(args: argparse.Namespace) -> int:
     try:
         settings = get_settings()
     except ValidationError as exc:
-        log.error("invalid settings: %s", "; ".join(str(e["msg"]) for e in exc.errors()))
+        log.error("invalid settings: %s", describe_settings_error(exc))
         return 2
     try:
         return _run(args, settings)

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from engine.config import EngineSettings
+from engine.config import EngineSettings, describe_settings_error
 from engine.models.base import WeightsNotFoundError
 from engine.models.hub import (
     HF_PREFIX,
@@ -211,7 +211,7 @@ def prefetch_command(args: argparse.Namespace) -> int:
     try:
         settings = EngineSettings()
     except ValidationError as exc:
-        print("prefetch: invalid settings:", "; ".join(str(e["msg"]) for e in exc.errors()))  # noqa: T201
+        print("prefetch: invalid settings:", describe_settings_error(exc))  # noqa: T201
         return EXIT_USAGE
     download = False if args.check_only else None
     found, missing = prefetch(settings, download=download)

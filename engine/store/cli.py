@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from engine.config import EngineSettings, get_settings
+from engine.config import EngineSettings, describe_settings_error, get_settings
 from engine.store.edge import stored_dim
 from engine.store.factory import open_embedded_store, open_server_store
 from engine.store.migrate import MigrationError, copy_atlas
@@ -66,11 +66,7 @@ def run_migrate(args: argparse.Namespace, settings: EngineSettings | None = None
         try:
             settings = get_settings()
         except ValidationError as err:
-            reasons = "; ".join(
-                f"MIRAGE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" if e["loc"] else str(e["msg"])
-                for e in err.errors()
-            )
-            return _fail(f"invalid settings: {reasons}", EXIT_USAGE)
+            return _fail(f"invalid settings: {describe_settings_error(err)}", EXIT_USAGE)
     if args.batch_size < 1:
         return _fail(f"--batch-size must be at least 1 (got {args.batch_size})", EXIT_USAGE)
     collection = args.collection or settings.collection

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
 from engine.config import EngineSettings
 
 
@@ -24,3 +27,15 @@ def test_a_data_dir_that_was_asked_for_is_used_in_the_tiny_profile_too(monkeypat
     assert _settings(profile="tiny").data_dir == tmp_path
     monkeypatch.delenv("MIRAGE_DATA_DIR")
     assert _settings(profile="tiny", data_dir=tmp_path / "x").data_dir == tmp_path / "x"
+
+
+def test_invalid_settings_are_described_in_one_line_naming_each_variable():
+    from engine.config import describe_settings_error
+
+    with pytest.raises(ValidationError) as caught:
+        _settings(port="eighty", hnsw_ef=0)
+    line = describe_settings_error(caught.value)
+    assert "MIRAGE_PORT: " in line and "MIRAGE_HNSW_EF: " in line and "\n" not in line
+    with pytest.raises(ValidationError) as caught:  # a rule over several fields names no single variable
+        _settings(host="0.0.0.0", engine_token=None)
+    assert describe_settings_error(caught.value).startswith("MIRAGE_ENGINE_TOKEN is unset")
