@@ -9,7 +9,8 @@
 4. the reveal: the store settles the question once (points, review cards), the thread gets the
    answer, the caption, its source and the scoreboard; then the next question or the end;
 5. after a restart `resume` re-arms the timers of open questions, or reveals at once those whose
-   timer ran out meanwhile, with a note.
+   timer ran out meanwhile, with a note; hints and the reveal's caption come from the question's row
+   (`payload.py`), so they need no engine.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from engine.contract import SEED_MAX, Hit, QuizRequest, QuizResponse
 
 from . import render, ui
 from .game import QuestionPlay
+from .payload import AskedQuestion
 from .writer import AnswerWriter
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,7 @@ class LiveQuiz:
     position: int = 0  # 1-based number of the current question; 0 before the first
     question_id: int | None = None
     play: QuestionPlay | None = None
-    current: QuizResponse | None = None  # the engine's question (item, hints); None after a restart
+    asked: AskedQuestion | None = None  # the current question's hints and item (None: ask the engine)
     message_id: int | None = None
     timer: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -202,6 +204,7 @@ class QuizFlow:
         raw = await self.engine.fetch_image(response.image_url)
         png = await asyncio.to_thread(render.case_png, raw)
         deadline = utcnow() + timedelta(seconds=self.reveal_s)
+        asked = AskedQuestion.from_response(response)
         async with self.db.session() as session:
             question = await quizzes.add_question(
                 session,
@@ -212,8 +215,9 @@ class QuizFlow:
                 choices=[choice.model_dump() for choice in response.choices],
                 answer_index=response.answer,
                 deadline=deadline,
+                payload=asked.to_payload(),
             )
-        live.position, live.question_id, live.current = position, question.id, response
+        live.position, live.question_id, live.asked = position, question.id, asked
         live.play = QuestionPlay(len(response.choices))
         live.used.add(response.item.id)
         self._arm_timer(live, question.id, deadline)  # before sending: the deadline is in the database already
@@ -300,9 +304,10 @@ class QuizFlow:
     async def _hints(
         self, interaction: discord.Interaction[Any], live: LiveQuiz, question_id: int, seed: int
     ) -> list[str]:
-        """The question's hint ladder: held since it was asked, or asked again with its seed after a restart."""
-        if live.current is not None and live.question_id == question_id:
-            return list(live.current.hints)
+        """The question's hint ladder: held since it was asked (or read from its row after a restart); for
+        a question asked before its row kept them, asked again from the engine with its seed."""
+        if live.asked is not None and live.question_id == question_id:
+            return list(live.asked.hints)
         await interaction.response.defer(ephemeral=True, thinking=True)  # the engine may take a moment
         async with self.db.session() as session:
             question = await quizzes.get_question(session, question_id)
@@ -314,7 +319,7 @@ class QuizFlow:
         if question is None or again.item.id != question.atlas_id:
             return []  # the atlas changed since: the seed no longer names this image
         if live.question_id == question_id:
-            live.current = again
+            live.asked = AskedQuestion.from_response(again)
         return list(again.hints)
 
     @staticmethod
@@ -363,9 +368,10 @@ class QuizFlow:
             await self._advance(live)
 
     async def _item(self, live: LiveQuiz, question: Question) -> Hit | None:
-        """The asked image's caption and source: held since it was asked, else from the engine's atlas."""
-        if live.current is not None and live.current.item.id == question.atlas_id:
-            return live.current.item
+        """The asked image's caption and source: held since it was asked (or read from its row after a
+        restart), else from the engine's atlas."""
+        if live.asked is not None and live.asked.item.id == question.atlas_id:
+            return live.asked.item
         try:
             return await self.engine.atlas_item(question.atlas_id)
         except EngineError:
@@ -499,6 +505,7 @@ class QuizFlow:
             self.spawn(self._advance_locked(live))
             return live
         live.position, live.question_id = open_question.position + 1, open_question.id
+        live.asked = AskedQuestion.from_payload(open_question.payload)
         live.play = QuestionPlay(len(open_question.choices))
         for row in rows:
             if row.choice is not None:

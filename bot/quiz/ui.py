@@ -97,7 +97,8 @@ class AnswerButton(_Base, template=r"mirage:quiz:a:(?P<question>[0-9]{1,18}):(?P
 
 
 class HintButton(_Base, template=r"mirage:quiz:h:(?P<question>[0-9]{1,18}):(?P<seed>[0-9]{1,10})"):
-    """The next rung of the hint ladder, privately. The seed lets the engine rebuild the ladder after a restart."""
+    """The next rung of the hint ladder, privately. After a restart the ladder comes from the question's
+    row; the seed lets the engine rebuild it for questions asked before rows kept it (revision 0003)."""
 
     def __init__(self, question_id: int, seed: int) -> None:
         super().__init__(

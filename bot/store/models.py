@@ -4,9 +4,9 @@ What is kept about people is the least the features need: Discord ids, atlas ite
 times. Every row that names a user is listed in `people.forget_user`.
 
 Two groups, one per migration: answer threads, jobs and follow-up turns (revision 0001); quizzes,
-their questions and answers, review cards, the review log and score events (revision 0002). The
-migrations in `migrations/versions` are written by hand; a test checks they build exactly these
-tables.
+their questions and answers, review cards, the review log and score events (revision 0002); revision
+0003 adds what a question asked (hints and item) to its row. The migrations in `migrations/versions`
+are written by hand; a test checks they build exactly these tables.
 """
 
 from __future__ import annotations
@@ -178,6 +178,9 @@ class Question(Base):
     state: Mapped[str] = mapped_column(String(16))  # open | revealed
     deadline: Mapped[datetime | None]
     revealed_at: Mapped[datetime | None]
+    # revision 0003: the hint ladder and the asked item (`bot.quiz.payload`), so a restart needs no
+    # engine to give hints or reveal; None on questions asked before it.
+    payload: Mapped[dict[str, Any] | None]
 
 
 class PlayerAnswer(Base):

@@ -86,8 +86,13 @@ async def add_question(
     choices: Sequence[Mapping[str, Any]],
     answer_index: int,
     deadline: datetime | None,
+    payload: Mapping[str, Any] | None = None,
 ) -> Question:
-    """Put the next question of a quiz (open for answers until `deadline`); the quiz's timer follows it."""
+    """Put the next question of a quiz (open for answers until `deadline`); the quiz's timer follows it.
+
+    `payload` is what the question asked (hint ladder and item, see `bot.quiz.payload`), kept so a
+    restarted bot can give hints and reveal without the engine.
+    """
     if not 0 <= answer_index < len(choices):
         raise ValueError(f"answer_index must be 0–{len(choices) - 1}; got {answer_index}")
     quiz = await session.get(Quiz, quiz_id, with_for_update=True)
@@ -102,6 +107,7 @@ async def add_question(
         answer_index=answer_index,
         state="open",
         deadline=deadline,
+        payload=dict(payload) if payload is not None else None,
     )
     session.add(question)
     quiz.deadline = deadline

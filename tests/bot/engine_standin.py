@@ -72,6 +72,24 @@ def hit(i: int, score: float = 0.9) -> dict[str, Any]:
     }
 
 
+def quiz_question(seed: int) -> dict[str, Any]:
+    """A caption quiz question as the engine gives it; the seed picks the image, as on a fixed atlas."""
+    item = hit(seed % 90 + 1)
+    shown = [hit((seed + offset) % 90 + 1) for offset in (0, 17, 34, 51)]
+    answer = seed % 4
+    shown[0], shown[answer] = shown[answer], shown[0]
+    return {
+        "kind": "caption",
+        "item": item,
+        "image_url": item["image_url"],
+        "question": "Which caption belongs to this image?",
+        "choices": [{"text": h["caption"][:40], "full_text": h["caption"], "id": h["id"]} for h in shown],
+        "answer": answer,
+        "hints": [f"Modality: {item['modality']} ({item['id']})", "Region: chest", item["caption"][:14] + "…"],
+        "seed": seed,
+    }
+
+
 class EngineStandIn:
     """The engine, faked at the HTTP edge."""
 
@@ -95,6 +113,7 @@ class EngineStandIn:
         app.router.add_post("/v1/compare", self._compare)
         app.router.add_post("/v1/generate", self._generate)
         app.router.add_post("/v1/ask", self._ask)
+        app.router.add_post("/v1/quiz", self._quiz)
         app.router.add_get("/v1/atlas/{atlas_id}", self._atlas_hit)
         app.router.add_get("/v1/atlas/{atlas_id}/image", self._atlas_image)
         self._runner = web.AppRunner(app)
@@ -276,6 +295,10 @@ class EngineStandIn:
             }
 
         return await self._job(request, "/v1/ask", body, make)
+
+    async def _quiz(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        return await self._job(request, "/v1/quiz", body, lambda b: quiz_question(b.get("seed", 0)))
 
     async def _atlas_hit(self, request: web.Request) -> web.StreamResponse:
         atlas_id = request.match_info["atlas_id"]

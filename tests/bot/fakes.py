@@ -99,7 +99,8 @@ class FakeMessage:
 
 
 def _record(channel: Any, content: str | None, kwargs: dict[str, Any]) -> FakeMessage:
-    files = [SentFile(f.filename, f.fp.read(), f.description) for f in kwargs.get("files") or []]
+    attached = kwargs.get("files") or ([kwargs["file"]] if kwargs.get("file") is not None else [])
+    files = [SentFile(f.filename, f.fp.read(), f.description) for f in attached]
     embeds = [kwargs["embed"]] if kwargs.get("embed") is not None else list(kwargs.get("embeds") or [])
     message = FakeMessage(
         channel, content or "", embeds, files, kwargs.get("view"), ephemeral=bool(kwargs.get("ephemeral"))
@@ -125,9 +126,13 @@ class FakeChannel:
         self.refuse_all = refuse_all
 
     async def send(self, content: str | None = None, **kwargs: Any) -> FakeMessage:
-        if self.refuse_all or (self.refuse_files and kwargs.get("files")):
+        if self.refuse_all or (self.refuse_files and (kwargs.get("files") or kwargs.get("file"))):
             raise forbidden()
         return _record(self, content, kwargs)
+
+    def get_partial_message(self, message_id: int) -> FakeMessage:
+        """A message sent here, by id (to edit it, as `PartialMessageable.get_partial_message` does)."""
+        return next(m for m in self.messages if m.id == message_id)
 
     @property
     def text(self) -> str:

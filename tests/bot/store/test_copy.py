@@ -54,7 +54,7 @@ async def _seed(url: str) -> None:
         )
         question = await quizzes.add_question(
             s, quiz.id, position=0, atlas_id="A", modality="ct", choices=[{"text": "x"}, {"text": "y"}],
-            answer_index=1, deadline=NOW + timedelta(seconds=45),
+            answer_index=1, deadline=NOW + timedelta(seconds=45), payload={"hints": ["ct", "brain"], "item": {"id": "A"}},
         )  # fmt: skip
         for user in (1, 2, 3):
             await answers.record_answer(s, question.id, user, user % 2, now=NOW)
@@ -108,7 +108,7 @@ async def test_copy_refuses_a_source_that_is_not_at_this_codes_revision(tmp_path
     engine = make_engine(old_url)
     await upgrade_to_head(engine, target="0001")
     await engine.dispose()
-    with pytest.raises(CopyRefused, match="source database is at revision 0001, this code at 0002"):
+    with pytest.raises(CopyRefused, match="source database is at revision 0001, this code at 0003"):
         await copy_database(old_url, pg_url)
     missing = tmp_path / "typo.sqlite3"
     with pytest.raises(CopyRefused, match="typo.sqlite3 does not exist"):
@@ -134,7 +134,7 @@ async def test_the_copy_command_line_copies_and_reports_errors_in_one_line(tmp_p
         text=True,
         cwd=REPO,
     )
-    assert current.stdout.strip() == "0002 (this code knows up to 0002)"
+    assert current.stdout.strip() == "0003 (this code knows up to 0003)"
     bad = subprocess.run(
         [sys.executable, "-m", "bot.store", "upgrade", "--url", "mysql://x/y"],
         capture_output=True,

@@ -1,0 +1,54 @@
+"""What a quiz question keeps in its database row: the hint ladder and the asked atlas item.
+
+With it, a bot that restarted mid-question gives the same hints and reveals the same caption and
+source without asking the engine again (whose atlas may have changed since the question was asked).
+Questions asked before revision 0003 have no payload; for them the flow still asks the engine.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from engine.contract import Hit, QuizResponse
+
+log = logging.getLogger(__name__)
+
+# The item's fields a reveal shows (id, caption, source, modality), plus the two `Hit` requires.
+ITEM_FIELDS = {"id", "caption", "source", "modality", "image_url", "score"}
+
+
+@dataclass(frozen=True)
+class AskedQuestion:
+    """The hints and the item of the question being played (from the engine, or from its row)."""
+
+    hints: list[str]
+    item: Hit
+
+    @classmethod
+    def from_response(cls, response: QuizResponse) -> AskedQuestion:
+        """What the engine's question asked."""
+        return cls(list(response.hints), response.item)
+
+    def to_payload(self) -> dict[str, Any]:
+        """The JSON kept in the question's `payload` column."""
+        return {"hints": list(self.hints), "item": self.item.model_dump(mode="json", include=ITEM_FIELDS)}
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any] | None) -> AskedQuestion | None:
+        """The question's row payload read back; None when there is none or it cannot be read."""
+        if payload is None:
+            return None
+        try:
+            hints = payload["hints"]
+            if not isinstance(hints, list) or not all(isinstance(h, str) for h in hints):
+                raise TypeError(f"hints must be a list of strings, got {hints!r}")
+            return cls(hints, Hit.model_validate(payload["item"]))
+        except (KeyError, TypeError, ValidationError):
+            # Never fatal: the flow falls back to the engine as for a question without a payload.
+            log.warning("unreadable quiz question payload; asking the engine instead", exc_info=True)
+            return None
