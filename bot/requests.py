@@ -3,6 +3,9 @@
 Slash commands, buttons, modals and mentions only build one of these and hand it to the services of
 the client that received it (`interaction.client.services.handle`); the flows turn it into engine
 calls, database writes and a reply. Nothing here talks to Discord or the engine.
+
+Some look alike (`SearchText` and `MoreResults` both carry a query and a modality) but stay apart: each
+is one thing a user did, and the services pick the flow by its type.
 """
 
 from __future__ import annotations

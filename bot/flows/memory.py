@@ -9,8 +9,10 @@ the flow, which tells the user to try again and loses nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..queue import Job
 from ..store import DatabaseUnavailable, jobs, threads, turns
@@ -21,31 +23,36 @@ from .context import Context
 log = logging.getLogger(__name__)
 
 
+async def _best_effort(ctx: Context, write: Callable[[AsyncSession], Awaitable[object]], lost: str) -> None:
+    """Run one write in its own unit of work; when the database is down, warn that `lost` was not kept."""
+    if ctx.db is None:
+        return
+    try:
+        async with ctx.db.session() as session:
+            await write(session)
+    except DatabaseUnavailable:
+        log.warning("%s: the database is unavailable", lost)
+
+
 async def save_job(
     ctx: Context, job: Job, kind: str, request: Mapping[str, Any], *, message_id: int | None, thread_id: int | None
 ) -> None:
     """Record a new job (best effort)."""
-    if ctx.db is None:
-        return
-    try:
-        async with ctx.db.session() as session:
-            await jobs.save_job(
-                session, job_id=job.id, user_id=job.user_id, kind=kind, request=dict(request),
-                message_id=message_id, thread_id=thread_id,
-            )
-    except DatabaseUnavailable:
-        log.warning("job %s not recorded: the database is unavailable", job.id)
+    await _best_effort(
+        ctx,
+        lambda session: jobs.save_job(
+            session, job_id=job.id, user_id=job.user_id, kind=kind, request=dict(request),
+            message_id=message_id, thread_id=thread_id,
+        ),
+        f"job {job.id} not recorded",
+    )
 
 
 async def finish_job(ctx: Context, job: Job, outcome: str) -> None:
     """Record how a job ended: done, failed or cancelled (best effort)."""
-    if ctx.db is None:
-        return
-    try:
-        async with ctx.db.session() as session:
-            await jobs.update_job(session, job.id, status=outcome)
-    except DatabaseUnavailable:
-        log.warning("job %s outcome not recorded: the database is unavailable", job.id)
+    await _best_effort(
+        ctx, lambda session: jobs.update_job(session, job.id, status=outcome), f"job {job.id} outcome not recorded"
+    )
 
 
 async def job_status(ctx: Context, job_id: str) -> str | None:
@@ -60,33 +67,31 @@ async def job_status(ctx: Context, job_id: str) -> str | None:
 async def remember_thread(ctx: Context, target: Any, *, command: str, query: str, hit_ids: Sequence[str]) -> None:
     """Remember what an answer thread showed, so follow-ups there are grounded in it (best effort; only
     for a real thread: an answer in a channel has no thread to follow up in)."""
-    if ctx.db is None or not is_thread(target) or not hit_ids:
+    if not is_thread(target) or not hit_ids:
         return
     guild = getattr(target, "guild", None)
-    try:
-        async with ctx.db.session() as session:
-            await threads.remember_thread(
-                session,
-                thread_id=target.id,
-                channel_id=getattr(target, "parent_id", None) or target.id,
-                guild_id=getattr(guild, "id", None),
-                command=command,
-                query=query,
-                hit_ids=list(dict.fromkeys(hit_ids)),
-            )
-    except DatabaseUnavailable:
-        log.warning("thread %s not remembered: the database is unavailable", target.id)
+    await _best_effort(
+        ctx,
+        lambda session: threads.remember_thread(
+            session,
+            thread_id=target.id,
+            channel_id=getattr(target, "parent_id", None) or target.id,
+            guild_id=getattr(guild, "id", None),
+            command=command,
+            query=query,
+            hit_ids=list(dict.fromkeys(hit_ids)),
+        ),
+        f"thread {target.id} not remembered",
+    )
 
 
 async def extend_thread(ctx: Context, target: Any, hit_ids: Sequence[str]) -> None:
     """Add newly shown hits (e.g. More results) to a remembered thread (best effort)."""
-    if ctx.db is None or not is_thread(target) or not hit_ids:
+    if not is_thread(target) or not hit_ids:
         return
-    try:
-        async with ctx.db.session() as session:
-            await threads.extend_hits(session, target.id, hit_ids)
-    except DatabaseUnavailable:
-        log.warning("thread %s not extended: the database is unavailable", target.id)
+    await _best_effort(
+        ctx, lambda session: threads.extend_hits(session, target.id, hit_ids), f"thread {target.id} not extended"
+    )
 
 
 async def thread_context(ctx: Context, thread_id: int) -> AnswerThread | None:
@@ -101,13 +106,11 @@ async def add_turn(
     ctx: Context, thread_id: int, user_id: int, *, question: str, answer: str, cited_ids: Sequence[str], grounded: bool
 ) -> None:
     """Record a follow-up and its answer (best effort: the answer is already in the thread)."""
-    if ctx.db is None:
-        return
-    try:
-        async with ctx.db.session() as session:
-            await turns.add_turn(
-                session, thread_id=thread_id, user_id=user_id, question=question, answer=answer,
-                cited_ids=list(cited_ids), grounded=grounded,
-            )
-    except DatabaseUnavailable:
-        log.warning("follow-up in thread %s not recorded: the database is unavailable", thread_id)
+    await _best_effort(
+        ctx,
+        lambda session: turns.add_turn(
+            session, thread_id=thread_id, user_id=user_id, question=question, answer=answer,
+            cited_ids=list(cited_ids), grounded=grounded,
+        ),
+        f"follow-up in thread {thread_id} not recorded",
+    )

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 import discord
@@ -60,8 +61,7 @@ async def run_job(
         METRICS.finished(label, "rejected")
         await interaction.response.send_message(str(rejected), ephemeral=True)
         return
-    status: StatusLine | None = None
-    try:
+    async with _settled_at_end(ctx, job):
         # 2. acknowledge
         await interaction.response.defer(thinking=True)
         METRICS.acknowledged(label, getattr(interaction, "created_at", None))
@@ -70,12 +70,8 @@ async def run_job(
         )
         # 3. where to answer
         reply = await Reply.open(interaction, thread_name)
-        status = await _open_status(ctx, job, reply, label, record)
         # 4 and 5
-        await _run_queued(ctx, job, label, reply, status, work)
-    finally:
-        ctx.queue.close(job)
-        job.settled.set()  # the last word is written: a shutdown waiting for it may go on
+        await _run_queued(ctx, job, label, reply, record, work)
 
 
 async def run_in_thread(
@@ -89,10 +85,15 @@ async def run_in_thread(
         METRICS.finished(label, "rejected")
         await thread.send(f"<@{user_id}> {rejected}", allowed_mentions=discord.AllowedMentions(users=True))
         return
+    async with _settled_at_end(ctx, job):
+        await _run_queued(ctx, job, label, Reply.in_thread(thread), record, work)
+
+
+@asynccontextmanager
+async def _settled_at_end(ctx: Context, job: Job) -> AsyncIterator[None]:
+    """Free the job's queue slot however the block ends, then mark it settled."""
     try:
-        reply = Reply.in_thread(thread)
-        status = await _open_status(ctx, job, reply, label, record)
-        await _run_queued(ctx, job, label, reply, status, work)
+        yield
     finally:
         ctx.queue.close(job)
         job.settled.set()  # the last word is written: a shutdown waiting for it may go on
@@ -107,8 +108,12 @@ async def _open_status(
     return StatusLine(message, min_interval_s=ctx.settings.progress_interval_s)
 
 
-async def _run_queued(ctx: Context, job: Job, label: str, reply: Reply, status: StatusLine, work: Work) -> None:
-    """Steps 4 and 5: a fair turn, the work under one deadline, and the outcome on the status line."""
+async def _run_queued(
+    ctx: Context, job: Job, label: str, reply: Reply, record: Mapping[str, Any] | None, work: Work
+) -> None:
+    """Steps 3 (the status line) to 5: a fair turn, the work under one deadline, and the outcome on the
+    status line."""
+    status = await _open_status(ctx, job, reply, label, record)
 
     async def timed_work() -> None:
         async with asyncio.timeout(ctx.settings.job_timeout_s):

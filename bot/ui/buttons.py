@@ -26,7 +26,13 @@ ATLAS_ID = re.compile(ATLAS_ID_PATTERN.removeprefix("^").removesuffix("$"))
 
 
 class _Base(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mirage:_base"):
-    """Shared plumbing: errors in a button end at the same edge as errors in commands."""
+    """Shared plumbing: errors in a button end at the same edge as errors in commands.
+
+    Each button below spells out its own `discord.ui.Button` and `run`, though several look alike (More
+    results and New seed both read a marked line, check a limit and hand over a request): the custom id
+    it writes sits next to the template that reads it back, and the marks, limits and requests differ.
+    The part that is the same, reading a mark or telling the user, is `_read_mark_or_say`.
+    """
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:  # noqa: D102
         try:

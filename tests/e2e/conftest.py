@@ -3,15 +3,20 @@
 The engine (tiny profile) is started once per session; its MIRAGE_DATA_DIR links the shared test
 cache's tiny models and demo atlas, so they are built once per cache (its atlas store is its own). Each e2e module gets its own stand-in
 and bot process (module-scoped event loop). Every process is stopped by a finalizer; its log is in
-the session's temporary directory and its tail is shown when it fails to start.
+the session's temporary directory and its tail is shown when it fails to start. A module whose tests
+restart the bot declares its bot with `restartable_bot(...)`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -90,12 +95,17 @@ async def module_standin() -> AsyncIterator[StandIn]:
         yield server
 
 
+def assert_bot_healthy(standin: StandIn, bot: BotProcess) -> None:
+    """The bot process is alive and asked the stand-in for no route it lacks."""
+    assert bot.alive, f"the bot process died:\n{bot.log_tail()}"
+    assert not standin.unsupported, [str(c) for c in standin.unsupported]
+
+
 @pytest.fixture
 def bot_stays_healthy(module_standin: StandIn, bot: BotProcess) -> Iterator[None]:
     """After the test: the bot process is alive and asked the stand-in for no route it lacks."""
     yield
-    assert bot.alive, f"the bot process died:\n{bot.log_tail()}"
-    assert not module_standin.unsupported, [str(c) for c in module_standin.unsupported]
+    assert_bot_healthy(module_standin, bot)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -106,3 +116,75 @@ async def bot(module_standin: StandIn, engine: EngineProcess, e2e_log_dir: Path)
         yield process
     finally:
         process.stop()
+
+
+@dataclass
+class RestartableBot:
+    """A module's bot process on its own data folder; `restart` kills it (a crash) and starts a new one
+    on the same data, as after a crash in production."""
+
+    standin: StandIn
+    engine: EngineProcess
+    work_dir: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    process: BotProcess | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        return self.work_dir / "data"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "bot.sqlite3"
+
+    def rows(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
+        """Read the bot's database as it is on disk (WAL readers never block the bot)."""
+        with sqlite3.connect(self.db_path) as conn:
+            return conn.execute(sql, args).fetchall()
+
+    async def start(self) -> BotProcess:
+        """Start the bot on this folder's data and wait for READY and command sync."""
+        env = {"MIRAGE_DATA_DIR": str(self.data_dir), **self.extra_env}
+        self.process = await start_bot_process(self.standin, self.engine, self.work_dir / "bot.log", **env)
+        return self.process
+
+    async def restart(self, *, before_start: float = 0.0) -> None:
+        """SIGKILL the bot, wait `before_start` seconds, start it again and wait for its new command sync
+        and gateway session (the stand-in's READY flag is still set from the first start)."""
+        gateway = self.standin.gateway
+        synced, identified = self.standin.commands.sync_count, gateway.identifies
+        assert self.process is not None and self.process.process is not None
+        self.process.process.kill()
+        await asyncio.sleep(before_start)
+        await self.start()
+        await self.standin.wait_for(
+            lambda: self.standin.commands.sync_count > synced
+            and gateway.identifies > identified
+            and gateway.connected.is_set(),
+            90,
+            "the restarted bot's command sync and gateway session",
+        )
+
+    def assert_healthy(self) -> None:
+        """The current bot process is alive and asked the stand-in for no route it lacks."""
+        assert self.process is not None
+        assert_bot_healthy(self.standin, self.process)
+
+
+def restartable_bot(name: str, **extra_env: str) -> Any:
+    """A module-scoped fixture called `name`: a `RestartableBot` (with `extra_env`) for the module's
+    stand-in and the session's engine, stopped after the module. Assign it to a module variable `name`."""
+
+    @pytest_asyncio.fixture(scope="module", loop_scope="module", name=name)
+    async def fixture(
+        module_standin: StandIn, engine: EngineProcess, tmp_path_factory: pytest.TempPathFactory
+    ) -> AsyncIterator[RestartableBot]:
+        bot = RestartableBot(module_standin, engine, tmp_path_factory.mktemp(name), dict(extra_env))
+        await bot.start()
+        try:
+            yield bot
+        finally:
+            if bot.process is not None:
+                bot.process.stop()
+
+    return fixture

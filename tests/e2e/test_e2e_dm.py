@@ -8,14 +8,14 @@ server-only commands say where to use them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
 from engine.contract import DISCLAIMER
-from tests.e2e.conftest import start_bot_process
+from tests.e2e.conftest import assert_bot_healthy, start_bot_process
 from tests.e2e.processes import BotProcess, EngineProcess
 from tests.e2e.standin import StandIn
 from tests.e2e.test_e2e_quiz import (
@@ -44,11 +44,10 @@ async def dm_bot(module_standin: StandIn, engine: EngineProcess, e2e_log_dir: Pa
 
 
 @pytest.fixture(autouse=True)
-def bot_stays_healthy(module_standin: StandIn, dm_bot: BotProcess) -> AsyncIterator[None]:
+def bot_stays_healthy(module_standin: StandIn, dm_bot: BotProcess) -> Iterator[None]:
     """After each test: the bot is alive and asked the stand-in for nothing it lacks."""
     yield
-    assert dm_bot.alive, f"the bot process died:\n{dm_bot.log_tail()}"
-    assert not module_standin.unsupported, [str(c) for c in module_standin.unsupported]
+    assert_bot_healthy(module_standin, dm_bot)
 
 
 async def test_a_solo_quiz_plays_in_the_dm_and_becomes_a_review_card(module_standin: StandIn) -> None:

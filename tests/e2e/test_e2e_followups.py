@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 import pytest_asyncio
 
 from engine.contract import DISCLAIMER
 from tests.e2e.answers import FINAL_MARKS, Answer, wait_for_answer
-from tests.e2e.conftest import start_bot_process
-from tests.e2e.processes import BotProcess, EngineProcess
+from tests.e2e.conftest import RestartableBot, restartable_bot
 from tests.e2e.standin import InteractionRecord, MessageRecord, StandIn
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(900)]
@@ -27,58 +24,18 @@ ANSWER_TIMEOUT_S = 120.0
 CB_DEFERRED, CB_MODAL = 5, 9
 SOURCE_LINE = re.compile(r"\[(\d+)\] `(ROCO_\w+)`")
 
-
-@dataclass
-class FollowUpBot:
-    """This module's bot process; `restart` kills it (a crash) and starts a new one on the same data."""
-
-    standin: StandIn
-    engine: EngineProcess
-    log_path: Path
-    data_dir: Path
-    process: BotProcess
-
-    async def restart(self) -> None:
-        gateway = self.standin.gateway
-        synced, identified = self.standin.commands.sync_count, gateway.identifies
-        assert self.process.process is not None
-        self.process.process.kill()
-        self.process = await start_bot_process(self.standin, self.engine, self.log_path, **self.env())
-        await self.standin.wait_for(
-            lambda: self.standin.commands.sync_count > synced
-            and gateway.identifies > identified
-            and gateway.connected.is_set(),
-            90,
-            "the restarted bot's command sync and gateway session",
-        )
-
-    def env(self) -> dict[str, str]:
-        return {"MIRAGE_DATA_DIR": str(self.data_dir)}
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def followup_bot(
-    module_standin: StandIn, engine: EngineProcess, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[FollowUpBot]:
-    work = tmp_path_factory.mktemp("followup-bot")
-    holder = FollowUpBot(module_standin, engine, work / "bot.log", work / "data", None)  # type: ignore[arg-type]
-    holder.process = await start_bot_process(module_standin, engine, holder.log_path, **holder.env())
-    try:
-        yield holder
-    finally:
-        holder.process.stop()
+followup_bot = restartable_bot("followup_bot")
 
 
 @pytest.fixture(autouse=True)
-def bot_stays_healthy(module_standin: StandIn, followup_bot: FollowUpBot) -> AsyncIterator[None]:
+def bot_stays_healthy(followup_bot: RestartableBot) -> Iterator[None]:
     """After each test: the bot is alive and asked the stand-in for nothing it lacks."""
     yield
-    assert followup_bot.process.alive, f"the bot process died:\n{followup_bot.process.log_tail()}"
-    assert not module_standin.unsupported, [str(c) for c in module_standin.unsupported]
+    followup_bot.assert_healthy()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def search_answer(module_standin: StandIn, followup_bot: FollowUpBot) -> Answer:
+async def search_answer(module_standin: StandIn, followup_bot: RestartableBot) -> Answer:
     record = await module_standin.run_slash(
         "mirage search", {"query": "round nodule on chest x-ray", "k": 3}, user="alice"
     )
@@ -159,7 +116,7 @@ async def test_a_mention_outside_an_answer_thread_is_ignored(module_standin: Sta
 
 
 async def test_after_a_restart_the_old_answers_buttons_and_follow_ups_still_work(
-    module_standin: StandIn, followup_bot: FollowUpBot, search_answer: Answer
+    module_standin: StandIn, followup_bot: RestartableBot, search_answer: Answer
 ) -> None:
     thread_id = search_answer.channel_id
     opened = await module_standin.press_button(search_answer.footer, "mirage:ask", user="frank")

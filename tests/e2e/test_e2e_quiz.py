@@ -12,16 +12,12 @@ import copy
 import random
 import re
 import sqlite3
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
-import pytest_asyncio
 
 from engine.contract import MODALITIES
-from tests.e2e.conftest import start_bot_process
-from tests.e2e.processes import BotProcess, EngineProcess
+from tests.e2e.conftest import RestartableBot, restartable_bot
 from tests.e2e.standin import InteractionRecord, MessageRecord, StandIn
 
 pytestmark = [
@@ -38,65 +34,14 @@ REVEAL_HEAD = re.compile(r"✅ \*\*Question (\d+)/(\d+): ([A-E])\*\*")
 MENTION = re.compile(r"<@(\d+)>")
 BOARD_LINE = re.compile(r"<@(\d+)> · (\d+) pts · (\d+)/(\d+) right")
 
-
-@dataclass
-class QuizBot:
-    """The bot process of this module; `restart` kills it (a crash) and starts a new one on the same data."""
-
-    standin: StandIn
-    engine: EngineProcess
-    log_path: Path
-    data_dir: Path
-    process: BotProcess
-
-    @property
-    def db_path(self) -> Path:
-        return self.data_dir / "bot.sqlite3"
-
-    def rows(self, sql: str, *args: object) -> list[tuple]:
-        """Read the bot's database as it is on disk (WAL readers never block the bot)."""
-        with sqlite3.connect(self.db_path) as conn:
-            return conn.execute(sql, args).fetchall()
-
-    async def restart(self, *, before_start: float = 0.0) -> None:
-        """SIGKILL the bot, wait `before_start` seconds, start it again and wait for its command sync."""
-        gateway = self.standin.gateway
-        synced, identified = self.standin.commands.sync_count, gateway.identifies
-        assert self.process.process is not None
-        self.process.process.kill()
-        await asyncio.sleep(before_start)
-        self.process = await start_bot_process(self.standin, self.engine, self.log_path, **self.env())
-        await self.standin.wait_for(
-            lambda: self.standin.commands.sync_count > synced
-            and gateway.identifies > identified
-            and gateway.connected.is_set(),
-            90,
-            "the restarted bot's command sync and gateway session",
-        )
-
-    def env(self) -> dict[str, str]:
-        return {"MIRAGE_DATA_DIR": str(self.data_dir), "MIRAGE_QUIZ_REVEAL_S": str(REVEAL_S)}
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def quiz_bot(
-    module_standin: StandIn, engine: EngineProcess, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[QuizBot]:
-    work = tmp_path_factory.mktemp("quiz-bot")
-    holder = QuizBot(module_standin, engine, work / "bot.log", work / "data", None)  # type: ignore[arg-type]
-    holder.process = await start_bot_process(module_standin, engine, holder.log_path, **holder.env())
-    try:
-        yield holder
-    finally:
-        holder.process.stop()
+quiz_bot = restartable_bot("quiz_bot", MIRAGE_QUIZ_REVEAL_S=str(REVEAL_S))
 
 
 @pytest.fixture(autouse=True)
-def bot_stays_healthy(module_standin: StandIn, quiz_bot: QuizBot) -> AsyncIterator[None]:
+def bot_stays_healthy(quiz_bot: RestartableBot) -> Iterator[None]:
     """After each test: the bot is alive and asked the stand-in for nothing it lacks."""
     yield
-    assert quiz_bot.process.alive, f"the bot process died:\n{quiz_bot.process.log_tail()}"
-    assert not module_standin.unsupported, [str(c) for c in module_standin.unsupported]
+    quiz_bot.assert_healthy()
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -180,7 +125,7 @@ async def click_all(
 
 # --- the tests -----------------------------------------------------------------------------
 async def test_twenty_players_every_click_acknowledged_once_and_scored(
-    module_standin: StandIn, quiz_bot: QuizBot
+    module_standin: StandIn, quiz_bot: RestartableBot
 ) -> None:
     s = module_standin
     rng = random.Random(11)
@@ -267,7 +212,7 @@ async def test_twenty_players_every_click_acknowledged_once_and_scored(
         assert pts == points[uid]
 
 
-async def test_bad_input_is_answered_clearly(module_standin: StandIn, quiz_bot: QuizBot) -> None:
+async def test_bad_input_is_answered_clearly(module_standin: StandIn, quiz_bot: RestartableBot) -> None:
     s = module_standin
     # a modality with too few atlas images: the engine's message says what is available, no thread opens
     record = await s.run_slash("mirage quiz", {"modality": "other"}, user="dora")
@@ -298,7 +243,7 @@ async def test_bad_input_is_answered_clearly(module_standin: StandIn, quiz_bot: 
     assert reveals_in(s, thread_id) == [], "a stopped question is not revealed"
 
 
-async def test_restart_mid_quiz_keeps_answers_and_timers(module_standin: StandIn, quiz_bot: QuizBot) -> None:
+async def test_restart_mid_quiz_keeps_answers_and_timers(module_standin: StandIn, quiz_bot: RestartableBot) -> None:
     s = module_standin
     _, thread_id = await start_quiz(s, "rhea", questions=2)
     q1 = await wait_question(s, thread_id, 1)
@@ -321,7 +266,7 @@ async def test_restart_mid_quiz_keeps_answers_and_timers(module_standin: StandIn
     assert board(r2)[user_id(s, "sol")][2] == 2, "the click after the restart counted"
 
 
-async def test_review_rerate_progress_and_forget_me(module_standin: StandIn, quiz_bot: QuizBot) -> None:
+async def test_review_rerate_progress_and_forget_me(module_standin: StandIn, quiz_bot: RestartableBot) -> None:
     s = module_standin
     _, thread_id = await start_quiz(s, "uma", questions=1)
     q = await wait_question(s, thread_id, 1)

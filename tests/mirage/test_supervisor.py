@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mirage.supervisor import Backoff, ChildSpec, Supervisor
-from tests.mirage.processes import pid_alive, standin, supervise
+from tests.mirage.processes import Watched, pid_alive, standin, supervise
 
 
 def free_port() -> int:
@@ -23,6 +23,25 @@ def records(path: Path) -> list[tuple[float, int]]:
     if not path.exists():
         return []
     return [(float(t), int(p)) for t, p in (line.split() for line in path.read_text().splitlines())]
+
+
+def engine_then_bot(tmp_path: Path, ready_after_s: float, timing: dict | None = None) -> Watched:
+    """Supervise a stand-in engine whose /readyz answers 503 for `ready_after_s`, and a bot that waits
+    for it; each child records its starts and stops in its own folder under `tmp_path`."""
+    (tmp_path / "engine").mkdir()
+    (tmp_path / "bot").mkdir()
+    port = free_port()
+    return supervise(
+        [
+            {
+                "name": "engine",
+                "argv": standin("ready", tmp_path / "engine", f"{port}:{ready_after_s}"),
+                "ready_url": f"http://127.0.0.1:{port}",
+            },
+            {"name": "bot", "argv": standin("run", tmp_path / "bot"), "after": "engine"},
+        ],
+        timing,
+    )
 
 
 def test_backoff_doubles_up_to_its_ceiling() -> None:
@@ -79,19 +98,7 @@ def test_every_line_is_prefixed_with_its_process_and_progress_bars_become_lines(
 
 
 def test_sigterm_stops_the_bot_then_the_engine_each_draining_and_exits_zero(tmp_path: Path) -> None:
-    (tmp_path / "engine").mkdir()
-    (tmp_path / "bot").mkdir()
-    port = free_port()
-    run = supervise(
-        [
-            {
-                "name": "engine",
-                "argv": standin("ready", tmp_path / "engine", f"{port}:0"),
-                "ready_url": f"http://127.0.0.1:{port}",
-            },
-            {"name": "bot", "argv": standin("run", tmp_path / "bot"), "after": "engine"},
-        ]
-    )
+    run = engine_then_bot(tmp_path, ready_after_s=0)
     try:
         run.wait_for(r"^bot +\| start 1: up$")
         assert run.terminate_and_wait() == 0
@@ -107,20 +114,7 @@ def test_sigterm_stops_the_bot_then_the_engine_each_draining_and_exits_zero(tmp_
 
 
 def test_the_bot_starts_only_once_the_engine_answers_ready(tmp_path: Path) -> None:
-    (tmp_path / "engine").mkdir()
-    (tmp_path / "bot").mkdir()
-    port = free_port()
-    run = supervise(
-        [
-            {
-                "name": "engine",
-                "argv": standin("ready", tmp_path / "engine", f"{port}:2.0"),
-                "ready_url": f"http://127.0.0.1:{port}",
-            },
-            {"name": "bot", "argv": standin("run", tmp_path / "bot"), "after": "engine"},
-        ],
-        {"waiting_note_s": 0.5},
-    )
+    run = engine_then_bot(tmp_path, ready_after_s=2.0, timing={"waiting_note_s": 0.5})
     try:
         run.wait_for(r"^bot +\| start 1: up$")
         assert run.terminate_and_wait() == 0

@@ -74,6 +74,19 @@ class _Reader:
             return None
         return int(lines[0].split()[1]), headers, rest[:length]
 
+    def wait_answer(self, result: RawResult, wait_s: float, poll_s: float) -> None:
+        """Read until an answer comes (or the server hangs up, or `wait_s` passes) into `result`; after an
+        answer, see whether the server closes the connection."""
+        deadline = time.monotonic() + wait_s
+        while self.answer() is None and not self.eof and time.monotonic() < deadline:
+            self.poll(poll_s)
+        answer = self.answer()
+        if answer is not None:
+            result.status, result.headers, result.body = answer
+            # after an answer to an unread body the server hangs up rather than read the rest
+            self.poll(2.0)
+            result.closed_by_server = result.closed_by_server or self.eof
+
 
 def post_chunked(
     port: int, path: str, *, token: str | None, total: int, drip_s: float = 0.0, piece: int = CHUNK,
@@ -98,15 +111,7 @@ def post_chunked(
                 sock.sendall(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             result.closed_by_server = True
-        deadline = time.monotonic() + timeout
-        while reader.answer() is None and not reader.eof and time.monotonic() < deadline:
-            reader.poll(0.2)
-        answer = reader.answer()
-        if answer is not None:
-            result.status, result.headers, result.body = answer
-            # after an answer to an unread body the server hangs up rather than read the rest
-            reader.poll(2.0)
-            result.closed_by_server = result.closed_by_server or reader.eof
+        reader.wait_answer(result, timeout, poll_s=0.2)
     result.seconds = time.monotonic() - started
     return result
 
@@ -118,13 +123,5 @@ def first_answer_after_headers(port: int, path: str, *, token: str | None, wait_
     with socket.create_connection(("127.0.0.1", port), timeout=wait_s) as sock:
         sock.sendall(_head(path, port, token) + _chunk(b"{"))
         result.sent = 1
-        reader = _Reader(sock)
-        deadline = time.monotonic() + wait_s
-        while reader.answer() is None and not reader.eof and time.monotonic() < deadline:
-            reader.poll(0.1)
-        answer = reader.answer()
-        if answer is not None:
-            result.status, result.headers, result.body = answer
-            reader.poll(2.0)
-            result.closed_by_server = reader.eof
+        _Reader(sock).wait_answer(result, wait_s, poll_s=0.1)
     return result
