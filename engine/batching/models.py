@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engine.models.base import ProgressCallback
+from engine.models.base import ProgressCallback, Prompt
 
 from .core import Batcher, Pending
 
@@ -119,7 +119,7 @@ class BatchedTextGenerator(_Delegating):
 
     def generate(
         self,
-        prompt: str,
+        prompt: Prompt,
         *,
         max_new_tokens: int,
         top_p: float,

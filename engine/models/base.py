@@ -7,7 +7,8 @@ transformers or diffusers types.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -15,6 +16,21 @@ from PIL import Image
 
 # (step_done, total_steps) -> None; called from the worker thread during generation.
 ProgressCallback = Callable[[int, int], None]
+# One chat turn, as chat templates and OpenAI-style servers take it: {"role": ..., "content": ...}.
+Message = Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What an LLM is asked, in the two forms a generator may need.
+
+    `text` is the prompt an in-process model tokenizes (its chat template rendered, or Dolly's
+    format); `messages` are the same request as chat turns, for a server that applies its own
+    template (None: the request exists only as text). engine/pipelines/prompts.py builds both.
+    """
+
+    text: str
+    messages: tuple[Message, ...] | None = None
 
 
 class WeightsNotFoundError(RuntimeError):
@@ -57,13 +73,13 @@ class ClipEncoder(Protocol):
 
 
 class TextGenerator(Protocol):
-    """A causal LM that completes a prompt (Dolly-style)."""
+    """A causal LM that completes a prompt (Dolly-style or through its chat template)."""
 
     model_id: str
 
     def generate(
         self,
-        prompt: str,
+        prompt: Prompt,
         *,
         max_new_tokens: int,
         top_p: float,

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
 from engine.batching.sampling import RowOutcome, TextRow, sample_rows
+from engine.models.base import Message, Prompt
 from engine.models.device import is_cuda, resolve_device, resolve_dtype
 from engine.models.hub import (
     local_path,
@@ -48,14 +49,14 @@ class CausalLMGenerator:
 
     def generate(
         self,
-        prompt: str,
+        prompt: Prompt,
         *,
         max_new_tokens: int,
         top_p: float,
         seed: int,
         cancel: threading.Event | None = None,
     ) -> str:
-        """Sample a completion of `prompt` (the new text only, cut at "### End", stripped)."""
+        """Sample a completion of `prompt.text` (the new text only, cut at "### End", stripped)."""
         row = self.text_row(prompt, max_new_tokens=max_new_tokens, top_p=top_p, seed=seed, cancel=cancel)
         outcome = self.generate_rows([row])[0]
         if isinstance(outcome, BaseException):
@@ -63,14 +64,14 @@ class CausalLMGenerator:
         return self.completion_text(outcome)
 
     def text_row(
-        self, prompt: str, *, max_new_tokens: int, top_p: float, seed: int, cancel: threading.Event | None = None
+        self, prompt: Prompt, *, max_new_tokens: int, top_p: float, seed: int, cancel: threading.Event | None = None
     ) -> TextRow:
-        """`prompt` tokenized and checked against the model's context; raises ValueError naming the limit."""
+        """`prompt.text` tokenized and checked against the model's context; raises ValueError naming the limit."""
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
         if not 0.0 < top_p <= 1.0:
             raise ValueError(f"top_p must be in (0, 1], got {top_p}")
-        prompt_ids = self.tokenizer(prompt).input_ids
+        prompt_ids = self.tokenizer(prompt.text).input_ids
         if len(prompt_ids) + max_new_tokens > self.context_length:
             raise ValueError(
                 f"prompt is {len(prompt_ids)} tokens; with max_new_tokens={max_new_tokens} it exceeds the "
@@ -107,8 +108,8 @@ class CausalLMGenerator:
         # decode only the tail: the stop text may span several tokens, or be one special token
         return END_KEY in self.tokenizer.decode(new_ids[-self._stop_window :], skip_special_tokens=False)
 
-    def chat_prompt(self, messages: list[dict[str, str]]) -> str | None:
-        """`messages` through the tokenizer's chat template, ready for `generate`; None when it has none.
+    def chat_prompt(self, messages: Sequence[Message]) -> str | None:
+        """`messages` through the tokenizer's chat template, as a Prompt's text; None when it has none.
 
         engine/pipelines/prompts.py decides with this: a template → chat format, None → Dolly's format.
         """
@@ -117,7 +118,7 @@ class CausalLMGenerator:
         from jinja2.exceptions import TemplateError
 
         try:
-            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            text = self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
         except TemplateError:
             # some templates refuse a system role (Gemma's): fold it into the first user message
             if len(messages) < 2 or messages[0]["role"] != "system":

@@ -6,9 +6,9 @@ this generator offers no batch path and the engine's LLM batcher leaves it alone
 
 Two endpoints, one chosen when the engine starts (`MIRAGE_LLM_API`):
 - chat completions (`/v1/chat/completions`): the server applies its model's chat template to the
-  pipeline's messages. `chat_prompt` hands the messages to `generate` inside the prompt string (see
-  `CHAT_PREFIX`), so the pipelines keep their one `render_prompt` → `generate` path;
-- completions (`/v1/completions`) with Dolly's instruction format, for a model without a template.
+  prompt's messages (`Prompt.messages`);
+- completions (`/v1/completions`) with the prompt's text in Dolly's instruction format, for a model
+  without a template (this generator offers no `chat_prompt`, so the pipelines render Dolly's format).
 "auto" probes chat first and falls back to completions when the server refuses chat for this model.
 
 Every failure to answer (refused connection, no answer within `MIRAGE_LLM_TIMEOUT_S`, an HTTP
@@ -29,15 +29,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from engine.models.base import GenerationCancelled, LLMUnavailable
+from engine.models.base import GenerationCancelled, LLMUnavailable, Prompt
 
 log = logging.getLogger(__name__)
 
 Api = Literal["auto", "chat", "completions"]
 END_KEY = "### End"
-# A prompt that starts with this carries chat messages as JSON (written by `chat_prompt`). A Dolly
-# prompt starts with its instruction intro, so the two never meet.
-CHAT_PREFIX = "[mirage chat messages]\n"
 CANCEL_POLL_S = 0.05  # how often a waiting generation looks at its cancel event
 ERROR_BODY_CHARS = 300  # how much of a server's error body the operator's log keeps
 PROBE_TEXT = "Say OK."
@@ -68,15 +65,9 @@ class RemoteLLM:
         endpoint = "chat completions" if self.api == "chat" else "completions"
         return f"{self.model_id} at {self.base_url} ({endpoint})"
 
-    def chat_prompt(self, messages: list[dict[str, str]]) -> str | None:
-        """The messages for the server's own chat template, or None (Dolly's format) in completions mode."""
-        if self.api != "chat":
-            return None
-        return CHAT_PREFIX + json.dumps(messages, ensure_ascii=False)
-
     def generate(
         self,
-        prompt: str,
+        prompt: Prompt,
         *,
         max_new_tokens: int,
         top_p: float,
@@ -93,16 +84,16 @@ class RemoteLLM:
         text = self._run(self._stream(path, body), cancel)
         return text.split(END_KEY, 1)[0].strip()
 
-    def request_body(self, prompt: str, *, max_new_tokens: int, top_p: float, seed: int) -> tuple[str, dict]:
-        """The endpoint and JSON body for `prompt`: chat messages when it carries them, else a plain prompt."""
+    def request_body(self, prompt: Prompt, *, max_new_tokens: int, top_p: float, seed: int) -> tuple[str, dict]:
+        """The endpoint and JSON body for `prompt`: its messages in chat mode, else its text as a plain prompt."""
         # temperature 1 with top_p: the reference's pure nucleus sampling (servers may default lower)
         body: dict[str, Any] = {
             "model": self.model_id, "max_tokens": max_new_tokens, "top_p": top_p, "temperature": 1.0,
             "seed": seed, "stop": [END_KEY], "stream": True,
         }
-        if prompt.startswith(CHAT_PREFIX):
-            return "/chat/completions", body | {"messages": json.loads(prompt[len(CHAT_PREFIX):])}
-        return "/completions", body | {"prompt": prompt}
+        if self.api == "chat" and prompt.messages is not None:
+            return "/chat/completions", body | {"messages": [dict(m) for m in prompt.messages]}
+        return "/completions", body | {"prompt": prompt.text}
 
     def close(self) -> None:
         """Close the HTTP client and stop the event loop thread (idempotent)."""
@@ -222,7 +213,7 @@ def api_base_url(url: str) -> str:
 def _probe(llm: RemoteLLM) -> str | None:
     """None when one token comes back in `llm.api` mode; the HTTP refusal otherwise. A server that
     cannot be reached or does not answer in time raises LLMUnavailable (no other mode would help)."""
-    prompt = llm.chat_prompt([{"role": "user", "content": PROBE_TEXT}]) or PROBE_TEXT
+    prompt = Prompt(PROBE_TEXT, ({"role": "user", "content": PROBE_TEXT},))
     try:
         llm.generate(prompt, max_new_tokens=1, top_p=1.0, seed=0)
     except ServerRefused as refused:

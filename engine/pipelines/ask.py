@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from engine.config import EngineSettings
 from engine.contract import ASK_CONTEXT_MAX, ASK_CONTEXT_MIN, ASK_QUESTION_MAX_CHARS, SEED_MAX, SEED_MIN
-from engine.models.base import GenerationCancelled, TextGenerator, llm_failure
+from engine.models.base import GenerationCancelled, Prompt, TextGenerator, llm_failure
 from engine.store.base import AtlasStore, StoredHit
 
 from .citations import CheckedAnswer, check_citations
@@ -45,7 +45,7 @@ class AskResult:
     citations: list[tuple[int, str]]
     sources: list[StoredHit]
     grounded: bool
-    prompt: str | None = None
+    prompt: Prompt | None = None
     raw: str | None = None
     out_of_range: int = 0
     malformed: int = 0
@@ -161,7 +161,7 @@ class AskPipeline:
         return result
 
     def _generate(
-        self, prompt: str, seed: int | None, cancel: threading.Event | None, notes: list[str]
+        self, prompt: Prompt, seed: int | None, cancel: threading.Event | None, notes: list[str]
     ) -> str | None:
         assert self.llm is not None
         try:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from engine.models.base import Prompt
+
 INTRO = (
     "Below is an instruction that describes a task. "
     "Write a response that appropriately completes the request."
@@ -24,18 +26,18 @@ SYSTEM = (
 ASK_CAPTION_PROMPT_CHARS = 400
 
 
-def render_prompt(llm: object | None, instruction: str, *, system: str = SYSTEM) -> str:
-    """`instruction` as `llm` should see it: through its chat template when it has one, else Dolly's format.
+def render_prompt(llm: object | None, instruction: str, *, system: str = SYSTEM) -> Prompt:
+    """`instruction` as `llm` should see it: the system and user turns, and their text through the
+    model's chat template when it has one, else Dolly's format.
 
     A generator offers its template as `chat_prompt(messages) -> str | None` (None: no template);
-    generators without that method (fakes, other backends) get Dolly's format.
+    generators without that method (fakes, a served LLM, other backends) get Dolly's format as text.
+    A served LLM in chat mode sends the messages and lets its server apply the template.
     """
+    messages = ({"role": "system", "content": system}, {"role": "user", "content": instruction})
     chat = getattr(llm, "chat_prompt", None)
-    if callable(chat):
-        rendered = chat([{"role": "system", "content": system}, {"role": "user", "content": instruction}])
-        if rendered is not None:
-            return rendered
-    return dolly_prompt(instruction)
+    rendered = chat(messages) if callable(chat) else None
+    return Prompt(dolly_prompt(instruction) if rendered is None else rendered, messages)
 
 
 def explain_instruction(query: str, captions: Sequence[str]) -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from engine.models.base import Prompt
 from engine.store.base import StoredHit
 
 
@@ -24,7 +25,7 @@ class SearchResult:
     query: str
     hits: list[StoredHit]
     context: list[StoredHit]
-    prompt: str | None
+    prompt: Prompt | None
     enriched: str | None
     best: StoredHit | None
     query_vector: np.ndarray

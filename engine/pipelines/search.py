@@ -14,7 +14,7 @@ import numpy as np
 
 from engine.config import EngineSettings
 from engine.contract import K_DEFAULT, K_MAX, K_MIN, QUERY_MAX_CHARS, SEED_MAX, SEED_MIN
-from engine.models.base import ClipEncoder, GenerationCancelled, TextGenerator, llm_failure
+from engine.models.base import ClipEncoder, GenerationCancelled, Prompt, TextGenerator, llm_failure
 from engine.store.base import StoredHit
 
 from .prompts import cut_at_end, explain_instruction, render_prompt
@@ -160,7 +160,7 @@ class SearchPipeline:
         return np.asarray(self.clip.encode_text([text])[0], dtype=np.float32)
 
     def explain(
-        self, prompt: str, seed: int | None, cancel: threading.Event | None, notes: list[str]
+        self, prompt: Prompt, seed: int | None, cancel: threading.Event | None, notes: list[str]
     ) -> str | None:
         """The LLM's explanation, or None (with a note) when it fails or writes nothing usable."""
         assert self.llm is not None

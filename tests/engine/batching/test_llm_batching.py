@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from engine.batching.models import BatchedTextGenerator
-from engine.models.base import GenerationCancelled
+from engine.models.base import GenerationCancelled, Prompt
 from engine.tiny.llm import INTRO
 
 from .helpers import forward_hook, together
@@ -23,7 +23,7 @@ FINDINGS = [
     "Ultrasound image.",
 ]
 PROMPTS = [
-    f"{INTRO}\n\n### Instruction:\nExplain the condition concisely using these findings: {f}\n\n### Response:\n"
+    Prompt(f"{INTRO}\n\n### Instruction:\nExplain the condition concisely using these findings: {f}\n\n### Response:\n")
     for f in FINDINGS
 ]
 SEEDS = [0, 1, 2, 3]
@@ -37,12 +37,12 @@ def batched(tiny_llm):
     wrapper.close()
 
 
-def alone(tiny_llm, prompt: str, seed: int) -> str:
+def alone(tiny_llm, prompt: Prompt, seed: int) -> str:
     return tiny_llm.generate(prompt, max_new_tokens=TOKENS, top_p=0.92, seed=seed)
 
 
 def test_prompts_of_different_lengths_in_one_batch_give_the_text_each_gives_alone(tiny_llm, batched):
-    lengths = {len(tiny_llm.tokenizer(p).input_ids) for p in PROMPTS}
+    lengths = {len(tiny_llm.tokenizer(p.text).input_ids) for p in PROMPTS}
     assert len(lengths) == len(PROMPTS)  # left padding is really exercised
     expected = [alone(tiny_llm, p, s) for p, s in zip(PROMPTS, SEEDS, strict=True)]
     assert len(set(expected)) > 1
@@ -85,7 +85,7 @@ def test_a_request_cancelled_mid_batch_leaves_it_and_its_neighbours_keep_their_t
 
 
 def test_a_row_whose_logits_go_nan_fails_alone(tiny_llm, batched):
-    ids = [set(tiny_llm.tokenizer(p).input_ids) for p in PROMPTS]
+    ids = [set(tiny_llm.tokenizer(p.text).input_ids) for p in PROMPTS]
     poison = next(iter(ids[2] - ids[0] - ids[1] - ids[3]))  # a token only the third prompt has
     expected = {s: alone(tiny_llm, PROMPTS[s], s) for s in (0, 1, 3)}
 
@@ -104,7 +104,7 @@ def test_a_row_whose_logits_go_nan_fails_alone(tiny_llm, batched):
 
 def test_a_prompt_too_long_for_the_context_is_refused_before_it_joins_a_batch(tiny_llm, batched):
     with pytest.raises(ValueError, match="context"):
-        batched.generate("word " * 2000, max_new_tokens=TOKENS, top_p=0.92, seed=0)
+        batched.generate(Prompt("word " * 2000), max_new_tokens=TOKENS, top_p=0.92, seed=0)
     assert sum(batched.batcher.sizes.values()) == 0
 
 

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from engine.models.base import Prompt
+
 
 class TableClip:
     """A ClipEncoder whose text vectors come from a table and whose image vector is its red channel's row."""
@@ -34,9 +36,9 @@ class EchoLLM:
         self.silent_on = set(silent_on)
         self.prompts: list[str] = []
 
-    def generate(self, prompt: str, *, max_new_tokens: int, top_p: float, seed: int, cancel=None) -> str:
-        self.prompts.append(prompt)
-        query = prompt.split("Explain the condition '", 1)[1].split("' concisely", 1)[0]
+    def generate(self, prompt: Prompt, *, max_new_tokens: int, top_p: float, seed: int, cancel=None) -> str:
+        self.prompts.append(prompt.text)
+        query = prompt.text.split("Explain the condition '", 1)[1].split("' concisely", 1)[0]
         return "" if query in self.silent_on else f"about {query}"
 
 

@@ -30,7 +30,7 @@ class CyclingLLM:
         self.replies, self.prompts = replies, []
 
     def generate(self, prompt, *, max_new_tokens, top_p, seed, cancel=None) -> str:
-        self.prompts.append(prompt)
+        self.prompts.append(prompt.text)
         return self.replies[(len(self.prompts) - 1) % len(self.replies)]
 
 

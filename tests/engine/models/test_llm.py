@@ -6,11 +6,11 @@ import threading
 
 import pytest
 
-from engine.models.base import GenerationCancelled
+from engine.models.base import GenerationCancelled, Prompt
 from engine.models.llm import END_KEY, load_llm
 from engine.tiny.llm import INTRO
 
-PROMPT = (
+PROMPT = Prompt(
     f"{INTRO}\n\n### Instruction:\nExplain the condition 'bright round lesion' concisely using these "
     "findings: Axial CT scan showing a bright round lesion in the upper left of the image.\n\n### Response:\n"
 )
@@ -89,7 +89,7 @@ def test_bad_generation_settings_name_the_argument(tiny_llm, kwargs, message):
 
 def test_a_prompt_longer_than_the_context_names_the_limit(tiny_llm):
     with pytest.raises(ValueError, match="context of 1024 tokens"):
-        tiny_llm.generate("lesion " * 2000, max_new_tokens=10, top_p=0.9, seed=0)
+        tiny_llm.generate(Prompt("lesion " * 2000), max_new_tokens=10, top_p=0.9, seed=0)
 
 
 def test_the_tiny_llm_loads_from_its_directory_through_load_llm(tiny_paths):

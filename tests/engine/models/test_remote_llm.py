@@ -7,7 +7,6 @@ compared with the same model sampled in this process with the same seed and para
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
@@ -15,9 +14,9 @@ import pytest
 import torch
 
 from engine.config import EngineSettings
-from engine.models.base import GenerationCancelled, LLMUnavailable
-from engine.models.remote_llm import CHAT_PREFIX, RemoteLLM, api_base_url, connect_remote_llm
-from engine.pipelines.prompts import dolly_prompt, explain_instruction, render_prompt
+from engine.models.base import GenerationCancelled, LLMUnavailable, Prompt
+from engine.models.remote_llm import RemoteLLM, api_base_url, connect_remote_llm
+from engine.pipelines.prompts import SYSTEM, dolly_prompt, explain_instruction, render_prompt
 from tests.openai_server import LoopbackProxy, free_port, served_copies, transformers_serve
 
 pytestmark = pytest.mark.slow  # a transformers server process and the tiny LLM
@@ -63,12 +62,14 @@ def test_a_model_without_chat_template_is_asked_in_dollys_format_and_answers_as_
     plain, _ = models
     llm = connect_remote_llm(server, model=str(plain), timeout_s=60)
     try:
-        assert llm.api == "completions" and llm.chat_prompt([{"role": "user", "content": "x"}]) is None
+        assert llm.api == "completions"
         prompt = render_prompt(llm, INSTRUCTION)
-        assert prompt == dolly_prompt(INSTRUCTION)
+        assert prompt.text == dolly_prompt(INSTRUCTION)
+        path, body = llm.request_body(prompt, max_new_tokens=MAX_NEW_TOKENS, top_p=TOP_P, seed=0)
+        assert path == "/completions" and body["prompt"] == dolly_prompt(INSTRUCTION) and "messages" not in body
         answers = {seed: llm.generate(prompt, max_new_tokens=MAX_NEW_TOKENS, top_p=TOP_P, seed=seed)
                    for seed in range(6)}
-        assert answers == {seed: local_sample(plain, prompt, seed) for seed in range(6)}
+        assert answers == {seed: local_sample(plain, prompt.text, seed) for seed in range(6)}
         assert any(answers.values()), "every seed wrote nothing: the comparison would prove little"
         assert llm.generate(prompt, max_new_tokens=MAX_NEW_TOKENS, top_p=TOP_P, seed=2) == answers[2]
     finally:
@@ -81,15 +82,15 @@ def test_a_model_with_chat_template_gets_the_messages_through_the_servers_templa
     try:
         assert llm.api == "chat"
         prompt = render_prompt(llm, INSTRUCTION)
-        assert prompt.startswith(CHAT_PREFIX)
         path, body = llm.request_body(prompt, max_new_tokens=MAX_NEW_TOKENS, top_p=TOP_P, seed=0)
-        assert path == "/chat/completions" and body["messages"][-1] == {"role": "user", "content": INSTRUCTION}
+        assert path == "/chat/completions" and "prompt" not in body
+        assert body["messages"] == [{"role": "system", "content": SYSTEM}, {"role": "user", "content": INSTRUCTION}]
         assert body["stop"] == ["### End"] and body["seed"] == 0 and body["max_tokens"] == MAX_NEW_TOKENS
         # the template renders Dolly's format, which the tiny model was trained on
         from transformers import AutoTokenizer
 
         rendered = AutoTokenizer.from_pretrained(chat).apply_chat_template(
-            json.loads(prompt.removeprefix(CHAT_PREFIX)), tokenize=False, add_generation_prompt=True)
+            body["messages"], tokenize=False, add_generation_prompt=True)
         assert rendered == dolly_prompt(INSTRUCTION)
         answers = {seed: llm.generate(prompt, max_new_tokens=MAX_NEW_TOKENS, top_p=TOP_P, seed=seed)
                    for seed in range(6)}
@@ -117,7 +118,7 @@ def test_a_server_that_goes_down_after_start_is_named_as_refusing(server, models
     try:
         proxy.stop()
         with pytest.raises(LLMUnavailable, match=r"^could not reach the LLM server \(connection refused\)$"):
-            llm.generate(dolly_prompt(INSTRUCTION), max_new_tokens=4, top_p=TOP_P, seed=0)
+            llm.generate(Prompt(dolly_prompt(INSTRUCTION)), max_new_tokens=4, top_p=TOP_P, seed=0)
     finally:
         llm.close()
 
@@ -129,7 +130,7 @@ def test_a_slow_server_times_out_naming_the_timeout(server, models, upstream):
     try:
         started = time.monotonic()
         with pytest.raises(LLMUnavailable, match=r"did not answer within 1 s \(MIRAGE_LLM_TIMEOUT_S\)"):
-            llm.generate(dolly_prompt(INSTRUCTION), max_new_tokens=4, top_p=TOP_P, seed=0)
+            llm.generate(Prompt(dolly_prompt(INSTRUCTION)), max_new_tokens=4, top_p=TOP_P, seed=0)
         assert time.monotonic() - started < 4
         # at start, the same timeout is the LLM's failed readiness
         with pytest.raises(LLMUnavailable, match=r"did not answer within 1 s"):
@@ -145,7 +146,7 @@ def test_a_gateway_answering_503_is_named_with_its_status(upstream, models):
     llm = RemoteLLM(api_base_url(proxy.url), model=str(plain), api="completions", timeout_s=10)
     try:
         with pytest.raises(LLMUnavailable, match=r"^the LLM server answered HTTP 503$"):
-            llm.generate(dolly_prompt(INSTRUCTION), max_new_tokens=4, top_p=TOP_P, seed=0)
+            llm.generate(Prompt(dolly_prompt(INSTRUCTION)), max_new_tokens=4, top_p=TOP_P, seed=0)
     finally:
         llm.close()
         proxy.stop()
@@ -160,7 +161,7 @@ def test_cancelling_closes_the_request(upstream, models):
     try:
         started = time.monotonic()
         with pytest.raises(GenerationCancelled):
-            llm.generate(dolly_prompt(INSTRUCTION), max_new_tokens=4, top_p=TOP_P, seed=0, cancel=cancel)
+            llm.generate(Prompt(dolly_prompt(INSTRUCTION)), max_new_tokens=4, top_p=TOP_P, seed=0, cancel=cancel)
         assert time.monotonic() - started < 2
         deadline = time.monotonic() + 5
         while proxy.hangups < 1:  # the connection really closed: the server is not left generating

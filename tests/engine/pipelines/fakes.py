@@ -104,7 +104,7 @@ def atlas_of(captions: dict[str, str], clip: BagOfWordsClip, modality: str = "x-
 
 
 class ScriptedLLM:
-    """Answers with `reply(prompt)`; records every call."""
+    """Answers with `reply(prompt text)`; records every call with the text a model would read."""
 
     model_id = "fake-llm"
 
@@ -113,8 +113,8 @@ class ScriptedLLM:
         self.calls: list[dict] = []
 
     def generate(self, prompt, *, max_new_tokens, top_p, seed, cancel=None) -> str:
-        self.calls.append({"prompt": prompt, "max_new_tokens": max_new_tokens, "top_p": top_p, "seed": seed})
-        return self.reply(prompt)
+        self.calls.append({"prompt": prompt.text, "max_new_tokens": max_new_tokens, "top_p": top_p, "seed": seed})
+        return self.reply(prompt.text)
 
 
 class NoiseDiffusion:

@@ -121,7 +121,7 @@ class RecordingLLM:
         self.prompts: list[str] = []
 
     def generate(self, prompt, *, max_new_tokens, top_p, seed, cancel=None) -> str:
-        self.prompts.append(prompt)
+        self.prompts.append(prompt.text)  # what the model reads
         return self.llm.generate(prompt, max_new_tokens=max_new_tokens, top_p=top_p, seed=seed, cancel=cancel)
 
 
@@ -135,7 +135,7 @@ def test_on_the_real_tiny_llm_the_prompt_carries_the_numbered_demo_captions_and_
     first = ask("Where is the lesion?", ids, seed=3)
     again = ask("Where is the lesion?", ids, seed=3)
     assert _numbered(llm.prompts[0]) == [(n, demo_captions[i]) for n, i in enumerate(ids, 1)]
-    assert llm.prompts[0] == first.prompt
+    assert llm.prompts[0] == first.prompt.text
     assert (first.answer, first.grounded, first.citations) == (again.answer, again.grounded, again.citations)
     # whatever the random model wrote, only citations 1…4 of these ids can come out
     assert all(1 <= n <= 4 and atlas_id == ids[n - 1] for n, atlas_id in first.citations)

@@ -55,17 +55,19 @@ class RecordingLLM:
         return self.llm.chat_prompt(messages)
 
     def generate(self, prompt, *, max_new_tokens, top_p, seed, cancel=None) -> str:
-        self.prompts.append(prompt)
+        self.prompts.append(prompt.text)  # what the model reads
         return self.llm.generate(prompt, max_new_tokens=max_new_tokens, top_p=top_p, seed=seed, cancel=cancel)
 
 
 def test_without_a_chat_template_the_prompt_is_dollys(tiny_llm):
     assert tiny_llm.chat_prompt([{"role": "user", "content": "hi"}]) is None
-    assert render_prompt(tiny_llm, "Say hello.") == dolly_prompt("Say hello.")
+    prompt = render_prompt(tiny_llm, "Say hello.")
+    assert prompt.text == dolly_prompt("Say hello.")
+    assert prompt.messages == ({"role": "system", "content": SYSTEM}, {"role": "user", "content": "Say hello."})
 
 
 def test_with_a_chat_template_the_prompt_is_the_templates_rendering(chat_llm):
-    prompt = render_prompt(chat_llm, "Say hello.")
+    prompt = render_prompt(chat_llm, "Say hello.").text
     assert prompt == f"<|endoftext|><|system|>\n{SYSTEM}\n<|user|>\nSay hello.\n<|assistant|>\n"
     assert "### Instruction:" not in prompt
 
@@ -86,14 +88,14 @@ def test_search_enrichment_uses_the_same_template(chat_llm, clip_encoder, demo_s
     llm = RecordingLLM(chat_llm)
     search = SearchPipeline(clip_encoder, Retriever(demo_store, dedup_threshold=0.985), llm, max_new_tokens=8)
     result = search(next(iter(demo_captions.values())), k=3, seed=1)
-    assert result.prompt == llm.prompts[0]
-    assert result.prompt.startswith(f"<|endoftext|><|system|>\n{SYSTEM}\n<|user|>\nExplain the condition '")
-    assert result.prompt.endswith("<|assistant|>\n")
+    assert result.prompt.text == llm.prompts[0]
+    assert llm.prompts[0].startswith(f"<|endoftext|><|system|>\n{SYSTEM}\n<|user|>\nExplain the condition '")
+    assert llm.prompts[0].endswith("<|assistant|>\n")
     for hit in result.context:
-        assert hit.payload.caption in result.prompt
+        assert hit.payload.caption in llm.prompts[0]
 
 
 def test_a_template_without_a_system_role_gets_the_system_text_in_the_user_turn(tiny_paths, tmp_path):
     llm = _with_template(tiny_paths.llm, tmp_path / "llm", NO_SYSTEM_TEMPLATE)
-    prompt = render_prompt(llm, "Say hello.")
+    prompt = render_prompt(llm, "Say hello.").text
     assert prompt == f"<start_of_turn>user\n{SYSTEM}\n\nSay hello.<end_of_turn>\n<start_of_turn>model\n"

@@ -51,7 +51,7 @@ class SteeringLLM:
         self.prompts: list[str] = []
 
     def generate(self, prompt, *, max_new_tokens, top_p, seed, cancel=None) -> str:
-        self.prompts.append(prompt)
+        self.prompts.append(prompt.text)  # what the model reads
         self.llm.generate(prompt, max_new_tokens=4, top_p=top_p, seed=seed, cancel=cancel)
         return self.answer
 
@@ -82,7 +82,7 @@ def test_second_retrieval_uses_the_enriched_text_and_the_prompt_carries_the_top_
     assert result.hits[0].atlas_id != target_id
     for hit in result.hits[:3]:
         assert hit.payload.caption in llm.prompts[0]
-    assert result.prompt == llm.prompts[0] and "### Instruction:" in result.prompt
+    assert result.prompt.text == llm.prompts[0] and "### Instruction:" in result.prompt.text
 
 
 def test_search_with_the_real_tiny_llm_is_reproducible_under_a_seed(clip_encoder, tiny_llm, retriever):
