@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -16,6 +20,8 @@ from engine.api.app import create_app
 from engine.config import EngineSettings
 from engine.runtime import EngineRuntime
 from tests.engine.pipelines.fakes import BagOfWordsClip, NoiseDiffusion, ScriptedLLM, atlas_of
+
+REPO = Path(__file__).resolve().parents[3]
 
 CAPTIONS = {
     "ROCO_00001": "pleural effusion with blunted costophrenic angle",
@@ -92,3 +98,41 @@ def serving_tiny_engine(data_dir: Path, models_dir: Path, demo_atlas_dir: Path, 
             time.sleep(0.2)
         yield url
     runtime.close()
+
+
+@contextmanager
+def tiny_engine_process(
+    data_dir: Path, test_cache_dir: Path, demo_atlas_dir: Path, env: dict[str, str], *, ready_within_s: float = 240
+) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
+    """`python -m engine serve` in the tiny profile on a free loopback port, with the cached tiny models
+    and demo atlas; yields (url, process, log path) once /readyz is 200, kills it at the end if still
+    running. `env` adds MIRAGE_* settings (a token, which components to load, …)."""
+    (data_dir / "models").symlink_to(test_cache_dir / "models", target_is_directory=True)
+    (data_dir / "demo-roco").symlink_to(demo_atlas_dir, target_is_directory=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process_env = {k: v for k, v in os.environ.items() if not k.startswith("MIRAGE_")}
+    process_env |= {"MIRAGE_PROFILE": "tiny", "MIRAGE_DATA_DIR": str(data_dir), "MIRAGE_DEVICE": "cpu",
+                    "PYTHONPATH": str(REPO), **env}
+    log_path = data_dir / "engine.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--port", str(port)],
+                                   cwd=data_dir, env=process_env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_within_s
+        while True:
+            assert process.poll() is None, log_path.read_text()[-3000:]
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "engine not ready: " + log_path.read_text()[-3000:]
+            time.sleep(0.3)
+        yield url, process, log_path
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)

@@ -9,14 +9,8 @@ than the work, the work is cancelled and the process still exits promptly.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -34,9 +28,8 @@ from engine.contract import (
 )
 from tests.engine.pipelines.fakes import NoiseDiffusion
 
-from .helpers import fake_runtime, serving, wait_until
+from .helpers import fake_runtime, serving, tiny_engine_process, wait_until
 
-REPO = Path(__file__).resolve().parents[3]
 TOKEN = "drain-test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SSE = AUTH | {"Accept": "text/event-stream"}
@@ -66,36 +59,10 @@ class _Stream:
 
 @pytest.fixture
 def engine_process(tmp_path, test_cache_dir, demo_atlas_dir):
-    (tmp_path / "models").symlink_to(test_cache_dir / "models", target_is_directory=True)
-    (tmp_path / "demo-roco").symlink_to(demo_atlas_dir, target_is_directory=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MIRAGE_")}
-    env |= {"MIRAGE_PROFILE": "tiny", "MIRAGE_DATA_DIR": str(tmp_path), "MIRAGE_DEVICE": "cpu",
-            "MIRAGE_ENABLE_LLM": "false", "MIRAGE_ENGINE_TOKEN": TOKEN, "MIRAGE_GPU_WORKERS": "1",
-            "MIRAGE_DRAIN_GRACE_S": "60", "MIRAGE_RETRY_AFTER_S": "3", "PYTHONPATH": str(REPO)}
-    log_path = tmp_path / "engine.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--port", str(port)],
-                                   cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            assert process.poll() is None, log_path.read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.3)
-        yield url, process, log_path
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
+    env = {"MIRAGE_ENABLE_LLM": "false", "MIRAGE_ENGINE_TOKEN": TOKEN, "MIRAGE_GPU_WORKERS": "1",
+           "MIRAGE_DRAIN_GRACE_S": "60", "MIRAGE_RETRY_AFTER_S": "3"}
+    with tiny_engine_process(tmp_path, test_cache_dir, demo_atlas_dir, env) as running:
+        yield running
 
 
 @pytest.mark.slow

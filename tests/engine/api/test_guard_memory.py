@@ -7,11 +7,9 @@ must not grow with what the clients send, and /healthz and a real search must ke
 
 from __future__ import annotations
 
-import os
+import contextlib
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,11 +18,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from .helpers import tiny_engine_process
 from .rawhttp import post_chunked
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")]
 
-REPO = Path(__file__).resolve().parents[3]
 TOKEN = "memory-test-token-0123456789"
 BODY_TIMEOUT_S = 2
 ATTACKERS = 8  # of each kind
@@ -41,39 +39,14 @@ def _rss_bytes(pid: int) -> int:
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, test_cache_dir, demo_atlas_dir):
+    env = {"MIRAGE_ENABLE_LLM": "false", "MIRAGE_ENABLE_DIFFUSION": "false", "MIRAGE_ENGINE_TOKEN": TOKEN,
+           "MIRAGE_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S)}
     data = tmp_path_factory.mktemp("engine-data")
-    (data / "models").symlink_to(test_cache_dir / "models", target_is_directory=True)
-    (data / "demo-roco").symlink_to(demo_atlas_dir, target_is_directory=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MIRAGE_")}
-    env |= {"MIRAGE_PROFILE": "tiny", "MIRAGE_DATA_DIR": str(data), "MIRAGE_DEVICE": "cpu",
-            "MIRAGE_ENABLE_LLM": "false", "MIRAGE_ENABLE_DIFFUSION": "false", "MIRAGE_ENGINE_TOKEN": TOKEN,
-            "MIRAGE_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S), "PYTHONPATH": str(REPO)}
-    log = (data / "engine.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--port", str(port)],
-                               cwd=data, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            assert process.poll() is None, (data / "engine.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "engine not ready: " + (data / "engine.log").read_text()[-3000:]
-            time.sleep(0.3)
-        yield port, process.pid
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
+    with tiny_engine_process(data, test_cache_dir, demo_atlas_dir, env) as (url, process, _):
+        yield int(url.rsplit(":", 1)[1]), process.pid
+        process.send_signal(signal.SIGINT)  # a clean stop; the helper kills it if this hangs
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 def test_many_hostile_uploads_at_once_leave_memory_bounded_and_the_engine_serving(engine):
