@@ -118,8 +118,9 @@ def open_serving_atlas(
 ) -> tuple[AtlasStore, int]:
     """The atlas for `clip` (loaded from `clip_model`) and its number of images.
 
-    Raises AtlasMismatchError when the atlas records another CLIP model, unless it is marked as the
-    demo and this is the tiny profile: only then is it deleted and the demo indexed afresh.
+    Raises AtlasMismatchError when the atlas records another CLIP model, unless it is the embedded
+    atlas marked as the demo and this is the tiny profile: only then is it deleted and the demo
+    indexed afresh (a server's collection is never deleted).
     """
     from engine.store.factory import open_configured_store, rebuild_demo_store
     from engine.store.provenance import (
@@ -137,8 +138,8 @@ def open_serving_atlas(
         try:
             recorded = check_provenance(store, current)
         except AtlasMismatchError as mismatch:
-            if not (tiny and mismatch.recorded.demo):
-                raise
+            if not (tiny and mismatch.recorded.demo and not settings.qdrant_url):
+                raise  # another model's atlas, or a server's: never deleted at start
             # The tiny models were rebuilt (a new config): the old demo vectors mean nothing to them.
             progress("rebuilding the demo atlas for the new tiny CLIP")
             store = rebuild_demo_store(settings, store, clip.dim)

@@ -133,27 +133,27 @@ def open_store(settings: EngineSettings, dim: int, *, clip_model: str | None = N
 
 
 def rebuild_demo_store(settings: EngineSettings, store: AtlasStore, dim: int) -> AtlasStore:
-    """Delete the demo atlas `store` and return a new, empty one in its place.
+    """Delete the embedded demo atlas `store` and return a new, empty one in its place.
 
-    The one deletion the engine ever does, and only of an atlas whose own record marks it as the
-    generated demo; anything else raises PermissionError and is left as it is. `store` is closed.
+    The one deletion the engine ever does: only files on this machine, and only an atlas whose own
+    record marks it as the generated demo. A Qdrant server's collection is never deleted by the
+    engine (replicas share it, and `engine migrate` or an operator may have put data there), nor is
+    anything not marked as the demo: both raise PermissionError, and `store` is left open and as it
+    was. On success `store` is closed and a new one returned.
     """
+    from engine.store.edge import EdgeStore
     from engine.store.provenance import read_provenance
 
     recorded = read_provenance(store)
+    refusal = None
     if recorded is None or not recorded.demo:
-        raise PermissionError(f"refusing to delete {store.location}: it is not marked as the generated demo atlas")
+        refusal = f"refusing to delete {store.location}: it is not marked as the generated demo atlas"
+    elif not isinstance(store, EdgeStore):
+        refusal = (f"refusing to delete {store.location}: the engine never deletes a collection on a Qdrant "
+                   "server; drop it yourself, or point MIRAGE_COLLECTION at another one")
+    if refusal is not None:
+        raise PermissionError(refusal)
     logger.warning("rebuilding the demo atlas in %s (it was indexed with %s)", store.location, recorded.clip_model)
-    if settings.qdrant_url:
-        from engine.store.client import ClientStore
-
-        assert isinstance(store, ClientStore)
-        store.client.delete_collection(store.collection)
-        store.close()
-        return open_server_store(settings, settings.qdrant_url, collection=settings.collection, dim=dim)
-    from engine.store.edge import EdgeStore
-
-    assert isinstance(store, EdgeStore)
     path = store.path
     store.close()
     shutil.rmtree(path)

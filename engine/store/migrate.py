@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from tqdm import tqdm
 
@@ -47,7 +48,8 @@ def copy_atlas(src: AtlasStore, dst: AtlasStore, *, batch_size: int = 256, progr
 
 def carry_provenance(src: AtlasStore, dst: AtlasStore) -> None:
     """Give `dst` the record of which CLIP filled `src`, before any point moves (a copy stopped half
-    way is still guarded); MigrationError when `dst` already records another CLIP model."""
+    way is still guarded), without the demo mark; MigrationError when `dst` already records another
+    CLIP model."""
     recorded, present = read_provenance(src), read_provenance(dst)
     if recorded is None:
         return
@@ -56,4 +58,6 @@ def carry_provenance(src: AtlasStore, dst: AtlasStore) -> None:
             f"{dst.location} holds an atlas of CLIP {present.clip_model!r}; the source was indexed with "
             f"{recorded.clip_model!r}: copy into another collection or directory"
         )
-    record_provenance(dst, recorded)
+    # A copy is the user's own atlas, never the generated demo: the demo mark (the one thing that lets
+    # the engine delete an atlas) does not travel, so it can never land on a destination's own points.
+    record_provenance(dst, replace(recorded, demo=False))

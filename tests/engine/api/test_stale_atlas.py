@@ -128,8 +128,8 @@ def test_an_atlas_without_a_record_gets_the_name_of_the_model_that_searches_it(t
         assert read_provenance(atlas) == AtlasProvenance(clip_model="fake-clip", dim=clip.dim, demo=False)
 
 
-def test_a_demo_atlas_of_an_older_tiny_clip_is_rebuilt(tmp_path, backend, fake_clip, demo_atlas_dir):
-    settings = _settings(tmp_path, backend, profile="tiny")
+def test_a_demo_atlas_of_an_older_tiny_clip_is_rebuilt(tmp_path, fake_clip, demo_atlas_dir):
+    settings = _settings(tmp_path, "embedded", profile="tiny")
     (tmp_path / "demo-roco").symlink_to(demo_atlas_dir, target_is_directory=True)
     _fill(settings, 50, DIM, "local:tiny-0000/clip[]", demo=True)
 
@@ -143,6 +143,22 @@ def test_a_demo_atlas_of_an_older_tiny_clip_is_rebuilt(tmp_path, backend, fake_c
         assert read_provenance(runtime.store) == AtlasProvenance(clip_model="fake-clip", dim=DIM, demo=True)
     finally:
         runtime.close()
+
+
+def test_a_demo_collection_on_a_server_is_never_deleted_at_start(tmp_path, monkeypatch, fake_clip, demo_atlas_dir):
+    """Replicas share a server's collection and `engine migrate` may have filled it: the engine stops
+    with the mismatch instead of deleting it, even when it is marked as the demo."""
+    stand_in_server(monkeypatch)
+    settings = _settings(tmp_path, "server", profile="tiny")
+    (tmp_path / "demo-roco").symlink_to(demo_atlas_dir, target_is_directory=True)
+    before = _fill(settings, 50, DIM, "local:tiny-0000/clip[]", demo=True)
+    runtime = _start(settings)
+    try:
+        assert runtime.readiness().missing == ["atlas"]
+    finally:
+        runtime.close()
+    with open_configured_store(settings, DIM) as atlas:
+        assert _contents(atlas) == before
 
 
 def test_the_tiny_profile_marks_the_atlas_it_fills_as_the_demo(tmp_path, backend, fake_clip, demo_atlas_dir):

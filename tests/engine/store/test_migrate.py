@@ -12,7 +12,7 @@ from engine.config import EngineSettings
 from engine.store import cli
 from engine.store.client import ClientStore
 from engine.store.edge import EdgeStore
-from engine.store.migrate import MigrationError, copy_atlas
+from engine.store.migrate import MigrationError, carry_provenance, copy_atlas
 
 from .conftest import DIM, MODALITIES, make_client, make_edge, make_records, stand_in_server
 
@@ -213,3 +213,19 @@ def test_cli_names_a_bad_setting_instead_of_a_traceback(monkeypatch, capsys):
     finally:
         get_settings.cache_clear()
     assert "MIRAGE_HNSW_M" in capsys.readouterr().err
+
+
+def test_a_copy_of_the_demo_atlas_is_not_the_demo(tmp_path, records):
+    """The demo mark is what lets the engine delete an atlas: a copy (whose destination may already hold
+    the user's own points) never carries it, only the CLIP model's name."""
+    from engine.store.provenance import AtlasProvenance, read_provenance, record_provenance
+
+    src = make_edge(tmp_path / "src")
+    src.upsert(records[:10])
+    record_provenance(src, AtlasProvenance(clip_model="local:tiny-0000/clip[]", dim=DIM, demo=True))
+    dst = make_edge(tmp_path / "dst")
+    dst.upsert(records[10:15])  # the user's own points, already there
+    carry_provenance(src, dst)
+    assert read_provenance(dst) == AtlasProvenance(clip_model="local:tiny-0000/clip[]", dim=DIM, demo=False)
+    for store in (src, dst):
+        store.close()

@@ -156,7 +156,7 @@ def test_a_sidecar_beside_an_empty_atlas_is_not_adopted(tmp_path):
 
 
 @pytest.mark.parametrize("backend", ["embedded", "server"])
-def test_only_an_atlas_marked_as_the_demo_can_be_rebuilt(tmp_path, backend, request, records):
+def test_only_an_embedded_atlas_marked_as_the_demo_can_be_rebuilt(tmp_path, backend, request, records):
     if backend == "server":
         request.getfixturevalue("server")
     settings = _settings(tmp_path, backend)
@@ -168,6 +168,12 @@ def test_only_an_atlas_marked_as_the_demo_can_be_rebuilt(tmp_path, backend, requ
     assert atlas.count() == 20
 
     record_provenance(atlas, AtlasProvenance(clip_model="local:tiny-old/clip[]", dim=DIM, demo=True))
+    if backend == "server":  # a server's collection is never deleted by the engine, demo or not
+        with pytest.raises(PermissionError, match="never deletes a collection on a Qdrant server"):
+            rebuild_demo_store(settings, atlas, DIM)
+        assert atlas.count() == 20
+        atlas.close()
+        return
     fresh = rebuild_demo_store(settings, atlas, DIM)
     assert fresh.count() == 0 and read_provenance(fresh) is None
     fresh.upsert(records[:2])
