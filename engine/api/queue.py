@@ -73,7 +73,7 @@ class Job:
             elif error is not None:
                 self.future.set_exception(error)
                 if isinstance(error, EngineDraining):  # a client that left meanwhile never reads it
-                    self.future.add_done_callback(_mark_retrieved)
+                    self.future.add_done_callback(mark_retrieved)
             else:
                 self.future.set_result(result)
 
@@ -245,6 +245,7 @@ class WorkQueue:
             job.emit(QueuedEvent(position=position))
 
 
-def _mark_retrieved(future: asyncio.Future[Any]) -> None:
+def mark_retrieved(future: asyncio.Future[Any]) -> None:
+    """A done-callback that reads the future's outcome, so asyncio never logs it as never retrieved."""
     with suppress(BaseException):
         future.exception()

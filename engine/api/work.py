@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import suppress
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -24,7 +23,7 @@ from engine.runtime import NotReady
 
 from .errors import ApiError, draining_error
 from .metrics import timed
-from .queue import Job, JobDropped, QueueClosed, QueueFull, WorkQueue
+from .queue import Job, JobDropped, QueueClosed, QueueFull, WorkQueue, mark_retrieved
 from .sse import SSE_HEADERS, format_event, wants_event_stream
 
 logger = logging.getLogger(__name__)
@@ -139,12 +138,7 @@ def _error_event(error: ApiError) -> bytes:
 
 def _abandon(job: Job, queue: WorkQueue) -> None:
     queue.discard(job)  # sets the cancel event; drops the job if it has not started
-    job.future.add_done_callback(_swallow)
-
-
-def _swallow(future: asyncio.Future[Any]) -> None:
-    with suppress(BaseException):
-        future.exception()
+    job.future.add_done_callback(mark_retrieved)
 
 
 async def _client_gone(request: Request) -> None:
