@@ -18,6 +18,8 @@ from PIL import Image
 ProgressCallback = Callable[[int, int], None]
 # One chat turn, as chat templates and OpenAI-style servers take it: {"role": ..., "content": ...}.
 Message = Mapping[str, str]
+# Where a Dolly-format response ends: the prompts ask for it, generators stop and cut at it.
+END_KEY = "### End"
 
 
 @dataclass(frozen=True)

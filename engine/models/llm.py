@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from engine.batching.sampling import RowOutcome, TextRow, sample_rows
-from engine.models.base import Message, Prompt
+from engine.models.base import END_KEY, Message, Prompt
 from engine.models.device import is_cuda, resolve_device, resolve_dtype
 from engine.models.hub import (
     local_path,
@@ -26,7 +26,6 @@ from engine.models.hub import (
 log = logging.getLogger(__name__)
 
 ROLE = "LLM"
-END_KEY = "### End"
 WEIGHT_FILES = ("*.safetensors", "*.bin")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model")
 

@@ -29,12 +29,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from engine.models.base import GenerationCancelled, LLMUnavailable, Prompt
+from engine.models.base import END_KEY, GenerationCancelled, LLMUnavailable, Prompt
 
 log = logging.getLogger(__name__)
 
 Api = Literal["auto", "chat", "completions"]
-END_KEY = "### End"
 CANCEL_POLL_S = 0.05  # how often a waiting generation looks at its cancel event
 ERROR_BODY_CHARS = 300  # how much of a server's error body the operator's log keeps
 PROBE_TEXT = "Say OK."

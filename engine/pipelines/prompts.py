@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.models.base import Prompt
+from engine.models.base import END_KEY, Prompt
 
 INTRO = (
     "Below is an instruction that describes a task. "
@@ -17,7 +17,6 @@ INTRO = (
 )
 INSTRUCTION_KEY = "### Instruction:"
 RESPONSE_KEY = "### Response:"
-END_KEY = "### End"
 SYSTEM = (
     "You are MIRAGE, a radiology tutor for medical students. Answer briefly, from the findings you are "
     "given, for education, not diagnosis."
