@@ -246,9 +246,7 @@ class ClientStore(AtlasStore):
     def read_meta(self) -> dict[str, Any] | None:
         """The atlas's own record, or None."""
         with self._lock:
-            records = self.client.retrieve(self.collection, ids=[META_POINT_ID], with_payload=True, with_vectors=False)
-        meta = (records[0].payload or {}).get(META_KEY) if records else None
-        return dict(meta) if meta else None
+            return read_collection_meta(self.client, self.collection)
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         """Replace the atlas's own record (a point without a vector, so search never meets it)."""
@@ -313,6 +311,13 @@ class ClientStore(AtlasStore):
                         field_schema=models.PayloadSchemaType.KEYWORD,
                         wait=True,
                     )
+
+
+def read_collection_meta(client: QdrantClient, collection: str) -> dict[str, Any] | None:
+    """The atlas record kept in `collection` (the reserved point META_POINT_ID), or None."""
+    records = client.retrieve(collection, ids=[META_POINT_ID], with_payload=True, with_vectors=False)
+    meta = (records[0].payload or {}).get(META_KEY) if records else None
+    return dict(meta) if meta else None
 
 
 def _is_local(client: QdrantClient) -> bool:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from qdrant_client import QdrantClient
 
 from engine.config import EngineSettings
-from engine.store.base import META_KEY, META_POINT_ID, AtlasStore
+from engine.store.base import AtlasStore
+from engine.store.client import read_collection_meta
 from engine.store.provenance import AtlasProvenance
 from engine.store.versions import (
     VersionError,
@@ -115,6 +116,6 @@ def drop(server: Server, name: str) -> str:
 
 
 def _provenance(client: QdrantClient, collection: str) -> AtlasProvenance | None:
-    records = client.retrieve(collection, ids=[META_POINT_ID], with_payload=True, with_vectors=False)
-    meta = (records[0].payload or {}).get(META_KEY) if records else None
+    """The record of a version collection, read without opening it as a store (no index creation)."""
+    meta = read_collection_meta(client, collection)
     return AtlasProvenance.from_meta(meta) if meta else None
