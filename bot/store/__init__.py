@@ -20,8 +20,8 @@ Modules, one per aggregate (every time is an aware UTC datetime; `now=` defaults
 - `turns`: add_turn, thread_turns — follow-up questions and answers.
 - `quizzes`: start_quiz (QuizAlreadyRunning), running_quiz, running_quizzes, add_question,
   get_question, quiz_questions, open_questions, reveal_question, finish_quiz.
-- `answers`: record_answer (→ Recorded(choice, previous); QuestionClosed), record_hint,
-  question_answers, answer_count.
+- `answers`: record_answer (→ Recorded(choice, previous); QuestionClosed), record_answers (a batch),
+  record_hint, question_answers, answer_count.
 - `settle`: settle_question — reveal + score + rate FSRS cards in one go; None if already settled.
 - `cards`: review, rerate (four ratings), due_cards, due_count, get_card, rating_for, default_scheduler.
 - `scores`: leaderboard (all-time, or `since=week_start()`), quiz_scoreboard, points_for.

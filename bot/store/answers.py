@@ -40,24 +40,71 @@ async def record_answer(
     session: AsyncSession, question_id: int, user_id: int, choice: int, now: datetime | None = None
 ) -> Recorded:
     """Lock in (or change) a player's choice on an open question."""
-    question = await _open_question(session, question_id)
-    if not 0 <= choice < len(question.choices):
-        raise ValueError(f"choice must be 0–{len(question.choices) - 1}; got {choice}")
-    previous = await session.scalar(
-        select(PlayerAnswer.choice).where(
-            PlayerAnswer.question_id == question_id, PlayerAnswer.user_id == user_id
-        )
-    )
-    stmt = insert(session, PlayerAnswer).values(
-        question_id=question_id, user_id=user_id, choice=choice, hint_level=0, answered_at=now or utcnow()
-    )
-    await session.execute(
-        stmt.on_conflict_do_update(
+    (result,) = await record_answers(session, [(question_id, user_id, choice)], now)
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+async def record_answers(
+    session: AsyncSession, clicks: list[tuple[int, int, int]], now: datetime | None = None
+) -> list[Recorded | Exception]:
+    """Lock in many (question, player, choice) clicks in order, a few statements per question.
+
+    One result per click, exactly what `record_answer` would give each one after the other: the
+    choice and the one it replaced, `QuestionClosed` on a revealed question, `ValueError` for a
+    choice out of range. A database failure raises (the whole batch fails).
+    """
+    results: list[Recorded | Exception | None] = [None] * len(clicks)
+    by_question: dict[int, list[int]] = {}
+    for index, (question_id, _, _) in enumerate(clicks):
+        by_question.setdefault(question_id, []).append(index)
+    now = now or utcnow()
+    for question_id, indexes in by_question.items():
+        # 1. the question must be open (its row share-locked until commit on PostgreSQL)
+        try:
+            question = await _open_question(session, question_id)
+        except QuestionClosed as closed:
+            for index in indexes:  # one error each: a raised exception carries its own traceback
+                results[index] = QuestionClosed(str(closed))
+            continue
+        n = len(question.choices)
+        valid = []
+        for index in indexes:
+            choice = clicks[index][2]
+            if 0 <= choice < n:
+                valid.append(index)
+            else:
+                results[index] = ValueError(f"choice must be 0–{n - 1}; got {choice}")
+        if not valid:
+            continue
+        # 2. what each player held before this batch, then each click in order
+        users = {clicks[i][1] for i in valid}
+        held = dict(
+            (await session.execute(
+                select(PlayerAnswer.user_id, PlayerAnswer.choice).where(
+                    PlayerAnswer.question_id == question_id, PlayerAnswer.user_id.in_(users)
+                )
+            )).all()
+        )  # fmt: skip
+        last: dict[int, int] = {}
+        for index in valid:
+            _, user_id, choice = clicks[index]
+            results[index] = Recorded(choice=choice, previous=held.get(user_id))
+            held[user_id] = last[user_id] = choice
+        # 3. one upsert for the batch, each player's last click (a hint taken before is kept); one
+        # statement run over many rows, so it is compiled once whatever the batch size
+        stmt = insert(session, PlayerAnswer)
+        stmt = stmt.on_conflict_do_update(
             index_elements=[PlayerAnswer.question_id, PlayerAnswer.user_id],
             set_={"choice": stmt.excluded.choice, "answered_at": stmt.excluded.answered_at},
         )
-    )
-    return Recorded(choice=choice, previous=previous)
+        rows = [
+            {"question_id": question_id, "user_id": u, "choice": c, "hint_level": 0, "answered_at": now}
+            for u, c in last.items()
+        ]
+        await session.execute(stmt, rows)
+    return [r for r in results if r is not None]
 
 
 async def record_hint(
