@@ -41,10 +41,11 @@ async def readyz(request: Request) -> JSONResponse:
 @status_router.get("/status", response_model=ReadyResponse, summary="Readiness with the reasons (errors, paths)")
 async def status(request: Request) -> JSONResponse:
     """As /readyz, with each component's detail: what was loaded from where, and why a load failed."""
-    return _readiness(request, private=True, always_ok=True)
+    return _readiness(request, private=True)
 
 
-def _readiness(request: Request, *, private: bool, always_ok: bool = False) -> JSONResponse:
+def _readiness(request: Request, *, private: bool) -> JSONResponse:
+    # the operator's private status always answers 200 (it is a report, not a probe); /readyz says 503
     ready = request.app.state.runtime.readiness(private=private)
     queue = request.app.state.work_queue
     ready.capacity = queue.workers
@@ -52,7 +53,7 @@ def _readiness(request: Request, *, private: bool, always_ok: bool = False) -> J
     if draining:
         ready.ready = False
     body = ready.model_dump()
-    if ready.ready or always_ok:
+    if ready.ready or private:
         return JSONResponse(body)
     if draining:
         message = "not ready: the engine is draining (shutting down); use another engine"
