@@ -73,11 +73,12 @@ def run_migrate(args: argparse.Namespace, settings: EngineSettings | None = None
     try:
         if args.to_url:
             src_path = args.from_path or settings.atlas_dir
-            if stored_dim(src_path) is None:
+            dim = stored_dim(src_path)
+            if dim is None:
                 return _fail(
                     f"no embedded atlas at {src_path}; index one first or pass --from-path", EXIT_USAGE
                 )
-            n, where = _export(src_path, args.to_url, collection, settings, args)
+            n, where = _export(src_path, dim, args.to_url, collection, settings, args)
         else:
             if args.to_path is None:
                 return _fail("--from-url needs --to-path DIR (the embedded atlas to write)", EXIT_USAGE)
@@ -97,13 +98,11 @@ def run_migrate(args: argparse.Namespace, settings: EngineSettings | None = None
 
 
 def _export(
-    src_path: Path, url: str, alias: str, settings: EngineSettings, args: argparse.Namespace
+    src_path: Path, dim: int, url: str, alias: str, settings: EngineSettings, args: argparse.Namespace
 ) -> tuple[int, str]:
     """Embedded atlas -> a new version behind the server's alias (an interrupted export's version is
     resumed), switched to once complete. The atlas's provenance record goes along (an older atlas's
     sidecar record is moved into it first). Returns the points copied and where they went."""
-    dim = stored_dim(src_path)
-    assert dim is not None  # checked by the caller
     server = connect_server(settings, url, alias)  # fails fast: unreachable, or the API key refused
     try:
         with open_embedded_store(settings, src_path, dim) as src:
