@@ -127,11 +127,7 @@ class RemoteLLM:
                     return await self._read_stream(path, body)
         except StaleConnection as exc:
             raise LLMUnavailable(f"could not reach the LLM server ({_transport_reason(exc.cause)})") from None
-        except TimeoutError:
-            raise LLMUnavailable(
-                f"the LLM server did not answer within {self.timeout_s:g} s (MIRAGE_LLM_TIMEOUT_S)"
-            ) from None
-        except httpx.TimeoutException:
+        except (TimeoutError, httpx.TimeoutException):  # the overall deadline, or one phase's
             raise LLMUnavailable(
                 f"the LLM server did not answer within {self.timeout_s:g} s (MIRAGE_LLM_TIMEOUT_S)"
             ) from None
