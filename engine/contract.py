@@ -242,9 +242,6 @@ class ProgressEvent(BaseModel):
     total: int
 
 
-GenerateProgress = ProgressEvent  # the earlier name
-
-
 # --- embed -----------------------------------------------------------------------------
 class EmbedRequest(RequestModel):
     texts: list[Annotated[str, QueryText]] = Field(min_length=1, max_length=EMBED_MAX_TEXTS)
@@ -333,7 +330,7 @@ def parse_sse_event(name: str, data: str) -> SseEvent | None:
     return None if model is None else model.model_validate_json(data)
 
 
-# --- ask: a grounded follow-up on atlas hits (DESIGN.md §7) -----------------------------
+# --- ask: a grounded follow-up on atlas hits --------------------------------------------
 ASK_QUESTION_MAX_CHARS = 500
 ASK_CONTEXT_MIN, ASK_CONTEXT_MAX = 1, 10
 ATLAS_ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
@@ -367,7 +364,7 @@ class AskResponse(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
 
-# --- quiz: an atlas image, its caption hidden, choices to pick from (DESIGN.md §7) -------
+# --- quiz: an atlas image, its caption hidden, choices to pick from ---------------------
 QUIZ_CHOICES_MIN, QUIZ_CHOICES_MAX, QUIZ_CHOICES_DEFAULT = 3, 5, 4
 QUIZ_CHOICE_DISPLAY_CHARS = 80  # Discord's button label limit; the full text travels beside it
 QuizKind = Literal["caption", "modality"]
