@@ -286,20 +286,20 @@ class QuizFlow:
             return
         hints = await self._hints(interaction, live, question_id, seed)
         if not hints:
-            await self._say(interaction, "💡 There are no hints for this question.")
+            await ui.say_privately(interaction, "💡 There are no hints for this question.")
             return
         level = live.play.next_hint(interaction.user.id, len(hints))
         if level is None:
-            await self._say(interaction, render.no_more_hints(len(hints)))
+            await ui.say_privately(interaction, render.no_more_hints(len(hints)))
             return
         try:
             async with self.db.session() as session:
                 reached = await answers.record_hint(session, question_id, interaction.user.id, level)
         except QuestionClosed:
-            await self._say(interaction, render.CLOSED)
+            await ui.say_privately(interaction, render.CLOSED)
             return
         live.play.took_hint(interaction.user.id, reached)
-        await self._say(interaction, render.hint_text(reached, len(hints), hints[reached - 1]))
+        await ui.say_privately(interaction, render.hint_text(reached, len(hints), hints[reached - 1]))
 
     async def _hints(
         self, interaction: discord.Interaction[Any], live: LiveQuiz, question_id: int, seed: int
@@ -321,14 +321,6 @@ class QuizFlow:
         if live.question_id == question_id:
             live.asked = AskedQuestion.from_response(again)
         return list(again.hints)
-
-    @staticmethod
-    async def _say(interaction: discord.Interaction[Any], text: str) -> None:
-        """A private line, as the first response or after a deferral."""
-        if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True)
-        else:
-            await interaction.response.send_message(text, ephemeral=True)
 
     # --- 4. reveal, next, end ---------------------------------------------------------------------
     async def _reveal(self, live: LiveQuiz, question_id: int, note: str | None = None) -> None:

@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DB_DOWN = "The quiz database is unavailable right now; please try again in a moment."
-
 
 class ReviewFlow:
     """Review, progress, scores and forget-me for this bot process."""
@@ -54,7 +52,7 @@ class ReviewFlow:
                 due = await cards.due_cards(session, user_id, limit=1)
                 count = await cards.due_count(session, user_id)
         except DatabaseUnavailable:
-            await interaction.followup.send(prefix + DB_DOWN, ephemeral=True)
+            await interaction.followup.send(prefix + ui.DB_UNAVAILABLE, ephemeral=True)
             return
         if not due:
             await interaction.followup.send(prefix + render.nothing_due(), ephemeral=True)
