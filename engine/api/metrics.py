@@ -93,11 +93,11 @@ class StateCollector(Collector):
         yield GaugeMetricFamily("mirage_queue_workers", "Pipelines that can run at once.", value=queue.workers)
         yield GaugeMetricFamily(
             "mirage_accepting", "1 while the engine takes new work (0 while draining).",
-            value=int(getattr(queue, "accepting", True)),
+            value=int(queue.accepting),
         )
         jobs = CounterMetricFamily("mirage_jobs", "Model jobs finished, by outcome.", labels=["outcome"])
         for outcome in ("completed", "failed", "dropped"):
-            jobs.add_metric([outcome], getattr(queue, outcome, 0))
+            jobs.add_metric([outcome], getattr(queue, outcome))
         yield jobs
         yield from self._batches(runtime)
         yield from self._readiness(runtime)
