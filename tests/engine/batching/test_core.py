@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from engine.batching.core import Batcher, Pending
 from engine.models.base import GenerationCancelled
+
+from .helpers import together
 
 
 class Doubler:
@@ -31,17 +33,7 @@ class Doubler:
 
 def call_together(batcher: Batcher, values: list[int]) -> list[object]:
     """Call the batcher from one thread per value at once; each thread's result or exception."""
-    barrier = threading.Barrier(len(values))
-
-    def one(value: int) -> object:
-        barrier.wait()
-        try:
-            return batcher(value)
-        except Exception as exc:
-            return exc
-
-    with ThreadPoolExecutor(len(values)) as pool:
-        return list(pool.map(one, values))
+    return together([functools.partial(batcher, value) for value in values])
 
 
 def test_calls_within_the_window_share_one_batch_and_each_gets_its_own_result():
