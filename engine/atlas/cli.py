@@ -18,12 +18,17 @@ import argparse
 import sys
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.atlas.decode import ImageLimits
 from engine.atlas.items import SUBSETS, AtlasSourceError
 from engine.cli_args import at_least
 from engine.store.versions import DEFAULT_REPLICAS, DEFAULT_SHARDS
+
+if TYPE_CHECKING:
+    from engine.atlas.licences import LicenceJoin
+    from engine.config import EngineSettings
+    from engine.store.versioned import Server
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -73,7 +78,7 @@ def run_index(args: argparse.Namespace) -> int:
     switch the alias; returns the exit status."""
     from engine.config import get_settings
     from engine.models.base import WeightsNotFoundError
-    from engine.store.versioned import Server, connect_server
+    from engine.store.versioned import connect_server
     from engine.store.versions import ServerUnavailable
 
     settings = get_settings()
@@ -94,7 +99,7 @@ def run_index(args: argparse.Namespace) -> int:
             server.client.close()
 
 
-def _index(args: argparse.Namespace, settings: Any, server: Any) -> int:
+def _index(args: argparse.Namespace, settings: EngineSettings, server: Server | None) -> int:
     from engine.atlas.ingest import default_workers, ingest
     from engine.models.factory import load_models
     from engine.store.factory import open_store
@@ -151,7 +156,7 @@ def _index(args: argparse.Namespace, settings: Any, server: Any) -> int:
     return 0
 
 
-def _versions(args: argparse.Namespace, server: Any) -> int:
+def _versions(args: argparse.Namespace, server: Server | None) -> int:
     from engine.store.versioned import drop, versions_report
 
     if server is None:
@@ -160,7 +165,7 @@ def _versions(args: argparse.Namespace, server: Any) -> int:
     return 0
 
 
-def _licence_join(root: Path):
+def _licence_join(root: Path) -> LicenceJoin:
     from engine.atlas.licences import LicenceJoin, read_licence_files
 
     return LicenceJoin(*read_licence_files(root))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from engine.atlas.items import AtlasItem, AtlasSourceError, Item, SourceProblem
 from engine.atlas.report import IngestReport
-from engine.atlas.roco import _read_licences
+from engine.atlas.roco import read_licences
 from engine.store.base import AtlasStore
 
 NO_LICENCE = "no_licence"
@@ -38,7 +38,7 @@ def read_licence_files(root: Path) -> tuple[dict[str, tuple[str | None, str | No
     table: dict[str, tuple[str | None, str | None]] = {}
     problems: list[SourceProblem] = []
     for path in files:
-        table.update(_read_licences(path, base, problems))
+        table.update(read_licences(path, base, problems))
     return table, problems
 
 

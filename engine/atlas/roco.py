@@ -131,7 +131,7 @@ def _count_lines(path: Path | None) -> int:
 
 def _read_dir(path: Path, split: str, subset: str, data_dir: Path) -> Iterator[Item]:
     problems: list[SourceProblem] = []
-    licences = _read_licences(_find_file(path, "licences"), data_dir, problems)
+    licences = read_licences(_find_file(path, "licences"), data_dir, problems)
     keywords = _read_tabbed(_find_file(path, "keywords"), data_dir, problems, names_only=False)
     semtypes = _read_tabbed(_find_file(path, "semtypes"), data_dir, problems, names_only=True)
     yield from problems
@@ -172,7 +172,7 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
                 yield lineno, line
 
 
-def _read_licences(path: Path | None, data_dir: Path,
+def read_licences(path: Path | None, data_dir: Path,
                    problems: list[SourceProblem]) -> dict[str, tuple[str | None, str | None]]:
     """atlas id → (PMC id, licence). The PMC_ID column also carries the figure's file name; we keep the id."""
     if path is None:
