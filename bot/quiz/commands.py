@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 
 from bot.store.errors import DatabaseUnavailable
-from engine.contract import MODALITIES, QuizKind
+from engine.contract import MODALITIES
 
 from .ui import DB_UNAVAILABLE, quiz_flow, review_flow, say_privately
 
@@ -28,7 +28,6 @@ KIND_CHOICES = [
     app_commands.Choice(name="Which caption is it? (default)", value="caption"),
     app_commands.Choice(name="Which modality is it?", value="modality"),
 ]
-KINDS: tuple[QuizKind, ...] = ("caption", "modality")
 
 
 @app_commands.describe(

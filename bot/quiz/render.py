@@ -18,7 +18,7 @@ from bot.store.scores import HINT_COST, Standing
 from bot.store.settle import PlayerResult
 from engine.contract import DISCLAIMER, Hit
 
-from .game import LETTERS, letter
+from .game import letter
 
 MESSAGE_MAX_CHARS = 2000
 CAPTION_MAX = 900
@@ -221,11 +221,6 @@ def quiz_header(total: int, kind: str, modality: str | None, starter_id: int) ->
         f"🧠 **Case quiz** · {total} question{'s' * (total != 1)} · guess the {what}{scope} · "
         f"started by {mention(starter_id)}"
     )
-
-
-def letters_for(n: int) -> str:
-    """`A–D` for four choices."""
-    return f"{LETTERS[0]}–{LETTERS[n - 1]}"
 
 
 # --- review, progress, scores, forget-me -------------------------------------------------
