@@ -10,7 +10,6 @@ remembered atlas hits; `/mirage ask` elsewhere searches first and answers from t
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -40,19 +39,28 @@ from .status import StatusLine
 
 log = logging.getLogger(__name__)
 
-# The database is read before the click is acknowledged, so it must answer well within Discord's 3 s.
-LOOKUP_TIMEOUT_S = 2.0
 THINKING = "💬 Reading the sources and writing an answer…"
 
 
 async def _thread_hits(ctx: Context, thread_id: int) -> list[str] | None:
     """Step 1: the thread's remembered hits (None when unknown). Raises DatabaseUnavailable."""
-    try:
-        async with asyncio.timeout(LOOKUP_TIMEOUT_S):
-            thread = await memory.thread_context(ctx, thread_id)
-    except TimeoutError as slow:
-        raise DatabaseUnavailable("the database did not answer in time") from slow
+    thread = await memory.thread_context(ctx, thread_id)
     return list(thread.hit_ids) if thread is not None and thread.hit_ids else None
+
+
+async def _grounding(ctx: Context, request: AskFollowUp) -> tuple[list[str], str | None]:
+    """Checks and step 1 for a follow-up: the thread's hits, or what to tell the user instead (a question
+    over the limit, the database down, a thread the bot does not know) with no hits."""
+    problem = question_problem(request.question)
+    if problem is not None:
+        return [], problem
+    try:
+        hit_ids = await _thread_hits(ctx, request.thread_id)
+    except DatabaseUnavailable:
+        return [], text.DATABASE_TRY_AGAIN
+    if hit_ids is None:
+        return [], text.UNKNOWN_THREAD
+    return hit_ids, None
 
 
 def _answer_work(ctx: Context, user_id: int, question: str, hit_ids: Sequence[str]) -> Work:
@@ -88,17 +96,9 @@ def question_problem(question: str) -> str | None:
 
 async def follow_up(interaction: discord.Interaction[Any], ctx: Context, request: AskFollowUp) -> None:
     """A follow-up from the modal (or `/mirage ask` in a known thread)."""
-    problem = question_problem(request.question)
-    if problem is not None:
-        await interaction.response.send_message(problem, ephemeral=True)
-        return
-    try:
-        hit_ids = await _thread_hits(ctx, request.thread_id)
-    except DatabaseUnavailable:
-        await interaction.response.send_message(text.DATABASE_TRY_AGAIN, ephemeral=True)
-        return
-    if hit_ids is None:
-        await interaction.response.send_message(text.UNKNOWN_THREAD, ephemeral=True)
+    hit_ids, refusal = await _grounding(ctx, request)
+    if refusal is not None:
+        await interaction.response.send_message(refusal, ephemeral=True)
         return
     work = _answer_work(ctx, interaction.user.id, request.question, hit_ids)
     await run_job(
@@ -118,17 +118,9 @@ async def follow_up_message(message: discord.Message, ctx: Context, request: Ask
     if not request.question:
         await message.reply("Ask me your question in the same message as the mention.", mention_author=False)
         return
-    problem = question_problem(request.question)
-    if problem is not None:
-        await message.reply(problem, mention_author=False)
-        return
-    try:
-        hit_ids = await _thread_hits(ctx, request.thread_id)
-    except DatabaseUnavailable:
-        await message.reply(text.DATABASE_TRY_AGAIN, mention_author=False)
-        return
-    if hit_ids is None:
-        await message.reply(text.UNKNOWN_THREAD, mention_author=False)
+    hit_ids, refusal = await _grounding(ctx, request)
+    if refusal is not None:
+        await message.reply(refusal, mention_author=False)
         return
     await thread.send(text.follow_up_header(request.question), allowed_mentions=discord.AllowedMentions.none())
     work = _answer_work(ctx, message.author.id, request.question, hit_ids)
