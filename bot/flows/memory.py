@@ -8,8 +8,10 @@ the flow, which tells the user to try again and loses nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +23,9 @@ from ..threads import is_thread
 from .context import Context
 
 log = logging.getLogger(__name__)
+
+# Reads made before a click is acknowledged must end well within Discord's 3 s.
+LOOKUP_TIMEOUT_S = 2.0
 
 
 async def _best_effort(ctx: Context, write: Callable[[AsyncSession], Awaitable[object]], lost: str) -> None:
@@ -56,10 +61,11 @@ async def finish_job(ctx: Context, job: Job, outcome: str) -> None:
 
 
 async def job_status(ctx: Context, job_id: str) -> str | None:
-    """A job's recorded status (e.g. `interrupted` by a restart), or None when unknown."""
+    """A job's recorded status (e.g. `interrupted` by a restart), or None when unknown. Raises
+    `DatabaseUnavailable` (also when it does not answer within `LOOKUP_TIMEOUT_S`)."""
     if ctx.db is None:
         return None
-    async with ctx.db.session() as session:
+    async with _lookup(), ctx.db.session() as session:
         job = await jobs.get_job(session, job_id)
         return job.status if job is not None else None
 
@@ -95,11 +101,22 @@ async def extend_thread(ctx: Context, target: Any, hit_ids: Sequence[str]) -> No
 
 
 async def thread_context(ctx: Context, thread_id: int) -> AnswerThread | None:
-    """The remembered thread (its hits), or None. Raises `DatabaseUnavailable`."""
+    """The remembered thread (its hits), or None. Raises `DatabaseUnavailable` (also when it does not
+    answer within `LOOKUP_TIMEOUT_S`)."""
     if ctx.db is None:
         return None
-    async with ctx.db.session() as session:
+    async with _lookup(), ctx.db.session() as session:
         return await threads.get_thread(session, thread_id)
+
+
+@asynccontextmanager
+async def _lookup() -> AsyncIterator[None]:
+    """A deadline for a read made before the click is acknowledged; a slow database counts as down."""
+    try:
+        async with asyncio.timeout(LOOKUP_TIMEOUT_S):
+            yield
+    except TimeoutError as slow:
+        raise DatabaseUnavailable("the database did not answer in time") from slow
 
 
 async def add_turn(
