@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import uvicorn
@@ -22,6 +23,8 @@ from engine.runtime import EngineRuntime
 from tests.engine.pipelines.fakes import BagOfWordsClip, NoiseDiffusion, ScriptedLLM, atlas_of
 
 REPO = Path(__file__).resolve().parents[3]
+# what `model_ids_for` answers in tests that swap the model loaders for fakes
+FAKE_MODEL_IDS = SimpleNamespace(clip="fake-clip", llm="fake-llm", diffusion="fake-diffusion", lcm_lora=None)
 
 CAPTIONS = {
     "ROCO_00001": "pleural effusion with blunted costophrenic angle",
@@ -85,8 +88,6 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02) -> None
 def serving_tiny_engine(data_dir: Path, models_dir: Path, demo_atlas_dir: Path, **overrides) -> Iterator[str]:
     """The whole engine on the tiny profile (shared cached models, a fresh atlas store) served on
     loopback; yields its base URL once /readyz says ready."""
-    import httpx
-
     (data_dir / "models").symlink_to(models_dir, target_is_directory=True)
     (data_dir / "demo-roco").symlink_to(demo_atlas_dir, target_is_directory=True)
     base = {"profile": "tiny", "device": "cpu", "diffusion_steps": 2, "fast_steps": 2, "llm_max_new_tokens": 8}

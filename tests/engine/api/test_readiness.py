@@ -6,7 +6,6 @@ runtime, the app and the embedded atlas store are real.
 
 import re
 import threading
-from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,9 +15,7 @@ from engine.models.base import WeightsNotFoundError
 from engine.runtime import EngineRuntime
 from tests.engine.pipelines.fakes import BagOfWordsClip
 
-from .helpers import settings_for
-
-IDS = SimpleNamespace(clip="fake-clip", llm="fake-llm", diffusion="fake-diffusion", lcm_lora=None)
+from .helpers import FAKE_MODEL_IDS, settings_for
 
 
 @pytest.fixture
@@ -35,7 +32,7 @@ def loaders(monkeypatch):
             raise state["error"]
         return BagOfWordsClip()
 
-    monkeypatch.setattr(engine.models.presets, "model_ids_for", lambda settings: IDS)
+    monkeypatch.setattr(engine.models.presets, "model_ids_for", lambda settings: FAKE_MODEL_IDS)
     monkeypatch.setattr(engine.models.clip, "load_clip", load_clip)
     return gate, state
 

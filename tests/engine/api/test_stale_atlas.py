@@ -11,8 +11,6 @@ stores and the demo indexing are real. The last test runs the real tiny CLIP.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 
@@ -24,10 +22,9 @@ from engine.tiny.demo_atlas import demo_pairs
 from tests.engine.pipelines.fakes import DIM, BagOfWordsClip
 from tests.engine.store.conftest import SERVER_URL, stand_in_server
 
-from .helpers import settings_for
+from .helpers import FAKE_MODEL_IDS, settings_for
 
 MEDICAT = "hf-hub:luhuitong/CLIP-ViT-L-14-448px-MedICaT-ROCO"
-IDS = SimpleNamespace(clip="fake-clip", llm="fake-llm", diffusion="fake-diffusion", lcm_lora=None)
 pytestmark = pytest.mark.filterwarnings("ignore:Failed to obtain server version")
 
 
@@ -37,7 +34,7 @@ def fake_clip(monkeypatch):
     import engine.models.clip
     import engine.models.presets
 
-    monkeypatch.setattr(engine.models.presets, "model_ids_for", lambda settings: IDS)
+    monkeypatch.setattr(engine.models.presets, "model_ids_for", lambda settings: FAKE_MODEL_IDS)
     monkeypatch.setattr(engine.models.clip, "load_clip", lambda model_id, **kw: BagOfWordsClip())
 
 
