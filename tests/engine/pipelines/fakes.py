@@ -117,6 +117,22 @@ class ScriptedLLM:
         return self.reply(prompt.text)
 
 
+class RecordingLLM:
+    """A generator at the TextGenerator edge that remembers the text of each prompt (what the model reads) and
+    offers the model's chat template (a model without one gets Dolly's format)."""
+
+    def __init__(self, llm) -> None:
+        self.llm, self.model_id = llm, llm.model_id
+        self.prompts: list[str] = []
+
+    def chat_prompt(self, messages):
+        return self.llm.chat_prompt(messages)
+
+    def generate(self, prompt, *, max_new_tokens, top_p, seed, cancel=None) -> str:
+        self.prompts.append(prompt.text)  # what the model reads
+        return self.llm.generate(prompt, max_new_tokens=max_new_tokens, top_p=top_p, seed=seed, cancel=cancel)
+
+
 class NoiseDiffusion:
     """A 'diffusion model' drawing seeded noise in `steps` steps, honouring cancel between steps.
 

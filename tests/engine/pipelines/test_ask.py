@@ -9,7 +9,7 @@ import pytest
 from engine.pipelines.ask import AskPipeline, UnknownAtlasIds
 from engine.pipelines.results import InvalidInput
 
-from .fakes import BagOfWordsClip, ScriptedLLM, atlas_of
+from .fakes import BagOfWordsClip, RecordingLLM, ScriptedLLM, atlas_of
 
 CAPTIONS = {
     "ROCO_00001": "Pleural effusion with blunted costophrenic angle",
@@ -111,18 +111,6 @@ def test_bad_input_names_the_field_and_the_limit(store, question, ids, seed, mes
     with pytest.raises(InvalidInput) as caught:
         AskPipeline(store, ScriptedLLM())(question, ids, seed=seed)
     assert str(caught.value) == message
-
-
-class RecordingLLM:
-    """The real tiny LLM behind the TextGenerator protocol, remembering each prompt it was given."""
-
-    def __init__(self, llm) -> None:
-        self.llm, self.model_id = llm, llm.model_id
-        self.prompts: list[str] = []
-
-    def generate(self, prompt, *, max_new_tokens, top_p, seed, cancel=None) -> str:
-        self.prompts.append(prompt.text)  # what the model reads
-        return self.llm.generate(prompt, max_new_tokens=max_new_tokens, top_p=top_p, seed=seed, cancel=cancel)
 
 
 @pytest.mark.slow

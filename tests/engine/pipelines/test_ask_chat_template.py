@@ -16,6 +16,8 @@ from engine.pipelines.prompts import SYSTEM, ask_instruction, dolly_prompt, rend
 from engine.pipelines.retrieval import Retriever
 from engine.pipelines.search import SearchPipeline
 
+from .fakes import RecordingLLM
+
 pytestmark = pytest.mark.slow  # uses the tiny models
 
 CHAT_TEMPLATE = (
@@ -42,21 +44,6 @@ def _with_template(source, target, template: str):
 @pytest.fixture(scope="module")
 def chat_llm(tiny_paths, tmp_path_factory):
     return _with_template(tiny_paths.llm, tmp_path_factory.mktemp("chat") / "llm", CHAT_TEMPLATE)
-
-
-class RecordingLLM:
-    """A generator at the TextGenerator edge that remembers prompts and offers the model's chat template."""
-
-    def __init__(self, llm) -> None:
-        self.llm, self.model_id = llm, llm.model_id
-        self.prompts: list[str] = []
-
-    def chat_prompt(self, messages):
-        return self.llm.chat_prompt(messages)
-
-    def generate(self, prompt, *, max_new_tokens, top_p, seed, cancel=None) -> str:
-        self.prompts.append(prompt.text)  # what the model reads
-        return self.llm.generate(prompt, max_new_tokens=max_new_tokens, top_p=top_p, seed=seed, cancel=cancel)
 
 
 def test_without_a_chat_template_the_prompt_is_dollys(tiny_llm):
