@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
 import pytest
 
 from mirage.supervisor import Backoff, ChildSpec, Supervisor
-from tests.mirage.processes import Watched, pid_alive, standin, supervise
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.mirage.processes import Watched, free_port, pid_alive, standin, supervise
 
 
 def records(path: Path) -> list[tuple[float, int]]:

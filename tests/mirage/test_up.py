@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from mirage.stack import UpSettings, local_engine_url, stack_specs
-from tests.mirage.processes import Watched
-from tests.mirage.test_supervisor import free_port
+from tests.mirage.processes import Watched, free_port
 
 
 def test_without_a_discord_token_only_the_engine_runs() -> None:
