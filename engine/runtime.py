@@ -229,9 +229,8 @@ class EngineRuntime:
         """Grounded follow-ups. Without a usable LLM (disabled, loading, failed) the answer is the
         sources' numbered captions, with a note why."""
         self.require("atlas")
-        llm = self.llm if self.settings.enable_llm else None
         missing = "the LLM is not loaded" if self.settings.enable_llm else "the LLM is disabled"
-        return AskPipeline.from_settings(self.atlas(), llm, self.settings, llm_missing=missing)
+        return AskPipeline.from_settings(self.atlas(), self.llm, self.settings, llm_missing=missing)
 
     def quiz_pipeline(self) -> QuizPipeline:
         """Quiz questions: an atlas image, its caption hidden, CLIP hard negatives as distractors."""
