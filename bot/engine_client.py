@@ -136,13 +136,7 @@ class EngineClient:
 
     async def compare(self, request: CompareRequest) -> CompareResponse:
         """Vector arithmetic: query − subtract + add."""
-
-        async def attempt() -> Any:
-            return _json(
-                await self._send("POST", "/v1/compare", json=request.model_dump(exclude_none=True))
-            )
-
-        return _parse(CompareResponse, await self._retrying(attempt))
+        return await self._call(CompareResponse, "POST", "/v1/compare", request)
 
     async def generate(
         self,
@@ -158,19 +152,11 @@ class EngineClient:
 
     async def quiz(self, request: QuizRequest) -> QuizResponse:
         """One quiz question: an atlas image, its choices, the right one and the hint ladder."""
-
-        async def attempt() -> Any:
-            return _json(await self._send("POST", "/v1/quiz", json=request.model_dump(exclude_none=True)))
-
-        return _parse(QuizResponse, await self._retrying(attempt))
+        return await self._call(QuizResponse, "POST", "/v1/quiz", request)
 
     async def atlas_item(self, atlas_id: str) -> Hit:
         """One atlas image's caption, modality and source."""
-
-        async def attempt() -> Any:
-            return _json(await self._send("GET", f"/v1/atlas/{quote(atlas_id, safe='')}"))
-
-        return _parse(Hit, await self._retrying(attempt))
+        return await self._call(Hit, "GET", f"/v1/atlas/{quote(atlas_id, safe='')}")
 
     async def ask(self, request: AskRequest, *, on_queued: QueuedHook | None = None) -> AskResponse:
         """A grounded answer to a question on the given atlas images, with its checked citations."""
@@ -181,12 +167,7 @@ class EngineClient:
     async def similar(self, atlas_id: str, *, k: int, modality: str | None = None) -> SimilarResponse:
         """The atlas images nearest to atlas image `atlas_id`, searched with its stored vector."""
         request = SimilarRequest(k=k, modality=modality)  # type: ignore[arg-type]
-
-        async def attempt() -> Any:
-            path = f"/v1/search/similar/{quote(atlas_id, safe='')}"
-            return _json(await self._send("POST", path, json=request.model_dump(exclude_none=True)))
-
-        return _parse(SimilarResponse, await self._retrying(attempt))
+        return await self._call(SimilarResponse, "POST", f"/v1/search/similar/{quote(atlas_id, safe='')}", request)
 
     async def atlas_image(self, atlas_id: str) -> bytes:
         """The bytes of one atlas image."""
@@ -232,6 +213,15 @@ class EngineClient:
                 METRICS.retried(error.code)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _call(self, model: type[ModelT], method: str, path: str, body: BaseModel | None = None) -> ModelT:
+        """One plain JSON call (body without its unset fields), retried; the answer read as `model`."""
+        payload = body.model_dump(exclude_none=True) if body is not None else None
+
+        async def attempt() -> Any:
+            return _json(await self._send(method, path, json=payload))
+
+        return _parse(model, await self._retrying(attempt))
 
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
