@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.config import EngineSettings
 from engine.store.base import AtlasDimensionError, AtlasStore, SearchParams
@@ -30,6 +30,16 @@ def search_params(settings: EngineSettings) -> SearchParams:
     )
 
 
+def index_options(settings: EngineSettings) -> dict[str, Any]:
+    """The settings' index options (HNSW build, quantization, search effort), as every store takes them."""
+    return {
+        "hnsw_m": settings.hnsw_m,
+        "ef_construct": settings.hnsw_ef_construct,
+        "quantization": settings.quantization,
+        "default_params": search_params(settings),
+    }
+
+
 def open_server_store(settings: EngineSettings, url: str, *, collection: str, dim: int | None) -> AtlasStore:
     """The collection on the Qdrant server at `url`, created with the settings' index options when missing."""
     from engine.store.client import ClientStore
@@ -39,10 +49,7 @@ def open_server_store(settings: EngineSettings, url: str, *, collection: str, di
         api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
         collection=collection,
         dim=dim,
-        hnsw_m=settings.hnsw_m,
-        ef_construct=settings.hnsw_ef_construct,
-        quantization=settings.quantization,
-        default_params=search_params(settings),
+        **index_options(settings),
     )
 
 
@@ -57,10 +64,7 @@ def open_server_version(
         client,
         name,
         dim,
-        hnsw_m=settings.hnsw_m,
-        ef_construct=settings.hnsw_ef_construct,
-        quantization=settings.quantization,
-        default_params=search_params(settings),
+        **index_options(settings),
         shards=shards,
         replicas=replicas,
     )
@@ -78,10 +82,7 @@ def open_embedded_store(settings: EngineSettings, path: Path, dim: int) -> Atlas
     store = EdgeStore.open_or_create(
         path,
         dim,
-        hnsw_m=settings.hnsw_m,
-        ef_construct=settings.hnsw_ef_construct,
-        quantization=settings.quantization,
-        default_params=search_params(settings),
+        **index_options(settings),
     )
     try:
         adopt_legacy_sidecar(store, path)
