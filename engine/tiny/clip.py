@@ -1,6 +1,6 @@
 """The tiny CLIP: a 2-layer open_clip ViT trained briefly on the demo atlas (docs/ARCHITECTURE.md §3).
 
-Patch 16 rather than DESIGN's 8 (measured on the demo atlas, 300 steps, 1 thread): top-3 0.996 in
+Patch 16 rather than the 8 first planned (measured on the demo atlas, 300 steps, 1 thread): top-3 0.996 in
 38 CPU-s versus 0.896 in 60 CPU-s, since a 16-px patch sees a whole lesion's shape.
 
 Saved as a local open_clip directory (open_clip_config.json + open_clip_model.safetensors), so it

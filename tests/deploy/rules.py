@@ -13,7 +13,7 @@ from tests.deploy.manifests import DEPLOY, REPO_ROOT, Manifests, containers, exe
 GPU = "nvidia.com/gpu"
 ENGINE, BOT = "mirage-engine", "mirage-bot"
 
-# The engine's start-up budget in DESIGN (docs/ARCHITECTURE.md): loading CLIP, the LLM and the
+# The engine's start-up budget (docs/ARCHITECTURE.md): loading CLIP, the LLM and the
 # diffusion model from the cache may take up to 10 minutes before a pod counts as failed.
 STARTUP_BUDGET_S = 600
 # Tiny-profile engine, process start to /readyz 200, the slowest case measured by bench/engine_start.py
