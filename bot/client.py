@@ -53,6 +53,8 @@ class MirageBot(discord.Client):
         self.services: Services | None = None
         self.db: Database | None = None
         self.quiz: QuizFeature | None = None
+        self._metrics_server: Any = None  # prometheus-client's HTTP server, when metrics are on
+        self._capacity: asyncio.Task[None] | None = None  # follows the engine's advertised capacity
         self.drain = Drain(self, settings.bot_drain_grace_s)  # `python -m bot` calls drain.begin on SIGTERM
         self.drain.install_gate(self)
 
@@ -137,9 +139,9 @@ class MirageBot(discord.Client):
 
     async def close(self) -> None:
         """Close the engine client, then Discord."""
-        if getattr(self, "_capacity", None) is not None:
+        if self._capacity is not None:
             self._capacity.cancel()
-        if getattr(self, "_metrics_server", None) is not None:
+        if self._metrics_server is not None:
             self._metrics_server.shutdown()
         if self.quiz is not None:
             await self.quiz.close()
