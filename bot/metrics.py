@@ -88,7 +88,7 @@ class _QueueCollector(Collector):
         )
 
 
-METRICS = BotMetrics()  # the bot process's metrics; hooks in bot/jobs.py and bot/engine_client.py
+METRICS = BotMetrics()  # the bot process's metrics; hooks in bot/flows/run.py and bot/engine_client.py
 
 
 def serve_metrics(port: int | None, host: str = "0.0.0.0", metrics: BotMetrics = METRICS) -> Any:
