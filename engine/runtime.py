@@ -259,17 +259,18 @@ class EngineRuntime:
         return self.store
 
     def close(self) -> None:
-        """Release the store (models are freed with the process). Idempotent, never waits for the
-        loader: a store it opens after this is closed at once."""
+        """Release the store and what models hold open (batcher threads, a served LLM's connection);
+        weights are freed with the process. Idempotent, never waits for the loader: a store it opens
+        after this is closed at once."""
         with self._lock:
             self._closed = True
             store = self.parts["atlas"].value
         if store is not None:
             store.close()
         for name in BATCHED_ROLES:
-            model = self.parts[name].value
-            if hasattr(model, "batchers"):
-                model.close()  # stop its batchers' threads
+            close = getattr(self.parts[name].value, "close", None)
+            if callable(close):  # a batcher's threads, or a served LLM's connection and its thread
+                close()
 
 
 def _llm_missing(part: Component[Any]) -> str:
