@@ -90,7 +90,7 @@ async def _wait(request: Request, job: Job, queue: WorkQueue, timeout: float) ->
     if gone in done:
         logger.info("client went away; cancelled its model work")
         raise ApiError(499, "client_closed_request", "the client closed the connection")
-    raise ApiError(504, "timeout", f"no answer within {timeout:g} s (MIRAGE_REQUEST_TIMEOUT_S)")
+    raise _timeout_error(timeout)
 
 
 async def _stream(
@@ -102,8 +102,7 @@ async def _stream(
         while not job.future.done():
             remaining = deadline - loop.time()
             if remaining <= 0:
-                error = ApiError(504, "timeout", f"no answer within {timeout:g} s (MIRAGE_REQUEST_TIMEOUT_S)")
-                yield _error_event(error)
+                yield _error_event(_timeout_error(timeout))
                 return
             next_event = asyncio.ensure_future(job.events.get())
             done, _ = await asyncio.wait(
@@ -129,6 +128,10 @@ async def _stream(
         if not job.future.done():
             _abandon(job, queue)
             logger.info("event stream closed early; cancelled its model work")
+
+
+def _timeout_error(timeout: float) -> ApiError:
+    return ApiError(504, "timeout", f"no answer within {timeout:g} s (MIRAGE_REQUEST_TIMEOUT_S)")
 
 
 def _error_event(error: ApiError) -> bytes:
