@@ -1,4 +1,4 @@
-"""The HTTP contract between the bot and the engine (DESIGN.md §5).
+"""The HTTP contract between the bot and the engine (docs/ARCHITECTURE.md §5).
 
 Pure pydantic: the bot imports this module, so it must never import torch, numpy or
 anything else from the engine. Limits live here once; the engine enforces them and the
