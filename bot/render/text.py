@@ -178,12 +178,16 @@ UNGROUNDED_NOTE = (
 
 def follow_up_header(question: str) -> str:
     """The first line of a follow-up: the question, quoted."""
-    return f"💬 **Follow-up:** {escape(trim(question.replace(chr(10), ' '), 300))}"
+    return _question_line("Follow-up", question)
 
 
 def question_header(question: str) -> str:
     """The first line of `/mirage ask` outside a thread."""
-    return f"💬 **Question:** {escape(trim(question.replace(chr(10), ' '), 300))}"
+    return _question_line("Question", question)
+
+
+def _question_line(label: str, question: str) -> str:
+    return f"💬 **{label}:** {escape(trim(question.replace(chr(10), ' '), 300))}"
 
 
 def ask_answer(result: AskResponse) -> str:
