@@ -187,11 +187,10 @@ class QuizFlow:
 
     async def _fetch_question(self, kind: str, modality: str | None, used: set[str]) -> QuizResponse:
         """A question from the engine, on an image this quiz has not shown yet when possible."""
-        response = await self.engine.quiz(QuizRequest(kind=kind, modality=modality, seed=new_seed()))  # type: ignore[arg-type]
-        for _ in range(FRESH_ITEM_TRIES):
+        for _ in range(1 + FRESH_ITEM_TRIES):
+            response = await self.engine.quiz(QuizRequest(kind=kind, modality=modality, seed=new_seed()))  # type: ignore[arg-type]
             if response.item.id not in used:
                 break
-            response = await self.engine.quiz(QuizRequest(kind=kind, modality=modality, seed=new_seed()))  # type: ignore[arg-type]
         return response
 
     # --- 2. a question ------------------------------------------------------------------------
