@@ -119,11 +119,6 @@ class Database:
         self.engine = engine
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
 
-    @property
-    def dialect(self) -> str:
-        """`sqlite` or `postgresql`."""
-        return self.engine.dialect.name
-
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits when the block ends, rolls back on error.

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ._sql import rowcount
 from .models import ID_LEN, Job, utcnow
 
 JOB_STATUSES = ("waiting", "running", "done", "failed", "cancelled", "interrupted")
@@ -102,7 +103,7 @@ async def interrupt(session: AsyncSession, job_ids: list[str], now: datetime | N
         .where(Job.id.in_(job_ids), Job.status.in_(UNFINISHED))
         .values(status="interrupted", updated_at=now or utcnow())
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 async def interrupt_unfinished(session: AsyncSession, now: datetime | None = None) -> list[Job]:

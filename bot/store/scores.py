@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ._sql import insert
+from ._sql import insert, rowcount
 from .models import ScoreEvent, utcnow
 
 POINTS_RIGHT = 10
@@ -70,7 +70,7 @@ async def award(
     result = await session.execute(
         stmt.on_conflict_do_nothing(index_elements=[ScoreEvent.question_id, ScoreEvent.user_id])
     )
-    return (result.rowcount or 0) == 1
+    return rowcount(result) == 1
 
 
 def _standings(*conditions: object, limit: int | None):
