@@ -4,25 +4,19 @@ latency, open jobs, engine retries, and no user text."""
 from __future__ import annotations
 
 import datetime as dt
-import socket
 
 import httpx
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.metrics import METRICS, serve_metrics
+from tests.e2e.processes import free_port
 
 from .conftest import invoke
 from .engine_standin import Plan
 from .fakes import FakeInteraction
 
 SECRET = "zebracorn effusion secret"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def scrape(port: int) -> tuple[str, dict[str, list]]:
