@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import platform
 import re
@@ -40,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import select  # noqa: E402
 
+from bench.load_bot import percentile  # noqa: E402
 from bot.quiz.writer import AnswerWriter  # noqa: E402
 from bot.store import answers, open_url, quizzes, scores  # noqa: E402
 from bot.store.models import Quiz, utcnow  # noqa: E402
@@ -52,14 +52,6 @@ REVEAL_S = 15.0
 ANSWER = "mirage:quiz:a:"
 REVEAL_HEAD = re.compile(r"✅ \*\*Question (\d+)/")
 BOARD_LINE = re.compile(r"<@(\d+)> · (\d+) pts")
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """The q-th percentile (nearest rank), or None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered), max(1, math.ceil(q / 100 * len(ordered)))) - 1]
 
 
 def _questions(standin: StandIn, thread_id: int) -> list[MessageRecord]:
