@@ -52,6 +52,17 @@ def fake_runtime(data_dir: Path, *, llm=None, diffusion=None, **overrides) -> En
     )
 
 
+def indexed_demo_atlas(data_dir: Path, demo_atlas_dir: Path, clip):
+    """A fresh EdgeStore at `data_dir`/atlas with the demo atlas indexed through the real ingestion
+    (an engine's app closes its store when it stops, so each engine needs its own)."""
+    from engine.atlas.ingest import index_roco_layout
+    from engine.store.edge import EdgeStore
+
+    store = EdgeStore.open_or_create(data_dir / "atlas", clip.dim)
+    index_roco_layout(demo_atlas_dir, store, clip, progress=False)
+    return store
+
+
 @contextmanager
 def serving(app: FastAPI) -> Iterator[str]:
     """Run `app` with uvicorn on 127.0.0.1 on a free port in a thread; yields its base URL."""

@@ -15,19 +15,15 @@ from engine.api.app import create_app
 from engine.runtime import EngineRuntime
 from engine.tiny.demo_atlas import demo_pairs
 
-from .helpers import serving, settings_for
+from .helpers import indexed_demo_atlas, serving, settings_for
 
 pytestmark = pytest.mark.slow  # the tiny models and the demo atlas
 
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, clip_encoder, tiny_llm, demo_atlas_dir):
-    from engine.atlas.ingest import index_roco_layout
-    from engine.store.edge import EdgeStore
-
     data_dir = tmp_path_factory.mktemp("engine")
-    store = EdgeStore.open_or_create(data_dir / "atlas", clip_encoder.dim)
-    index_roco_layout(demo_atlas_dir, store, clip_encoder, progress=False)
+    store = indexed_demo_atlas(data_dir, demo_atlas_dir, clip_encoder)
     settings = settings_for(data_dir, llm_max_new_tokens=24)
     runtime = EngineRuntime.from_components(settings, clip=clip_encoder, store=store, llm=tiny_llm)
     with serving(create_app(runtime)) as url, httpx.Client(base_url=url, timeout=60) as client:

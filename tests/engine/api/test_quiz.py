@@ -13,7 +13,7 @@ from engine.api.sse import parse_events
 from engine.contract import DISCLAIMER, QUIZ_CHOICE_DISPLAY_CHARS
 from engine.runtime import EngineRuntime
 
-from .helpers import serving, settings_for
+from .helpers import indexed_demo_atlas, serving, settings_for
 
 pytestmark = pytest.mark.slow  # the tiny CLIP and the demo atlas
 TOKEN = "quiz-route-test-token"
@@ -22,12 +22,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, clip_encoder, demo_atlas_dir):
-    from engine.atlas.ingest import index_roco_layout
-    from engine.store.edge import EdgeStore
-
     data_dir = tmp_path_factory.mktemp("engine")
-    store = EdgeStore.open_or_create(data_dir / "atlas", clip_encoder.dim)
-    index_roco_layout(demo_atlas_dir, store, clip_encoder, progress=False)
+    store = indexed_demo_atlas(data_dir, demo_atlas_dir, clip_encoder)
     runtime = EngineRuntime.from_components(settings_for(data_dir, engine_token=TOKEN), clip=clip_encoder, store=store)
     with serving(create_app(runtime)) as url, httpx.Client(base_url=url, headers=AUTH, timeout=30) as client:
         yield client

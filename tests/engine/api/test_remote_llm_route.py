@@ -21,7 +21,7 @@ from engine.tiny.demo_atlas import demo_pairs
 from tests.engine.models.test_remote_llm import local_sample
 from tests.openai_server import LoopbackProxy, free_port, served_copies, transformers_serve
 
-from .helpers import serving, settings_for
+from .helpers import indexed_demo_atlas, serving, settings_for
 
 pytestmark = pytest.mark.slow  # a transformers server process, the tiny models and the demo atlas
 QUERY = "CT scan showing a bright round lesion"
@@ -43,12 +43,8 @@ def plain_model(tiny_paths, tmp_path_factory):
 @pytest.fixture
 def atlas(tmp_path, clip_encoder, demo_atlas_dir):
     """The demo atlas indexed afresh (an engine's app closes its store when it stops serving)."""
-    from engine.atlas.ingest import index_roco_layout
-    from engine.store.edge import EdgeStore
-
     data_dir = tmp_path / "engine"
-    store = EdgeStore.open_or_create(data_dir / "atlas", clip_encoder.dim)
-    index_roco_layout(demo_atlas_dir, store, clip_encoder, progress=False)
+    store = indexed_demo_atlas(data_dir, demo_atlas_dir, clip_encoder)
     yield data_dir, store
     store.close()
 
