@@ -8,17 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine.contract import QuizKind
+
 from ._sql import rowcount
 from .errors import QuizAlreadyRunning
 from .models import Question, Quiz, utcnow
 
-QUIZ_KINDS = ("caption", "modality")
+QUIZ_KINDS: tuple[str, ...] = get_args(QuizKind)
 QUIZ_END_STATES = ("finished", "stopped")
 
 
