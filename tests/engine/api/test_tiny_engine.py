@@ -10,20 +10,17 @@ from __future__ import annotations
 import base64
 import io
 import threading
-import time
 
 import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
-from engine.api.app import create_app
 from engine.api.sse import parse_events
 from engine.pipelines.stamp import BANNER_FILL, banner_box
-from engine.runtime import EngineRuntime
 from engine.tiny.demo_atlas import demo_pairs
 
-from .helpers import serving, settings_for
+from .helpers import serving_tiny_engine
 
 pytestmark = pytest.mark.slow
 TOKEN = "tiny-profile-test-token"
@@ -31,24 +28,14 @@ TOKEN = "tiny-profile-test-token"
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, test_cache_dir, tiny_paths, demo_atlas_dir):
-    data_dir = tmp_path_factory.mktemp("engine-data")
     # reuse the models and demo atlas the shared fixtures built; the atlas store itself is new
-    (data_dir / "models").symlink_to(test_cache_dir / "models", target_is_directory=True)
-    (data_dir / "demo-roco").symlink_to(demo_atlas_dir, target_is_directory=True)
-    settings = settings_for(
-        data_dir, profile="tiny", device="cpu", engine_token=TOKEN, gpu_workers=2,
-        diffusion_steps=2, fast_steps=2, llm_max_new_tokens=8,
-    )
-    runtime = EngineRuntime(settings)
-    with serving(create_app(runtime)) as url:
-        client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
-        deadline = time.monotonic() + 240
-        while client.get("/readyz").status_code != 200:
-            assert time.monotonic() < deadline, client.get("/readyz").text
-            time.sleep(0.2)
+    data_dir = tmp_path_factory.mktemp("engine-data")
+    models_dir = test_cache_dir / "models"
+    with (
+        serving_tiny_engine(data_dir, models_dir, demo_atlas_dir, engine_token=TOKEN, gpu_workers=2) as url,
+        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as client,
+    ):
         yield client
-        client.close()
-    runtime.close()
 
 
 def test_ready_with_every_component_and_the_demo_atlas_indexed(engine, demo_atlas_dir):
