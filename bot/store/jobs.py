@@ -113,11 +113,12 @@ async def interrupt_unfinished(session: AsyncSession, now: datetime | None = Non
     """
     cut = list((await session.scalars(select(Job).where(Job.status.in_(UNFINISHED)).order_by(Job.id))).all())
     if cut:
+        # The session's own copies of these rows are updated too (SQLAlchemy's synchronize_session),
+        # so they need no reading back.
         await session.execute(
             update(Job)
             .where(Job.id.in_([job.id for job in cut]))
             .values(status="interrupted", updated_at=now or utcnow())
+            .execution_options(synchronize_session="evaluate")
         )
-        for job in cut:
-            await session.refresh(job)
     return cut
