@@ -71,19 +71,31 @@ async def test_a_reveal_racing_the_clicks_scores_exactly_the_acknowledged_ones(d
     qid = await _question(db)
     writer = AnswerWriter(db)
     rng = random.Random(3)
+    # Timing alone (sleeps) let a loaded machine put every click on one side of the reveal; these two
+    # events make sure some land before it and some after, while the rest still race it.
+    first_acknowledged, revealed = asyncio.Event(), asyncio.Event()
+    late = set(PLAYERS[-3:])
 
     async def click(user: int) -> bool:
-        await asyncio.sleep(rng.uniform(0, 0.3))
+        if user in late:
+            await revealed.wait()
+        else:
+            await asyncio.sleep(rng.uniform(0, 0.3))
         try:
             await writer.record(qid, user, rng.randrange(4))
         except QuestionClosed:
             return False
+        first_acknowledged.set()
         return True
 
     async def reveal() -> settle.Settlement | None:
-        await asyncio.sleep(0.15)
-        async with db.session() as s:
-            return await settle.settle_question(s, qid)
+        await first_acknowledged.wait()
+        await asyncio.sleep(0.05)
+        try:
+            async with db.session() as s:
+                return await settle.settle_question(s, qid)
+        finally:
+            revealed.set()
 
     try:
         *acked, settlement = await asyncio.gather(*(click(u) for u in PLAYERS), reveal())
