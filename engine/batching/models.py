@@ -6,6 +6,7 @@ threads that arrive within the window share one forward pass.
 - Diffusion: prompts with the same steps, guidance and mode share one denoising loop; each keeps
   its own seed, progress callback and cancel event.
 A request's result is what it would be alone (to float rounding); a request that fails, fails alone.
+On the CPU every model call runs on the one compute lane (engine/batching/lane.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from PIL import Image
 from engine.models.base import ProgressCallback, Prompt
 
 from .core import Batcher, Pending
+from .lane import lane_for
 
 
 def settle(pending: Pending[Any], outcome: Any) -> None:
@@ -55,8 +57,9 @@ class BatchedClip(_Delegating):
     def __init__(self, inner: Any, *, window_s: float, max_size: int) -> None:
         self.inner = inner
         self.dim, self.model_id = inner.dim, inner.model_id
-        self.text = Batcher("clip_text", self._run_text, window_s=window_s, max_size=max_size)
-        self.images = Batcher("clip_image", self._run_images, window_s=window_s, max_size=max_size)
+        lane = lane_for(inner)
+        self.text = Batcher("clip_text", lambda b: lane(self._run_text, b), window_s=window_s, max_size=max_size)
+        self.images = Batcher("clip_image", lambda b: lane(self._run_images, b), window_s=window_s, max_size=max_size)
         self.batchers = [self.text, self.images]
 
     def encode_text(self, texts: Sequence[str]) -> np.ndarray:
@@ -114,6 +117,7 @@ class BatchedTextGenerator(_Delegating):
     def __init__(self, inner: Any, *, window_s: float, max_size: int) -> None:
         self.inner = inner
         self.model_id = inner.model_id
+        self.lane = lane_for(inner)  # each token's step runs there, so other roles' calls fit in between
         self.batcher = Batcher("llm", self._run, window_s=window_s, max_size=max_size)
         self.batchers = [self.batcher]
 
@@ -141,7 +145,7 @@ class BatchedTextGenerator(_Delegating):
 
         self.inner.generate_rows(
             [p.request for p in batch], on_row_done=lambda i, out: settle(pendings[i], out),
-            admit=admit, max_rows=self.batcher.max_size,
+            admit=admit, max_rows=self.batcher.max_size, compute=self.lane,
         )
 
 
@@ -169,7 +173,10 @@ class BatchedImageGenerator(_Delegating):
     def __init__(self, inner: Any, *, window_s: float, max_size: int) -> None:
         self.inner = inner
         self.model_id, self.supports_fast = inner.model_id, inner.supports_fast
-        self.batcher = Batcher("diffusion", self._run, window_s=window_s, max_size=max_size, key=lambda j: j.key)
+        lane = lane_for(inner)
+        self.batcher = Batcher(
+            "diffusion", lambda b: lane(self._run, b), window_s=window_s, max_size=max_size, key=lambda j: j.key
+        )
         self.batchers = [self.batcher]
 
     def truncate_prompt(self, prompt: str) -> str:

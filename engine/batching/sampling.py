@@ -12,10 +12,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from engine.models.base import GenerationCancelled
+
+from .lane import run_here
 
 RowOutcome = list[int] | BaseException  # the generated token ids, or why the row failed
 
@@ -47,6 +50,7 @@ def sample_rows(
     on_row_done: Callable[[int, RowOutcome], None] | None = None,
     admit: Callable[[int], list[TextRow]] | None = None,
     max_rows: int = 0,
+    compute: Callable[..., Any] | None = None,
 ) -> list[RowOutcome]:
     """Sample a completion for every row; `stopped(ids)` says when a row's new tokens reached its stop text.
 
@@ -54,7 +58,10 @@ def sample_rows(
     `on_row_done(index, outcome)` is called as soon as each row is finished. Between tokens,
     `admit(room)` may hand over up to `room` new rows (room = `max_rows` minus the rows running):
     they are prefilled and join the loop, and get the indices after the rows already given.
+    `compute(fn, *args)` runs the prefill and each token's step (engine/batching/lane.py: on the CPU,
+    the one thread for every model call, where other roles' calls fit in between tokens).
     """
+    run = compute or run_here
     rows = list(rows)
     outcomes: list[RowOutcome | None] = [None] * len(rows)
 
@@ -86,9 +93,9 @@ def sample_rows(
         )
         return _Running(live, out.logits[:, -1, :].float(), out.cache, mask, positions[:, -1:])
 
-    with torch.inference_mode():
-        running = start(list(range(len(rows))))
-        while running is not None:
+    def advance(running: _Running) -> _Running | None:
+        """3.–6. One token for every running row; finished rows leave, waiting rows join."""
+        with torch.inference_mode():
             # 3. Sample each row's next token from its own generator
             probs = _top_p_probs(running.logits, torch.tensor([[rows[i].top_p] for i in running.rows],
                                                                device=running.logits.device))
@@ -116,6 +123,15 @@ def sample_rows(
                 rows.extend(joining)
                 outcomes.extend([None] * len(joining))
                 running = _Running.merge(running, start(list(range(len(rows) - len(joining), len(rows)))))
+            return running
+
+    def prefill(indices: list[int]) -> _Running | None:
+        with torch.inference_mode():
+            return start(indices)
+
+    running = run(prefill, list(range(len(rows))))
+    while running is not None:
+        running = run(advance, running)
     return outcomes  # type: ignore[return-value]
 
 

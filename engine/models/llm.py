@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -85,14 +86,16 @@ class CausalLMGenerator:
         *,
         admit: Callable[[int], list[TextRow]] | None = None,
         max_rows: int = 0,
+        compute: Callable[..., Any] | None = None,
     ) -> list[RowOutcome]:
         """Several prompts in one forward pass per token (engine/batching/sampling.py); a row's tokens
         depend only on its own prompt and seed, not on the other rows. `admit(room)` lets new rows
-        join between tokens, up to `max_rows` at once."""
+        join between tokens, up to `max_rows` at once; `compute(fn, ...)` runs each step (a lane)."""
         with self._lock:
             return sample_rows(
                 self.model, rows, device=self.device, pad_id=self._pad_token_id, eos_ids=self._eos_ids,
                 stopped=self._reached_stop_text, on_row_done=on_row_done, admit=admit, max_rows=max_rows,
+                compute=compute,
             )
 
     def completion_text(self, new_ids: list[int]) -> str:

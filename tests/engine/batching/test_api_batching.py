@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import threading
+from contextlib import ExitStack
 
 import httpx
 import numpy as np
@@ -20,7 +21,7 @@ from engine.tiny.demo_atlas import demo_pairs
 from tests.engine.api.helpers import serving, settings_for
 from tests.engine.pipelines.fakes import MemoryStore
 
-from .helpers import together
+from .helpers import forward_hook, together
 
 pytestmark = pytest.mark.slow
 BATCH_MAX = 8
@@ -105,3 +106,28 @@ def test_a_client_leaving_mid_batch_leaves_its_neighbours_pictures_untouched(eng
         alone = client.post("/v1/generate", json={"prompt": f"axial CT {seed}", "seed": seed}).json()
         assert np.abs(pixels(body) - pixels(alone)).max() <= 2
     assert client.get("/readyz").status_code == 200
+
+
+def test_every_model_call_of_concurrent_searches_and_generations_runs_on_one_thread(
+    engine, clip_encoder, tiny_llm, tiny_diffusion
+):
+    """On the CPU a second thread running torch kernels slows every kernel (engine/batching/lane.py)."""
+    client, _ = engine
+    modules = {
+        "clip image": clip_encoder.model.visual, "clip text": clip_encoder.model.transformer,
+        "llm": tiny_llm.model, "unet": tiny_diffusion.pipe.unet,
+    }
+    threads: dict[str, set[str]] = {name: set() for name in modules}
+    with ExitStack() as hooks:
+        for name, module in modules.items():
+            hooks.enter_context(forward_hook(module, lambda *_, name=name: threads[name].add(
+                threading.current_thread().name)))
+        got = together([
+            *[lambda s=s: client.post("/v1/search", json={"query": "ring lesion", "k": 2, "seed": s}) for s in (1, 2)],
+            *[lambda s=s: client.post("/v1/generate", json={"prompt": "axial CT", "seed": s}) for s in (3, 4)],
+        ])
+    assert [r.status_code for r in got] == [200, 200, 200, 200]
+    assert all(got[i].json()["nearest"] is not None for i in (2, 3))
+    assert all(threads.values()), threads  # every model ran …
+    names = set().union(*threads.values())
+    assert len(names) == 1 and names.pop().startswith("compute-lane"), threads  # … on the one lane thread
