@@ -30,6 +30,7 @@ import statistics
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,8 +187,8 @@ def make_app(models: Loaded, data_dir: Path, *, batch_max: int, window_ms: float
         for role, model in (("clip", models.clip), ("llm", models.llm), ("diffusion", models.diffusion))
     }
     store = open_store(settings, models.clip.dim)
-    if store.count() == 0:
-        vectors = models.clip.encode_text([caption for _, caption in models.captions])
+    if store.count() == 0:  # encoded through the wrapper: on the compute lane, like every model call
+        vectors = wrapped["clip"].encode_text([caption for _, caption in models.captions])
         store.upsert([
             AtlasRecord(v, AtlasPayload(atlas_id=i, caption=c, modality="ct", pmc_id=f"PMC{n}", licence="CC BY"))
             for n, ((i, c), v) in enumerate(zip(models.captions, vectors, strict=True))
@@ -322,8 +323,10 @@ def main() -> None:
 
     import torch
 
-    paths = build_models(args.cache, args.full)
-    models = load_models(paths, args.device, args.cache)
+    # built and loaded on a thread that then ends, as the engine's loader does: its OpenMP team ends
+    # with it (a team left on the main thread would slow every kernel on the lane; engine/batching/lane.py)
+    with ThreadPoolExecutor(1) as loader:
+        models = loader.submit(lambda: load_models(build_models(args.cache, args.full), args.device, args.cache)).result()
     meta = {
         "command": " ".join([".venv/bin/python", *sys.argv]), "device": args.device,
         "shapes": "full" if args.full else "CPU", "tokens": args.tokens, "torch_threads": torch.get_num_threads(),

@@ -62,7 +62,7 @@ def create_app(runtime: EngineRuntime) -> FastAPI:
     install_error_handlers(app)
 
     async def _pipeline_error(_: Request, exc: Exception) -> JSONResponse:
-        return error_response(as_api_error(exc))
+        return error_response(as_api_error(exc, settings.retry_after_s))
 
     app.add_exception_handler(NotReady, _pipeline_error)
     app.add_exception_handler(InvalidInput, _pipeline_error)

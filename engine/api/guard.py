@@ -69,7 +69,7 @@ class RequestGuard:
 
     def __init__(
         self, app: ASGIApp, *, token: str | None, body_timeout_s: float,
-        accepting: Callable[[], bool] = lambda: True, retry_after_s: int = 5,
+        accepting: Callable[[], bool] = lambda: True, retry_after_s: int,
     ) -> None:
         self.app = app
         self.token = token

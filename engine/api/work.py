@@ -16,6 +16,7 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from engine.config import EngineSettings
 from engine.contract import SSE_MEDIA_TYPE, ErrorDetail, ResultEvent, StreamError
 from engine.models.base import GenerationCancelled
 from engine.pipelines.results import InvalidInput
@@ -48,13 +49,13 @@ async def answer(
     except QueueClosed:
         raise draining_error(settings.retry_after_s) from None
     if wants_event_stream(request):
-        events = _stream(job, queue, settings.request_timeout_s, present)
+        events = _stream(job, queue, settings, present)
         return StreamingResponse(events, media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
-    return present(await _wait(request, job, queue, settings.request_timeout_s))
+    return present(await _wait(request, job, queue, settings))
 
 
-def as_api_error(exc: BaseException) -> ApiError:
-    """The HTTP answer for an exception raised by model work.
+def as_api_error(exc: BaseException, retry_after_s: int) -> ApiError:
+    """The HTTP answer for an exception raised by model work (`retry_after_s`: MIRAGE_RETRY_AFTER_S).
 
     503 only while a retry can help (still loading, draining); a component that failed to load or
     is switched off is 501: this engine cannot do that, and asking again will not change it.
@@ -65,17 +66,20 @@ def as_api_error(exc: BaseException) -> ApiError:
         return ApiError(422, "invalid_input", str(exc))
     if isinstance(exc, NotReady):
         if getattr(exc, "retryable", True):
-            return ApiError(503, "not_ready", str(exc), {"Retry-After": "5"})
+            return ApiError(503, "not_ready", str(exc), {"Retry-After": str(retry_after_s)})
         return ApiError(501, "unavailable", str(exc))
     if isinstance(exc, JobDropped):
-        return draining_error(5)
+        return draining_error(retry_after_s)
     if isinstance(exc, GenerationCancelled | asyncio.CancelledError):
-        return ApiError(503, "cancelled", "the request was cancelled; retry shortly", {"Retry-After": "5"})
+        return ApiError(
+            503, "cancelled", "the request was cancelled; retry shortly", {"Retry-After": str(retry_after_s)}
+        )
     logger.error("model work failed", exc_info=exc)
     return ApiError(500, "internal", f"model work failed ({type(exc).__name__}); see the engine log")
 
 
-async def _wait(request: Request, job: Job, queue: WorkQueue, timeout: float) -> Any:
+async def _wait(request: Request, job: Job, queue: WorkQueue, settings: EngineSettings) -> Any:
+    timeout = settings.request_timeout_s
     gone = asyncio.ensure_future(_client_gone(request))
     try:
         done, _ = await asyncio.wait({job.future, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -85,7 +89,7 @@ async def _wait(request: Request, job: Job, queue: WorkQueue, timeout: float) ->
         try:
             return job.future.result()
         except BaseException as exc:
-            raise as_api_error(exc) from None
+            raise as_api_error(exc, settings.retry_after_s) from None
     _abandon(job, queue)
     if gone in done:
         logger.info("client went away; cancelled its model work")
@@ -94,8 +98,9 @@ async def _wait(request: Request, job: Job, queue: WorkQueue, timeout: float) ->
 
 
 async def _stream(
-    job: Job, queue: WorkQueue, timeout: float, present: Callable[[Any], BaseModel]
+    job: Job, queue: WorkQueue, settings: EngineSettings, present: Callable[[Any], BaseModel]
 ) -> AsyncIterator[bytes]:
+    timeout = settings.request_timeout_s
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     try:
@@ -120,7 +125,7 @@ async def _stream(
         try:
             body = present(job.future.result()).model_dump(mode="json")
         except BaseException as exc:
-            yield _error_event(as_api_error(exc))
+            yield _error_event(as_api_error(exc, settings.retry_after_s))
             return
         yield format_event(ResultEvent(body=body))
     finally:

@@ -63,4 +63,5 @@ def _readiness(request: Request, *, private: bool) -> JSONResponse:
     # ready; a component that failed to load stays failed until an operator acts
     loading = any(ready.detail.get(name, "").startswith(("pending", "loading")) for name in ready.missing)
     body |= error_body("not_ready", message, retryable=draining or loading)
-    return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+    retry_after_s = request.app.state.runtime.settings.retry_after_s
+    return JSONResponse(body, status_code=503, headers={"Retry-After": str(retry_after_s)})

@@ -37,16 +37,16 @@ def loaders(monkeypatch):
     return gate, state
 
 
-def _runtime(tmp_path):
-    return EngineRuntime(settings_for(tmp_path, profile="real", enable_llm=False, enable_diffusion=False))
+def _runtime(tmp_path, **overrides):
+    return EngineRuntime(settings_for(tmp_path, profile="real", enable_llm=False, enable_diffusion=False, **overrides))
 
 
 def test_readiness_says_what_is_loading_then_what_is_loaded(tmp_path, loaders):
     gate, _ = loaders
-    runtime = _runtime(tmp_path)
+    runtime = _runtime(tmp_path, retry_after_s=9)
     with TestClient(create_app(runtime)) as client:
         loading = client.get("/readyz")
-        assert loading.status_code == 503 and loading.headers["retry-after"] == "5"
+        assert loading.status_code == 503 and loading.headers["retry-after"] == "9"  # MIRAGE_RETRY_AFTER_S
         body = loading.json()
         assert body["ready"] is False and body["missing"] == ["clip", "atlas"]
         assert body["detail"]["llm"] == "disabled: MIRAGE_ENABLE_LLM=false"
@@ -55,6 +55,7 @@ def test_readiness_says_what_is_loading_then_what_is_loaded(tmp_path, loaders):
 
         busy = client.post("/v1/search", json={"query": "pneumothorax"})
         assert busy.status_code == 503 and busy.json()["error"]["retryable"] is True
+        assert busy.headers["retry-after"] == "9"
         assert busy.json()["error"]["message"].startswith("not ready: clip is still loading; atlas is ")
 
         gate.set()

@@ -68,6 +68,24 @@ def test_text_longer_than_the_context_is_cut_not_an_error(clip_encoder):
     assert clip_encoder.context_length == 24
 
 
+def test_text_vectors_equal_open_clips_own_but_skip_the_padding_after_the_last_text(clip_encoder):
+    import torch
+
+    texts = ["lesion", "bright round lesion in the left lobe", "x"]
+    widths: list[int] = []
+    handle = clip_encoder.model.transformer.register_forward_hook(lambda _m, args, _o: widths.append(args[0].shape[1]))
+    try:
+        vectors = clip_encoder.encode_text(texts)
+    finally:
+        handle.remove()
+    tokens = clip_encoder.tokenizer(texts)
+    with torch.inference_mode():
+        full = torch.nn.functional.normalize(clip_encoder.model.encode_text(tokens), dim=-1).numpy()
+    np.testing.assert_allclose(vectors, full, atol=1e-5)  # open_clip runs every text to the full context
+    longest = int(tokens.argmax(dim=-1).max()) + 1  # the last end-of-text token, counted from 1
+    assert widths == [longest] and longest < clip_encoder.context_length
+
+
 def test_preprocess_pickles_and_batched_pixels_match_encode_images(clip_encoder, demo_atlas_dir):
     images = [Image.open(path) for _, _, path in demo_pairs(demo_atlas_dir)[:5]]
     preprocess = pickle.loads(pickle.dumps(clip_encoder.preprocess))  # as a DataLoader worker gets it
