@@ -4,14 +4,16 @@ Builds models of a realistic shape with random weights (nothing is downloaded; c
 `--cache`): a GPT-NeoX of ~115M parameters, a ViT-B/16-sized open_clip CLIP, and a small SD UNet
 with an LCM-LoRA; `--full` uses the real shapes instead (CLIP ViT-L/14 at 448 px, Dolly-v2-3b's
 GPT-NeoX, the SD 1.5 UNet at 512 px; meant for `--device cuda`). Serves the real engine app
-(`engine.api.app.create_app`) on a loopback port twice, in one run:
+(`engine.api.app.create_app`) on two loopback ports side by side, on the same loaded models:
 
-- off: MIRAGE_BATCH_MAX=1 (so one pipeline worker, every model call alone: today's engine),
+- off: MIRAGE_BATCH_MAX=1 (so one pipeline worker, every model call alone: the unbatched engine),
 - on:  MIRAGE_BATCH_MAX=16 (sixteen pipeline workers; calls within the window share a forward pass),
 
 and sends enriched searches (CLIP → atlas → LLM → CLIP → atlas) and fast generations (LCM, 4 steps,
-then CLIP on the image → atlas) from N concurrent clients, each sending requests back to back.
-Reports throughput (requests/s) and p50/p99 latency per level, and on/off ratios.
+then CLIP on the image → atlas) from N concurrent clients, each sending requests back to back; each
+level runs off, then on, so a drift in the machine's speed falls on both alike.
+Reports throughput (requests/s) and p50/p99 latency per level, and on/off ratios; first, each model
+stage alone: 16 calls one by one against one batch of 16 (the most batching can gain for it here).
 
     .venv/bin/python bench/batching.py --out bench/results/batching      # the CPU run in bench/README.md
     .venv/bin/python bench/batching.py --device cuda --full --out bench/results/batching_gpu
@@ -260,31 +262,91 @@ def requests_for(concurrency: int, minimum: int) -> int:
     return max(concurrency, minimum)
 
 
-def bench_mode(models: Loaded, data_dir: Path, *, batch_max: int, args: argparse.Namespace) -> list[dict]:
-    app, runtime, wrapped = make_app(models, data_dir, batch_max=batch_max, window_ms=args.window_ms, tokens=args.tokens)
+def bench_modes(models: Loaded, data_dir: Path, args: argparse.Namespace) -> list[dict]:
+    """Both engines served at once on the same models; each level runs off, then on, so that a drift
+    of the machine's speed during the run falls on both alike."""
+    modes = {"off": 1, "on": args.batch_max}
+    apps = {
+        name: make_app(models, data_dir / name, batch_max=size, window_ms=args.window_ms, tokens=args.tokens)
+        for name, size in modes.items()
+    }
     rows = []
-    with Server(app) as url:
+    with Server(apps["off"][0]) as off_url, Server(apps["on"][0]) as on_url:
+        urls = {"off": off_url, "on": on_url}
         for kind in args.kinds:
-            asyncio.run(run_level(url, kind, 1, 1))  # warm-up
+            for url in urls.values():
+                asyncio.run(run_level(url, kind, 1, 1))  # warm-up
             for concurrency in args.levels:
-                for model in wrapped.values():
-                    for batcher in model.batchers:
-                        batcher.sizes.clear()
-                        batcher.joined = 0
-                row = asyncio.run(run_level(url, kind, concurrency, requests_for(concurrency, args.min_requests)))
-                row["batch_max"] = batch_max
-                row["mean_batch"] = {
-                    b.role: round(sum(s * n for s, n in b.sizes.items()) / max(1, sum(b.sizes.values())), 2)
-                    for m in wrapped.values() for b in m.batchers if b.sizes
-                }
-                # LLM requests that joined a running generation between tokens (not in the batch sizes)
-                row["joined"] = {b.role: b.joined for m in wrapped.values() for b in m.batchers if b.joined}
-                log.info("%s", row)
-                rows.append(row)
-    runtime.close()
-    for model in wrapped.values():
-        model.close()
+                for name, url in urls.items():
+                    wrapped = apps[name][2]
+                    for model in wrapped.values():
+                        for batcher in model.batchers:
+                            batcher.sizes.clear()
+                            batcher.joined = 0
+                    row = asyncio.run(run_level(url, kind, concurrency, requests_for(concurrency, args.min_requests)))
+                    row["batch_max"] = modes[name]
+                    row["mean_batch"] = {
+                        b.role: round(sum(s * n for s, n in b.sizes.items()) / max(1, sum(b.sizes.values())), 2)
+                        for m in wrapped.values() for b in m.batchers if b.sizes
+                    }
+                    # LLM requests that joined a running generation between tokens (not in the batch sizes)
+                    row["joined"] = {b.role: b.joined for m in wrapped.values() for b in m.batchers if b.joined}
+                    log.info("%s", row)
+                    rows.append(row)
+    for _, runtime, wrapped in apps.values():
+        runtime.close()
+        for model in wrapped.values():
+            model.close()
     return rows
+
+
+def measure_ceiling(models: Loaded, size: int, tokens: int) -> list[dict]:
+    """Each model stage alone, on the compute lane: `size` calls one after another against one batch of
+    `size`. Their ratio bounds what any batching can gain for that stage on this machine."""
+    from engine.pipelines.prompts import explain_instruction, render_prompt
+
+    query = QUERIES[0]
+    prompt = render_prompt(models.llm, explain_instruction(query, [c for _, c in models.captions[:4]]))
+    image = models.diffusion.generate(f"axial CT, {query}", seed=0, steps=4, guidance=1.5, fast=True)
+
+    def rows(n: int) -> list:
+        return [models.llm.text_row(prompt, max_new_tokens=tokens, top_p=0.92, seed=s) for s in range(n)]
+
+    def generate(n: int) -> None:
+        models.diffusion.generate_batch([f"axial CT, {query}"] * n, seeds=list(range(n)), steps=4, guidance=1.5,
+                                        fast=True)
+
+    stages = {  # stage -> (one call, a batch of `size`)
+        "clip_text (query)": (lambda: models.clip.encode_text([query]),
+                              lambda: models.clip.encode_text([query] * size)),
+        "llm (prompt + new tokens)": (lambda: models.llm.generate_rows(rows(1)),
+                                      lambda: models.llm.generate_rows(rows(size))),
+        "diffusion (LCM, 4 steps)": (lambda: generate(1), lambda: generate(size)),
+        "clip_image": (lambda: models.clip.encode_images([image]), lambda: models.clip.encode_images([image] * size)),
+    }
+    out = []
+    for stage, (one, batch) in stages.items():
+        one(), batch()  # warm-up
+        started = time.perf_counter()
+        for _ in range(size):
+            one()
+        alone = time.perf_counter() - started
+        started = time.perf_counter()
+        batch()
+        together = time.perf_counter() - started
+        out.append({"stage": stage, "size": size, "alone_s": round(alone, 3), "batch_s": round(together, 3),
+                    "gain": round(alone / together, 2)})
+        log.info("ceiling %s", out[-1])
+    return out
+
+
+def ceiling_report(ceiling: list[dict]) -> str:
+    size = ceiling[0]["size"]
+    lines = ["", f"Each stage alone: {size} calls one by one against one batch of {size} (the most batching "
+             "can gain for it here):", "", f"| stage | {size} alone s | batch of {size} s | gain |",
+             "| --- | ---: | ---: | ---: |"]
+    lines += [f"| {c['stage']} | {c['alone_s']} | {c['batch_s']} | {c['gain']} |" for c in ceiling]
+    return "\n".join(lines) + "\n"
 
 
 def report(rows: list[dict], meta: dict) -> str:
@@ -310,10 +372,13 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="real model shapes (for a GPU)")
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 4, 16, 32])
     parser.add_argument("--kinds", nargs="+", default=["search", "generate"], choices=["search", "generate"])
-    parser.add_argument("--min-requests", type=int, default=4, help="requests per level at least (p50 at 1 client)")
+    parser.add_argument("--min-requests", type=int, default=12,
+                        help="requests per level at least (a steady p50 at 1 client)")
     parser.add_argument("--tokens", type=int, default=32, help="LLM new tokens per search (the reference: 100)")
     parser.add_argument("--batch-max", type=int, default=16)
     parser.add_argument("--window-ms", type=float, default=10.0)
+    parser.add_argument("--no-ceiling", dest="ceiling", action="store_false",
+                        help="skip timing each stage alone at batch 1 and batch --batch-max")
     parser.add_argument("--cache", type=Path, default=REPO_ROOT / ".cache" / "bench-batching")
     parser.add_argument("--out", type=Path, help="write <out>.json and <out>.md")
     args = parser.parse_args()
@@ -332,16 +397,17 @@ def main() -> None:
         "shapes": "full" if args.full else "CPU", "tokens": args.tokens, "torch_threads": torch.get_num_threads(),
         "loadavg_start": [round(x, 1) for x in os.getloadavg()], "platform": platform.platform(),
     }
-    rows = []
+    from engine.batching.lane import cpu_lane
+
+    ceiling = cpu_lane().run(measure_ceiling, models, args.batch_max, args.tokens) if args.ceiling else []
     with tempfile.TemporaryDirectory() as tmp:
-        rows += bench_mode(models, Path(tmp) / "off", batch_max=1, args=args)
-        rows += bench_mode(models, Path(tmp) / "on", batch_max=args.batch_max, args=args)
+        rows = bench_modes(models, Path(tmp), args)
     meta["loadavg_end"] = [round(x, 1) for x in os.getloadavg()]
-    text = report(rows, meta)
+    text = report(rows, meta) + (ceiling_report(ceiling) if ceiling else "")
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+        args.out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows, "ceiling": ceiling}, indent=2))
         args.out.with_suffix(".md").write_text(text)
 
 
