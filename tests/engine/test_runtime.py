@@ -163,3 +163,31 @@ def test_close_while_loading_leaves_no_atlas_open(settings, models):
     assert all("shutting down" in detail[name] for name in ("clip", "atlas", "llm"))  # nothing more loaded
     with open_store(settings, BagOfWordsClip.dim) as again:  # the files were released
         assert again.count() == 4
+
+
+@pytest.mark.slow
+def test_diffusion_batch_max_of_one_keeps_each_image_in_its_own_loop(tmp_path, models, monkeypatch, tiny_diffusion):
+    """MIRAGE_DIFFUSION_BATCH_MAX=1 (the advice for a CPU engine): concurrent generations never share
+    a denoising loop, and each still gets the picture its seed gives."""
+    import engine.models.diffusion
+    from tests.engine.batching.helpers import forward_hook, together
+
+    monkeypatch.setattr(engine.models.diffusion, "load_diffusion", lambda model_id, **kwargs: tiny_diffusion)
+    runtime = EngineRuntime(settings_for(
+        tmp_path, profile="real", enable_llm=False, enable_diffusion=True, batch_max=8, diffusion_batch_max=1,
+        batch_window_ms=300,
+    ))
+    images_per_pass: list[int] = []
+    try:
+        runtime.start()
+        assert runtime.wait(30) and runtime.diffusion is not None
+        with forward_hook(tiny_diffusion.pipe.unet, lambda _m, args, kwargs, _o: images_per_pass.append(
+                (args[0] if args else kwargs["sample"]).shape[0])):
+            got = together([
+                lambda s=s: runtime.diffusion.generate("axial CT", seed=s, steps=2, guidance=1.0) for s in (1, 2, 3)
+            ])
+    finally:
+        runtime.close()
+    assert set(images_per_pass) == {1}  # guidance 1: no unconditional half; one image per UNet pass
+    alone = [tiny_diffusion.generate("axial CT", seed=s, steps=2, guidance=1.0) for s in (1, 2, 3)]
+    assert [image.tobytes() for image in got] == [image.tobytes() for image in alone]
