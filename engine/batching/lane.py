@@ -15,9 +15,11 @@ an LLM's tokens should not wait behind a whole diffusion batch.
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
+from functools import partial
 from typing import Any, ParamSpec, TypeVar
 
 P = ParamSpec("P")
@@ -25,24 +27,37 @@ T = TypeVar("T")
 
 
 class ComputeLane:
-    """Runs functions one at a time on its own thread; the caller blocks for the result or the error."""
+    """Runs functions one at a time on its own thread; the caller blocks for the result or the error.
+
+    The thread is a daemon, as the batchers' dispatchers are: a process told to stop at once does not
+    wait for a model call in flight (a graceful drain cancels those first, engine/api/drain.py).
+    """
 
     def __init__(self, name: str = "compute-lane") -> None:
-        self._ident: int | None = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name, initializer=self._mark)
+        self._calls: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
 
-    def _mark(self) -> None:
-        self._ident = threading.get_ident()
+    def _serve(self) -> None:
+        while (item := self._calls.get()) is not None:
+            call, future = item
+            try:
+                future.set_result(call())
+            except BaseException as exc:  # the caller gets it; the lane goes on
+                future.set_exception(exc)
 
     def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """`fn(*args, **kwargs)` on the lane's thread (at once, inline, when called from it)."""
-        if threading.get_ident() == self._ident:
+        if threading.current_thread() is self._thread:
             return fn(*args, **kwargs)
-        return self._pool.submit(fn, *args, **kwargs).result()
+        future: Future[T] = Future()
+        self._calls.put((partial(fn, *args, **kwargs), future))
+        return future.result()
 
     def close(self) -> None:
-        """Let the thread end once its queued calls have run (its OpenMP team goes with it)."""
-        self._pool.shutdown(wait=True)
+        """End the thread once the calls queued before this one have run (its OpenMP team goes with it)."""
+        self._calls.put(None)
+        self._thread.join()
 
 
 def run_here(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

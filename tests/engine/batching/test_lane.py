@@ -44,3 +44,19 @@ def test_models_on_the_cpu_share_the_process_lane_and_accelerated_ones_run_where
     assert lane_for(SimpleNamespace()) == cpu_lane().run  # a model naming no device runs on the CPU
     assert lane_for(SimpleNamespace(device="cuda:0")) is run_here
     assert cpu_lane() is cpu_lane()
+
+
+def test_a_process_told_to_stop_does_not_wait_for_a_model_call_in_flight():
+    import subprocess
+    import sys
+
+    script = (
+        "import threading, time\n"
+        "from engine.batching.lane import ComputeLane\n"
+        "lane = ComputeLane()\n"
+        "threading.Thread(target=lane.run, args=(time.sleep, 60), daemon=True).start()\n"
+        "time.sleep(0.2)\n"
+        "print('exiting', flush=True)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and done.stdout == "exiting\n"  # not held for the 60 s call
