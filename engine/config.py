@@ -78,7 +78,8 @@ class EngineSettings(BaseSettings):
     # dynamic batching (engine/batching): calls to one model within the window share a forward pass
     batch_window_ms: float = Field(default=10.0, ge=0, le=1000)
     batch_max: int = Field(default=16, ge=1, le=256)  # 1 = no batching: every call runs alone
-    # images per denoising loop; unset: MIRAGE_BATCH_MAX. On a CPU 1 is better (bench/README.md)
+    # images per denoising loop; unset: 1 for a model on the CPU (compute-bound there: a batch saves
+    # ~6% and every image waits for the whole batch, bench/README.md), else MIRAGE_BATCH_MAX
     diffusion_batch_max: int | None = Field(default=None, ge=1, le=256)
     request_timeout_s: float = Field(default=120.0, gt=0)
     retry_after_s: int = Field(default=5, ge=1)

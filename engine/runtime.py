@@ -156,8 +156,9 @@ class EngineRuntime:
         if not all(hasattr(model, name) for name in BATCH_PATHS[role]):
             return model  # a model without a batch path (a test double of the Protocol) runs call by call
         max_size = self.settings.batch_max
-        if role == "diffusion" and self.settings.diffusion_batch_max is not None:
-            max_size = self.settings.diffusion_batch_max
+        if role == "diffusion":  # see EngineSettings.diffusion_batch_max
+            on_cpu = str(getattr(model, "device", "cpu")) == "cpu"
+            max_size = self.settings.diffusion_batch_max or (1 if on_cpu else max_size)
         return batched(role, model, window_ms=self.settings.batch_window_ms, max_size=max_size)
 
     def _set_atlas_points(self, points: int) -> None:

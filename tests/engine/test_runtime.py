@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -166,16 +167,19 @@ def test_close_while_loading_leaves_no_atlas_open(settings, models):
 
 
 @pytest.mark.slow
-def test_diffusion_batch_max_of_one_keeps_each_image_in_its_own_loop(tmp_path, models, monkeypatch, tiny_diffusion):
-    """MIRAGE_DIFFUSION_BATCH_MAX=1 (the advice for a CPU engine): concurrent generations never share
-    a denoising loop, and each still gets the picture its seed gives."""
+@pytest.mark.parametrize(("diffusion_batch_max", "per_pass"), [(None, {1}), (8, {3})])
+def test_diffusion_on_the_cpu_runs_one_image_per_loop_unless_told_otherwise(
+    tmp_path, models, monkeypatch, tiny_diffusion, diffusion_batch_max, per_pass
+):
+    """MIRAGE_DIFFUSION_BATCH_MAX unset on a CPU engine: concurrent generations never share a
+    denoising loop (compute-bound there, bench/README.md); set, they do. Each keeps its seed's picture."""
     import engine.models.diffusion
     from tests.engine.batching.helpers import forward_hook, together
 
     monkeypatch.setattr(engine.models.diffusion, "load_diffusion", lambda model_id, **kwargs: tiny_diffusion)
     runtime = EngineRuntime(settings_for(
-        tmp_path, profile="real", enable_llm=False, enable_diffusion=True, batch_max=8, diffusion_batch_max=1,
-        batch_window_ms=300,
+        tmp_path, profile="real", enable_llm=False, enable_diffusion=True, batch_max=8,
+        diffusion_batch_max=diffusion_batch_max, batch_window_ms=300,
     ))
     images_per_pass: list[int] = []
     try:
@@ -188,6 +192,7 @@ def test_diffusion_batch_max_of_one_keeps_each_image_in_its_own_loop(tmp_path, m
             ])
     finally:
         runtime.close()
-    assert set(images_per_pass) == {1}  # guidance 1: no unconditional half; one image per UNet pass
+    assert set(images_per_pass) == per_pass  # guidance 1: no unconditional half, one row per image
     alone = [tiny_diffusion.generate("axial CT", seed=s, steps=2, guidance=1.0) for s in (1, 2, 3)]
-    assert [image.tobytes() for image in got] == [image.tobytes() for image in alone]
+    for image, expected in zip(got, alone, strict=True):
+        assert np.abs(np.asarray(image, np.int16) - np.asarray(expected, np.int16)).max() <= 2
