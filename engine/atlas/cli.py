@@ -3,7 +3,7 @@
     python -m engine index --roco ~/roco-dataset --split train --split validation
     python -m engine index --parquet eltorio/ROCO-radiology --split train --batch-size 256 --workers 12
     python -m engine index --parquet eltorio/ROCO-radiology --licences ~/roco-dataset   # PMC ids, licences
-    python -m engine index --list-versions | --drop-version roco-v20260101120000        # Qdrant server
+    python -m engine index --list-versions                                               # Qdrant server
 
 Models and store come from the settings (MIRAGE_CLIP_MODEL, MIRAGE_DATA_DIR, MIRAGE_QDRANT_URL …).
 Stopping it (Ctrl-C) at any point and running the same command again finishes the job: stored
@@ -48,7 +48,6 @@ def register(subparsers: Any) -> None:
                         help="a parquet file, a folder of them, or a hub dataset id (e.g. eltorio/ROCO-radiology)")
     source.add_argument("--list-versions", action="store_true",
                         help="Qdrant server: list the atlas versions of MIRAGE_COLLECTION (* = live)")
-    source.add_argument("--drop-version", metavar="NAME", help="Qdrant server: delete an old atlas version")
     p.add_argument("--licences", type=Path, metavar="ROCO_DIR",
                    help="join PMC ids and licences from ROCO's licences.txt files (a ROCO folder or one file)")
     p.add_argument("--shards", type=at_least(1), default=DEFAULT_SHARDS,
@@ -87,7 +86,7 @@ def run_index(args: argparse.Namespace) -> int:
         # 0. A Qdrant server first: unreachable or refusing the key fails in seconds, naming both
         if settings.qdrant_url:
             server = connect_server(settings)
-        if args.list_versions or args.drop_version:
+        if args.list_versions:
             return _versions(args, server)
         return _index(args, settings, server)
     except ServerUnavailable as e:
@@ -157,11 +156,11 @@ def _index(args: argparse.Namespace, settings: EngineSettings, server: Server | 
 
 
 def _versions(args: argparse.Namespace, server: Server | None) -> int:
-    from engine.store.versioned import drop, versions_report
+    from engine.store.versioned import versions_report
 
     if server is None:
         return _fail("atlas versions live on a Qdrant server: set MIRAGE_QDRANT_URL", EXIT_USAGE)
-    print(versions_report(server) if args.list_versions else drop(server, args.drop_version))  # noqa: T201
+    print(versions_report(server))  # noqa: T201
     return 0
 
 

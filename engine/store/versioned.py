@@ -23,7 +23,6 @@ from engine.store.versions import (
     VersionError,
     check_alias_is_free,
     connect,
-    drop_version,
     list_versions,
     live_version,
     next_version_name,
@@ -62,7 +61,7 @@ def open_version(
     if name is not None:
         recorded = _provenance(server.client, name)
         if recorded is not None and (recorded.clip_model, recorded.dim) != (current.clip_model, current.dim):
-            name = None  # another model's unfinished build: left for --drop-version, not mixed into
+            name = None  # another model's unfinished build: left as it is, not mixed into
     store = open_server_version(
         settings, server.client, name or next_version_name(server.client, server.alias), current.dim,
         shards=shards, replicas=replicas,
@@ -97,22 +96,24 @@ def finish_version(server: Server, store: AtlasStore, expected: int, *, allow_ne
                 "Pass --new-model to switch anyway, then restart every engine with the new MIRAGE_CLIP_MODEL"
             )
     switch_alias(server.client, server.alias, name)
-    was = f" (was {previous!r}, kept: drop it with --drop-version)" if previous and previous != name else ""
+    was = f" (was {previous!r}, kept: see --list-versions)" if previous and previous != name else ""
     return f"alias {server.alias!r} on {server.url} now points to {name!r} ({stored} images){was}"
 
 
 def versions_report(server: Server) -> str:
-    """`--list-versions`: one line per version, the live one marked."""
+    """`--list-versions`: one line per version, the live one marked, and how to remove an old one.
+
+    The engine never deletes an atlas: an old version is a whole index run someone paid for, and
+    the one to fall back to. An operator who wants the space back deletes it with Qdrant itself.
+    """
     versions = list_versions(server.client, server.alias)
     if not versions:
         return f"no versions of {server.alias!r} on {server.url}"
-    return "\n".join(f"{'*' if v.live else ' '} {v.name}  {v.points} images" for v in versions)
-
-
-def drop(server: Server, name: str) -> str:
-    """`--drop-version NAME`: delete an old version (never the live one)."""
-    points = drop_version(server.client, server.alias, name)
-    return f"dropped {name!r} ({points} images) from {server.url}"
+    lines = [f"{'*' if v.live else ' '} {v.name}  {v.points} images" for v in versions]
+    if any(not v.live for v in versions):
+        lines.append(f"(the engine never deletes a version; to free an old one: "
+                     f"curl -X DELETE {server.url.rstrip('/')}/collections/NAME, with your api-key header)")
+    return "\n".join(lines)
 
 
 def _provenance(client: QdrantClient, collection: str) -> AtlasProvenance | None:

@@ -136,16 +136,3 @@ def switch_alias(client: QdrantClient, alias: str, version: str) -> str | None:
     )
     client.update_collection_aliases(change_aliases_operations=actions)
     return previous
-
-
-def drop_version(client: QdrantClient, alias: str, name: str) -> int:
-    """Delete the version `name` of `alias`; returns its point count. Refuses the live version (that
-    would delete the alias too) and any collection that is not a version of `alias`."""
-    versions = {v.name: v for v in list_versions(client, alias)}
-    if name not in versions:
-        known = ", ".join(versions) or "none"
-        raise VersionError(f"{name!r} is not a version of {alias!r} (versions: {known})")
-    if versions[name].live:
-        raise VersionError(f"{name!r} is the live version of {alias!r}: switch to another version first")
-    client.delete_collection(name)
-    return versions[name].points

@@ -22,7 +22,6 @@ from engine.store.versions import (
     ServerUnavailable,
     VersionError,
     connect,
-    drop_version,
     list_versions,
     live_version,
 )
@@ -101,17 +100,17 @@ def test_switching_to_another_models_version_needs_to_be_asked_for(settings, ser
     assert live_version(server.client, "roco") == other.collection
 
 
-def test_old_versions_can_be_dropped_but_never_the_live_one(settings, server):
+def test_old_versions_are_kept_and_the_list_says_how_to_free_one(settings, server):
+    from engine.store.versioned import versions_report
+
     old = _build(settings, server, 4)
     finish_version(server, old, 4, allow_new_model=False)
     new = _build(settings, server, 6, seed=2)
     finish_version(server, new, 6, allow_new_model=False)
-    with pytest.raises(VersionError, match="is the live version"):
-        drop_version(server.client, "roco", new.collection)
-    with pytest.raises(VersionError, match="is not a version of 'roco'"):
-        drop_version(server.client, "roco", "something-else")
-    assert drop_version(server.client, "roco", old.collection) == 4
-    assert [v.name for v in list_versions(server.client, "roco")] == [new.collection]
+    assert [v.name for v in list_versions(server.client, "roco")] == [old.collection, new.collection]
+    report = versions_report(server).splitlines()
+    assert report[:2] == [f"  {old.collection}  4 images", f"* {new.collection}  6 images"]
+    assert "the engine never deletes a version" in report[2]
     assert _reader(server).count() == 6
 
 
