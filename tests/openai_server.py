@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+from tests.e2e.processes import free_port  # also what tests take from here: a port that refuses connections
 
 # Renders exactly Dolly's instruction format (which the tiny LLM saw in training): the server's
 # chat template then gives the model the same text the engine's Dolly prompt would.
@@ -47,13 +48,6 @@ def served_copies(tiny_llm: str | Path, dest: Path) -> tuple[Path, Path]:
             config_path.write_text(json.dumps(config | {"do_sample": True}, indent=2))
     (chat / "chat_template.jinja").write_text(DOLLY_CHAT_TEMPLATE)
     return plain, chat
-
-
-def free_port() -> int:
-    """A port nothing listens on right now (and, closed at once, one that refuses connections)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager

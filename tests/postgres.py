@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from tests.e2e.processes import free_port
 
 DEFAULT_BINDIR = Path("/usr/lib/postgresql/15/bin")
 SERVER_USER = "postgres"
@@ -43,12 +44,6 @@ def find_bindir() -> Path:
         + ", ".join(str(c) for c in candidates)
         + ". Install the server (Debian: apt-get install postgresql-15) or set MIRAGE_PG_BINDIR."
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PostgresServer:
@@ -89,7 +84,7 @@ class PostgresServer:
             "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions",
         )  # fmt: skip
         for attempt in range(3):  # the free port may be taken between finding it and binding it
-            self.port = _free_port()
+            self.port = free_port()
             try:
                 self.resume()
                 return self

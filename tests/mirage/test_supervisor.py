@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from mirage.supervisor import Backoff, ChildSpec, Supervisor
-from tests.mirage.processes import Watched, free_port, pid_alive, standin, supervise
+from tests.e2e.processes import free_port
+from tests.mirage.processes import Watched, pid_alive, standin, supervise
 
 
 def records(path: Path) -> list[tuple[float, int]]:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from mirage.stack import UpSettings, local_engine_url, stack_specs
-from tests.mirage.processes import Watched, free_port
+from tests.e2e.processes import free_port
+from tests.mirage.processes import Watched
 
 
 def test_without_a_discord_token_only_the_engine_runs() -> None:
