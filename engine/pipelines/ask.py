@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from engine.config import EngineSettings
-from engine.contract import ASK_CONTEXT_MAX, ASK_CONTEXT_MIN, ASK_QUESTION_MAX_CHARS, SEED_MAX, SEED_MIN
+from engine.contract import ASK_CONTEXT_MAX, ASK_CONTEXT_MIN, ASK_QUESTION_MAX_CHARS
 from engine.models.base import GenerationCancelled, Prompt, TextGenerator, llm_failure
 from engine.store.base import AtlasStore, StoredHit
 
 from .citations import CheckedAnswer, check_citations
 from .prompts import ask_instruction, cut_at_end, render_prompt
-from .results import InvalidInput, Stopwatch
+from .results import InvalidInput, Stopwatch, check_seed
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +105,7 @@ class AskPipeline:
         if not ASK_CONTEXT_MIN <= len(ids) <= ASK_CONTEXT_MAX:
             raise InvalidInput(f"context_ids: between {ASK_CONTEXT_MIN} and {ASK_CONTEXT_MAX} distinct ids "
                                f"(got {len(ids)})")
-        if seed is not None and not SEED_MIN <= seed <= SEED_MAX:
-            raise InvalidInput(f"seed: between {SEED_MIN} and {SEED_MAX} (got {seed})")
+        check_seed(seed)
         return " ".join(question.split()), ids
 
     def fetch_context(self, ids: Sequence[str]) -> list[StoredHit]:

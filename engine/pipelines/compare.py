@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.contract import K_MAX, K_MIN, QUERY_MAX_CHARS
+from engine.contract import QUERY_MAX_CHARS
 from engine.models.base import ClipEncoder
 
-from .results import CompareResult, InvalidInput, Stopwatch
+from .results import CompareResult, InvalidInput, Stopwatch, check_k
 from .retrieval import Retriever
 
 # Below this norm the direction of q̂ − ŝ + â is rounding noise (the three terms cancel out).
@@ -77,6 +77,5 @@ class ComparePipeline:
             if len(text) > QUERY_MAX_CHARS:
                 raise InvalidInput(f"{name}: at most {QUERY_MAX_CHARS} characters (got {len(text)})")
             cleaned.append(text.strip())
-        if not K_MIN <= k <= K_MAX:
-            raise InvalidInput(f"k: between {K_MIN} and {K_MAX} (got {k})")
+        check_k(k)
         return cleaned[0], cleaned[1], cleaned[2]

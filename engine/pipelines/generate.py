@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.config import EngineSettings
-from engine.contract import GUIDANCE_MAX, GUIDANCE_MIN, QUERY_MAX_CHARS, SEED_MAX, SEED_MIN, steps_problem
+from engine.contract import GUIDANCE_MAX, GUIDANCE_MIN, QUERY_MAX_CHARS, SEED_MAX, steps_problem
 from engine.models.base import ClipEncoder, ImageGenerator, ProgressCallback
 
-from .results import GenerateResult, InvalidInput, Stopwatch
+from .results import GenerateResult, InvalidInput, Stopwatch, check_seed
 from .retrieval import Retriever
 from .stamp import png_with_metadata, stamp_synthetic
 
@@ -114,10 +114,9 @@ class GeneratePipeline:
             raise InvalidInput(f"prompt: at most {QUERY_MAX_CHARS} characters (got {len(prompt)})")
         if fast and not self.diffusion.supports_fast:
             raise InvalidInput("fast: this engine has no LCM-LoRA loaded; ask with fast=false")
+        check_seed(seed)
         if seed is None:
             seed = secrets.randbelow(SEED_MAX + 1)
-        elif not SEED_MIN <= seed <= SEED_MAX:
-            raise InvalidInput(f"seed: between {SEED_MIN} and {SEED_MAX} (got {seed})")
         if steps is None:
             steps = self.defaults.fast_steps if fast else self.defaults.steps
         # the range per mode is the contract's (GenerateRequest checks it at the door with the same words)

@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from engine.contract import K_DEFAULT, K_MAX, K_MIN
+from engine.contract import K_DEFAULT
 from engine.models.base import ClipEncoder
 
-from .results import ImageSearchResult, InvalidInput, Stopwatch
+from .results import ImageSearchResult, InvalidInput, Stopwatch, check_k
 from .retrieval import Retriever
 
 
@@ -45,6 +45,5 @@ class ImageSearchPipeline:
             raise InvalidInput(f"image: expected a PIL image (got {type(image).__name__})")
         if image.width < 1 or image.height < 1:
             raise InvalidInput(f"image: empty ({image.width}×{image.height} pixels)")
-        if not K_MIN <= k <= K_MAX:
-            raise InvalidInput(f"k: between {K_MIN} and {K_MAX} (got {k})")
+        check_k(k)
         return image if image.mode == "RGB" else image.convert("RGB")

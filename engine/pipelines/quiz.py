@@ -23,13 +23,12 @@ from engine.contract import (
     QUIZ_CHOICES_MAX,
     QUIZ_CHOICES_MIN,
     SEED_MAX,
-    SEED_MIN,
 )
 from engine.models.base import ClipEncoder
 from engine.store.base import AtlasStore, StoredHit
 
 from .quiz_items import ItemPools, caption_problem
-from .results import InvalidInput, Stopwatch
+from .results import InvalidInput, Stopwatch, check_seed
 
 KINDS = ("caption", "modality")
 QUESTIONS = {"caption": "Which caption belongs to this image?", "modality": "Which imaging modality made this image?"}
@@ -139,8 +138,7 @@ class QuizPipeline:
             raise InvalidInput("modality: a modality quiz needs a known modality, not 'other'")
         if not QUIZ_CHOICES_MIN <= choices <= QUIZ_CHOICES_MAX:
             raise InvalidInput(f"choices: between {QUIZ_CHOICES_MIN} and {QUIZ_CHOICES_MAX} (got {choices})")
-        if seed is not None and not SEED_MIN <= seed <= SEED_MAX:
-            raise InvalidInput(f"seed: between {SEED_MIN} and {SEED_MAX} (got {seed})")
+        check_seed(seed)
 
     def items(self, modality: str | None, kind: str, choices: int) -> list[str]:
         """The walk of usable item ids; QuizUnavailable when there are fewer than `choices`."""

@@ -10,12 +10,25 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from engine.contract import K_MAX, K_MIN, SEED_MAX, SEED_MIN
 from engine.models.base import Prompt
 from engine.store.base import StoredHit
 
 
 class InvalidInput(ValueError):
     """A pipeline argument is out of range; the message names the argument and the limit."""
+
+
+def check_k(k: int) -> None:
+    """Raise InvalidInput unless `k` is within the contract's K_MIN…K_MAX."""
+    if not K_MIN <= k <= K_MAX:
+        raise InvalidInput(f"k: between {K_MIN} and {K_MAX} (got {k})")
+
+
+def check_seed(seed: int | None) -> None:
+    """Raise InvalidInput unless `seed` is None or within the contract's SEED_MIN…SEED_MAX."""
+    if seed is not None and not SEED_MIN <= seed <= SEED_MAX:
+        raise InvalidInput(f"seed: between {SEED_MIN} and {SEED_MAX} (got {seed})")
 
 
 @dataclass

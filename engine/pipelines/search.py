@@ -13,12 +13,12 @@ import threading
 import numpy as np
 
 from engine.config import EngineSettings
-from engine.contract import K_DEFAULT, K_MAX, K_MIN, QUERY_MAX_CHARS, SEED_MAX, SEED_MIN
+from engine.contract import K_DEFAULT, QUERY_MAX_CHARS
 from engine.models.base import ClipEncoder, GenerationCancelled, Prompt, TextGenerator, llm_failure
 from engine.store.base import StoredHit
 
 from .prompts import cut_at_end, explain_instruction, render_prompt
-from .results import InvalidInput, SearchResult, Stopwatch
+from .results import InvalidInput, SearchResult, Stopwatch, check_k, check_seed
 from .retrieval import Retriever
 
 logger = logging.getLogger(__name__)
@@ -149,10 +149,8 @@ class SearchPipeline:
             raise InvalidInput("query: must not be empty")
         if len(query) > QUERY_MAX_CHARS:
             raise InvalidInput(f"query: at most {QUERY_MAX_CHARS} characters (got {len(query)})")
-        if not K_MIN <= k <= K_MAX:
-            raise InvalidInput(f"k: between {K_MIN} and {K_MAX} (got {k})")
-        if seed is not None and not SEED_MIN <= seed <= SEED_MAX:
-            raise InvalidInput(f"seed: between {SEED_MIN} and {SEED_MAX} (got {seed})")
+        check_k(k)
+        check_seed(seed)
         return query.strip()
 
     def encode_text(self, text: str) -> np.ndarray:

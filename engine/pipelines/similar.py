@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.contract import K_DEFAULT, K_MAX, K_MIN
+from engine.contract import K_DEFAULT
 
-from .results import ImageSearchResult, InvalidInput, Stopwatch
+from .results import ImageSearchResult, Stopwatch, check_k
 from .retrieval import Retriever
 
 
@@ -25,8 +25,7 @@ class SimilarPipeline:
         """The k nearest distinct other atlas images, best first; None when `atlas_id` is not in the atlas."""
         watch = Stopwatch()
         # 1. Check inputs
-        if not K_MIN <= k <= K_MAX:
-            raise InvalidInput(f"k: between {K_MIN} and {K_MAX} (got {k})")
+        check_k(k)
 
         # 2. The image's stored vector
         with watch("lookup"):
