@@ -13,7 +13,6 @@ Writes bench/results/engine_start.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -23,10 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import TEST_CACHE, write_results  # noqa: E402
 from tests.e2e.processes import EngineProcess, engine_data_dir  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
-CACHE = Path(os.environ.get("MIRAGE_TEST_CACHE") or Path(__file__).resolve().parents[1] / ".cache" / "test-models")
 
 
 def time_start(data_dir: Path, log: Path) -> float:
@@ -47,7 +44,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for n in range(args.warm_runs):
             work = Path(tmp) / f"warm{n}"
-            seconds = time_start(engine_data_dir(CACHE, work), work / "engine.log")
+            seconds = time_start(engine_data_dir(TEST_CACHE, work), work / "engine.log")
             runs.append({"case": "warm", "seconds": round(seconds, 1), "load": os.getloadavg()[0]})
             print(runs[-1], flush=True)
         if not args.no_cold:
@@ -57,10 +54,6 @@ def main() -> int:
             runs.append({"case": "cold", "seconds": round(seconds, 1), "load": os.getloadavg()[0]})
             print(runs[-1], flush=True)
     when = time.strftime("%Y-%m-%d")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "engine_start.json").write_text(
-        json.dumps({"date": when, "machine": platform.platform(), "cpus": os.cpu_count(), "runs": runs}, indent=1)
-    )
     lines = [
         "# Tiny-profile engine: process start to /readyz 200",
         "",
@@ -70,7 +63,8 @@ def main() -> int:
         "| --- | ---: | ---: |",
         *[f"| {r['case']} | {r['seconds']} | {r['load']:.1f} |" for r in runs],
     ]
-    (RESULTS / "engine_start.md").write_text("\n".join(lines) + "\n")
+    result = {"date": when, "machine": platform.platform(), "cpus": os.cpu_count(), "runs": runs}
+    write_results("engine_start", result, "\n".join(lines) + "\n", indent=1)
     print("\n".join(lines))
     return 0
 

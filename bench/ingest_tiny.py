@@ -27,6 +27,7 @@ if str(REPO_ROOT) not in sys.path:  # run as a script: make `engine` importable
 
 from PIL import Image  # noqa: E402
 
+from bench.common import TEST_CACHE  # noqa: E402
 from engine.atlas.ingest import ingest  # noqa: E402
 from engine.atlas.roco import read_roco_layout  # noqa: E402
 from engine.models.clip import load_clip  # noqa: E402
@@ -107,8 +108,7 @@ def _tiny_clip() -> str:
     """The tiny CLIP from the test cache (built there once if missing, as the tests do)."""
     from engine.tiny.build import ensure_tiny_models
 
-    cache = Path(os.environ.get("MIRAGE_TEST_CACHE") or REPO_ROOT / ".cache" / "test-models")
-    return str(ensure_tiny_models(cache / "models", cache / "demo-roco").clip)
+    return str(ensure_tiny_models(TEST_CACHE / "models", TEST_CACHE / "demo-roco").clip)
 
 
 def _torch_threads() -> int:

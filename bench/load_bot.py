@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import os
 import platform
@@ -31,12 +30,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import TEST_CACHE, write_results  # noqa: E402
 from engine.contract import DISCLAIMER  # noqa: E402
 from tests.e2e.answers import FINAL_MARKS  # noqa: E402
 from tests.e2e.processes import FAST_BOT_ENV, BotProcess, EngineProcess, engine_data_dir  # noqa: E402
 from tests.e2e.standin import InteractionRecord, StandIn  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 ACK_LIMIT_S = 3.0
 
 
@@ -149,9 +148,7 @@ def percentile(values: list[float], q: float) -> float | None:
 async def run(args: argparse.Namespace) -> dict[str, object]:
     """Start everything, fire the users at once, wait, judge."""
     logs = Path(tempfile.mkdtemp(prefix="load_bot-"))
-    cache = Path(
-        os.environ.get("MIRAGE_TEST_CACHE") or Path(__file__).resolve().parents[1] / ".cache" / "test-models"
-    )
+    cache = TEST_CACHE
     engine: EngineProcess | None = None
     if args.engine_url:
         engine_url, engine_token = args.engine_url, args.engine_token or ""
@@ -262,9 +259,7 @@ def main() -> int:
     report = markdown(result)
     print(report)
     if not args.no_write:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "load_bot.json").write_text(json.dumps(result, indent=2))
-        (RESULTS / "load_bot.md").write_text(report)
+        write_results("load_bot", result, report)
     return 0 if result["exactly_one_outcome_each"] else 1
 
 

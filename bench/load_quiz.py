@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import re
@@ -39,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import select  # noqa: E402
 
+from bench.common import TEST_CACHE, write_results  # noqa: E402
 from bench.load_bot import percentile  # noqa: E402
 from bot.quiz.writer import AnswerWriter  # noqa: E402
 from bot.store import answers, open_url, quizzes, scores  # noqa: E402
@@ -47,7 +47,6 @@ from tests.e2e.processes import FAST_BOT_ENV, BotProcess, EngineProcess, engine_
 from tests.e2e.standin import InteractionRecord, MessageRecord, StandIn  # noqa: E402
 from tests.postgres import PostgresServer  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 REVEAL_S = 15.0
 ANSWER = "mirage:quiz:a:"
 REVEAL_HEAD = re.compile(r"✅ \*\*Question (\d+)/")
@@ -172,9 +171,8 @@ async def run_one(
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """The engine and a PostgreSQL server once; the bot against each database in turn."""
     logs = Path(tempfile.mkdtemp(prefix="load_quiz-"))
-    cache = Path(os.environ.get("MIRAGE_TEST_CACHE") or Path(__file__).resolve().parents[1] / ".cache" / "test-models")
     print(f"starting the engine and PostgreSQL (logs in {logs}) …", flush=True)
-    engine = EngineProcess(engine_data_dir(cache, logs), logs / "engine.log").start()
+    engine = EngineProcess(engine_data_dir(TEST_CACHE, logs), logs / "engine.log").start()
     pg = PostgresServer().start()
     runs = []
     try:
@@ -237,9 +235,7 @@ def main() -> int:
     report = markdown(result)
     print(report)
     if not args.no_write:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "load_quiz.json").write_text(json.dumps(result, indent=2))
-        (RESULTS / "load_quiz.md").write_text(report)
+        write_results("load_quiz", result, report)
     ok = all(
         r["one_row_per_player"] and r["scoreboard_matches_database"] and r["acked_within_3s"] == r["clicks"]
         and r["all_private"] and r["bot_alive_after"]
