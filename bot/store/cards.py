@@ -7,6 +7,7 @@ log, so a re-rating replaces the last one and the card is rebuilt from its log b
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from fsrs import Card as FsrsCard
@@ -53,32 +54,36 @@ def _store(card: Card, scheduled: FsrsCard) -> None:
     card.last_review = scheduled.last_review
 
 
-async def _card_for_update(
-    session: AsyncSession, user_id: int, atlas_id: str, modality: str | None, now: datetime
-) -> Card:
-    """The student's card for an item, created (new, due now) on first sight; row-locked."""
+async def _cards_for_update(
+    session: AsyncSession, user_ids: list[int], atlas_id: str, modality: str | None, now: datetime
+) -> dict[int, Card]:
+    """Each student's card for an item, created (new, due now) on first sight; row-locked, by user id."""
     fresh = FsrsCard(due=now)
-    stmt = insert(session, Card).values(
-        user_id=user_id,
-        atlas_id=atlas_id,
-        modality=modality,
-        state=int(fresh.state),
-        step=fresh.step,
-        stability=None,
-        difficulty=None,
-        due=now,
-        last_review=None,
-        created_at=now,
-    )
-    await session.execute(stmt.on_conflict_do_nothing(index_elements=[Card.user_id, Card.atlas_id]))
-    card = await session.scalar(
+    stmt = insert(session, Card).on_conflict_do_nothing(index_elements=[Card.user_id, Card.atlas_id])
+    rows = [
+        {
+            "user_id": user_id,
+            "atlas_id": atlas_id,
+            "modality": modality,
+            "state": int(fresh.state),
+            "step": fresh.step,
+            "stability": None,
+            "difficulty": None,
+            "due": now,
+            "last_review": None,
+            "created_at": now,
+        }
+        for user_id in user_ids
+    ]
+    await session.execute(stmt, rows)  # one statement for every student, compiled once
+    found = await session.scalars(
         select(Card)
-        .where(Card.user_id == user_id, Card.atlas_id == atlas_id)
+        .where(Card.user_id.in_(user_ids), Card.atlas_id == atlas_id)
+        .order_by(Card.user_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    assert card is not None
-    return card
+    return {card.user_id: card for card in found}
 
 
 async def review(
@@ -93,15 +98,44 @@ async def review(
     scheduler: Scheduler | None = None,
 ) -> Card:
     """Rate the student's card for an atlas item (creating it on first sight) and schedule it with FSRS."""
+    reviewed = await review_all(
+        session,
+        ratings={user_id: rating},
+        atlas_id=atlas_id,
+        source=source,
+        modality=modality,
+        now=now,
+        scheduler=scheduler,
+    )
+    return reviewed[user_id]
+
+
+async def review_all(
+    session: AsyncSession,
+    *,
+    ratings: Mapping[int, Rating],
+    atlas_id: str,
+    source: str,
+    modality: str | None = None,
+    now: datetime | None = None,
+    scheduler: Scheduler | None = None,
+) -> dict[int, Card]:
+    """`review` for many students at once (a quiz reveal): {user id: rating} → {user id: card}, in a
+    few statements whatever the number of students."""
     if source not in REVIEW_SOURCES:
         raise ValueError(f"source must be one of {', '.join(REVIEW_SOURCES)}; got {source!r}")
+    if not ratings:
+        return {}
     now = now or utcnow()
-    card = await _card_for_update(session, user_id, atlas_id, modality, now)
-    scheduled, _log = (scheduler or default_scheduler()).review_card(_to_fsrs(card), Rating(rating), now)
-    _store(card, scheduled)
-    session.add(Review(card_id=card.id, user_id=user_id, rating=int(rating), source=source, reviewed_at=now))
+    scheduler = scheduler or default_scheduler()
+    found = await _cards_for_update(session, sorted(ratings), atlas_id, modality, now)
+    for user_id, card in found.items():
+        rating = Rating(ratings[user_id])
+        scheduled, _log = scheduler.review_card(_to_fsrs(card), rating, now)
+        _store(card, scheduled)
+        session.add(Review(card_id=card.id, user_id=user_id, rating=int(rating), source=source, reviewed_at=now))
     await session.flush()
-    return card
+    return found
 
 
 async def rerate(

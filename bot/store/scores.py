@@ -7,13 +7,14 @@ never counts anyone twice. Leaderboards are queries over those events: all-time,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ._sql import insert, rowcount
+from ._sql import insert
 from .models import ScoreEvent, utcnow
 
 POINTS_RIGHT = 10
@@ -52,25 +53,30 @@ async def award(
     guild_id: int | None,
     quiz_id: int,
     question_id: int,
-    user_id: int,
-    correct: bool,
-    hint_level: int,
+    outcomes: Sequence[tuple[int, bool, int]],
     now: datetime | None = None,
-) -> bool:
-    """Record a player's points for a question; False when they already had them (never counted twice)."""
-    stmt = insert(session, ScoreEvent).values(
-        guild_id=guild_id,
-        quiz_id=quiz_id,
-        question_id=question_id,
-        user_id=user_id,
-        points=points_for(correct, hint_level),
-        correct=correct,
-        awarded_at=now or utcnow(),
+) -> None:
+    """Record each player's points for a question, one (user id, correct, hint level) per player, in one
+    statement; a player who already had points for it keeps them (never counted twice)."""
+    if not outcomes:
+        return
+    now = now or utcnow()
+    rows = [
+        {
+            "guild_id": guild_id,
+            "quiz_id": quiz_id,
+            "question_id": question_id,
+            "user_id": user_id,
+            "points": points_for(correct, hint_level),
+            "correct": correct,
+            "awarded_at": now,
+        }
+        for user_id, correct, hint_level in outcomes
+    ]
+    stmt = insert(session, ScoreEvent)
+    await session.execute(
+        stmt.on_conflict_do_nothing(index_elements=[ScoreEvent.question_id, ScoreEvent.user_id]), rows
     )
-    result = await session.execute(
-        stmt.on_conflict_do_nothing(index_elements=[ScoreEvent.question_id, ScoreEvent.user_id])
-    )
-    return rowcount(result) == 1
 
 
 def _standings(*conditions: object, limit: int | None):

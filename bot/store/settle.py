@@ -53,35 +53,27 @@ async def settle_question(
     quiz = await quizzes.get_quiz(session, question.quiz_id) if question else None
     if question is None or quiz is None:
         return None
-    # 2. score each locked-in answer and rate the player's card from the outcome
-    results: list[PlayerResult] = []
-    for answer in await answers.question_answers(session, question_id):
-        if answer.choice is None:  # took a hint, never answered: nothing to score or schedule
-            continue
-        correct = answer.choice == question.answer_index
-        await scores.award(
-            session,
-            guild_id=quiz.guild_id,
-            quiz_id=quiz.id,
-            question_id=question.id,
-            user_id=answer.user_id,
-            correct=correct,
-            hint_level=answer.hint_level,
-            now=now,
+    # 2. score each locked-in answer and rate the player's card from the outcome, every player at once
+    # (a hint taken but never answered has nothing to score or schedule)
+    answered = [a for a in await answers.question_answers(session, question_id) if a.choice is not None]
+    outcomes = [(a.user_id, a.choice == question.answer_index, a.hint_level) for a in answered]
+    await scores.award(
+        session, guild_id=quiz.guild_id, quiz_id=quiz.id, question_id=question.id, outcomes=outcomes, now=now
+    )
+    reviewed = await cards.review_all(
+        session,
+        ratings={user_id: cards.rating_for(correct, hints) for user_id, correct, hints in outcomes},
+        atlas_id=question.atlas_id,
+        modality=question.modality,
+        source="quiz",
+        now=now,
+        scheduler=scheduler,
+    )
+    results = [
+        PlayerResult(
+            answer.user_id, answer.choice, correct, hints, scores.points_for(correct, hints), reviewed[answer.user_id].id
         )
-        card = await cards.review(
-            session,
-            user_id=answer.user_id,
-            atlas_id=question.atlas_id,
-            modality=question.modality,
-            rating=cards.rating_for(correct, answer.hint_level),
-            source="quiz",
-            now=now,
-            scheduler=scheduler,
-        )
-        points = scores.points_for(correct, answer.hint_level)
-        results.append(
-            PlayerResult(answer.user_id, answer.choice, correct, answer.hint_level, points, card.id)
-        )
+        for answer, (_, correct, hints) in zip(answered, outcomes, strict=True)
+    ]
     # 3. the running scoreboard
     return Settlement(question, results, await scores.quiz_scoreboard(session, quiz.id))
