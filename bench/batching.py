@@ -27,10 +27,8 @@ import json
 import logging
 import os
 import platform
-import socket
 import statistics
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -199,30 +197,6 @@ def make_app(models: Loaded, data_dir: Path, *, batch_max: int, window_ms: float
     return create_app(runtime), runtime, wrapped
 
 
-class Server:
-    """uvicorn on a free loopback port, in a thread."""
-
-    def __init__(self, app) -> None:
-        import uvicorn
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.02)
-        return self.url
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
-        self.sock.close()
-
-
 # --- load -------------------------------------------------------------------------------------
 def body(kind: str, n: int) -> tuple[str, dict]:
     if kind == "search":
@@ -271,7 +245,9 @@ def bench_modes(models: Loaded, data_dir: Path, args: argparse.Namespace) -> lis
         for name, size in modes.items()
     }
     rows = []
-    with Server(apps["off"][0]) as off_url, Server(apps["on"][0]) as on_url:
+    from tests.engine.api.helpers import serving
+
+    with serving(apps["off"][0]) as off_url, serving(apps["on"][0]) as on_url:
         urls = {"off": off_url, "on": on_url}
         for kind in args.kinds:
             for url in urls.values():
