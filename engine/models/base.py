@@ -54,6 +54,14 @@ class LLMUnavailable(RuntimeError):
     why without addresses or keys, so the pipelines may show it in an answer's note."""
 
 
+def check_sampling(max_new_tokens: int, top_p: float) -> None:
+    """Raise ValueError naming `max_new_tokens` or `top_p` when it is out of range (every TextGenerator)."""
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+    if not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+
+
 def llm_failure(exc: Exception) -> str:
     """Why a generation failed, for an answer's note: a served LLM's own reason, else the error's type."""
     return str(exc) if isinstance(exc, LLMUnavailable) else type(exc).__name__

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from engine.batching.sampling import RowOutcome, TextRow, sample_rows
-from engine.models.base import END_KEY, Message, Prompt
+from engine.models.base import END_KEY, Message, Prompt, check_sampling
 from engine.models.device import is_cuda, resolve_device, resolve_dtype
 from engine.models.hub import (
     local_path,
@@ -67,10 +67,7 @@ class CausalLMGenerator:
         self, prompt: Prompt, *, max_new_tokens: int, top_p: float, seed: int, cancel: threading.Event | None = None
     ) -> TextRow:
         """`prompt.text` tokenized and checked against the model's context; raises ValueError naming the limit."""
-        if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
-        if not 0.0 < top_p <= 1.0:
-            raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+        check_sampling(max_new_tokens, top_p)
         prompt_ids = self.tokenizer(prompt.text).input_ids
         if len(prompt_ids) + max_new_tokens > self.context_length:
             raise ValueError(

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from engine.models.base import END_KEY, GenerationCancelled, LLMUnavailable, Prompt
+from engine.models.base import END_KEY, GenerationCancelled, LLMUnavailable, Prompt, check_sampling
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +75,7 @@ class RemoteLLM:
     ) -> str:
         """The server's completion of `prompt`, cut at "### End", stripped; raises LLMUnavailable
         when the server cannot answer and GenerationCancelled when `cancel` is set."""
-        if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
-        if not 0.0 < top_p <= 1.0:
-            raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+        check_sampling(max_new_tokens, top_p)
         path, body = self.request_body(prompt, max_new_tokens=max_new_tokens, top_p=top_p, seed=seed)
         text = self._run(self._stream(path, body), cancel)
         return text.split(END_KEY, 1)[0].strip()
