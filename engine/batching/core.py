@@ -132,12 +132,7 @@ class Batcher(Generic[Req]):
                 if pending.key == key:
                     self._waiting.remove(pending)
                     taken.append(pending)
-        live = []
-        for pending in taken:
-            if pending.cancelled:
-                pending.fail(GenerationCancelled(f"{self.role}: cancelled before its batch ran"))
-            else:
-                live.append(pending)
+        live = self._drop_cancelled(taken)
         self.joined += len(live)
         return live
 
@@ -198,13 +193,18 @@ class Batcher(Generic[Req]):
     def _count(self, key: Hashable) -> int:
         return sum(1 for p in self._waiting if p.key == key)
 
-    def _run(self, batch: list[Pending[Req]]) -> None:
+    def _drop_cancelled(self, pendings: list[Pending[Req]]) -> list[Pending[Req]]:
+        """`pendings` whose caller is still there; the cancelled ones are failed."""
         live = []
-        for pending in batch:
+        for pending in pendings:
             if pending.cancelled:
                 pending.fail(GenerationCancelled(f"{self.role}: cancelled before its batch ran"))
             else:
                 live.append(pending)
+        return live
+
+    def _run(self, batch: list[Pending[Req]]) -> None:
+        live = self._drop_cancelled(batch)
         if not live:
             return
         self.sizes[len(live)] += 1
