@@ -23,8 +23,10 @@ Modules, one per aggregate (every time is an aware UTC datetime; `now=` defaults
 - `answers`: record_answer (→ Recorded(choice, previous); QuestionClosed), record_answers (a batch),
   record_hint, question_answers, answer_count.
 - `settle`: settle_question — reveal + score + rate FSRS cards in one go; None if already settled.
-- `cards`: review, rerate (four ratings), due_cards, due_count, get_card, rating_for, default_scheduler.
-- `scores`: leaderboard (all-time, or `since=week_start()`), quiz_scoreboard, points_for.
+- `cards`: review, review_all (many students, one item), rerate (four ratings), due_cards, due_count,
+  get_card, rating_for, default_scheduler.
+- `scores`: award (every player of a question at once), leaderboard (all-time, or `since=week_start()`),
+  quiz_scoreboard, points_for.
 - `progress`: progress → Progress(due, streak_days, accuracy by modality).
 - `people`: count_user_rows, forget_user — everything about one user.
 
