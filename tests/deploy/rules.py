@@ -238,10 +238,7 @@ def probe_budgets(m: Manifests) -> list[str]:
         bad.append(f"[{rule}] compose service engine: healthcheck must ask /readyz")
     if _seconds(check.get("start_period", 0)) < need_start:
         bad.append(f"[{rule}] compose service engine: start_period {check.get('start_period')} < {need_start} s")
-    compose_env = engine.get("environment") or {}
-    if isinstance(compose_env, list):
-        compose_env = dict(item.split("=", 1) for item in compose_env if "=" in item)
-    drain = engine_drain_s(compose_env)
+    drain = engine_drain_s(_compose_env(engine))
     if _seconds(engine.get("stop_grace_period", "10s")) <= drain:
         bad.append(f"[{rule}] compose service engine: stop_grace_period must exceed the drain of {drain:.0f} s")
     for word, args in m.dockerfiles["engine"]:
