@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.deploy.manifests import DEPLOY, DOCKERFILES, OVERLAYS, REPO_ROOT, tool
+from tests.deploy.manifests import DEPLOY, DOCKERFILES, OVERLAYS, REPO_ROOT, render_overlay, tool
 
 K8S_VERSION = "1.33.0"  # the oldest Kubernetes these manifests promise to fit (native preStop sleep is 1.30+)
 
@@ -66,8 +66,7 @@ def test_kubernetes_validate_really_rejects_a_misspelt_field() -> None:
 
 
 def test_the_custom_resources_kubernetes_validate_cannot_check_have_the_fields_keda_and_prometheus_need() -> None:
-    rendered = run([tool("kubectl"), "kustomize", str(DEPLOY / "k8s" / "overlays" / "cluster")]).stdout
-    docs = {d["kind"]: d for d in yaml.safe_load_all(rendered) if d}
+    docs = {d["kind"]: d for d in render_overlay("cluster")}
     scaled = docs["ScaledObject"]
     assert scaled["apiVersion"] == "keda.sh/v1alpha1"
     assert scaled["spec"]["scaleTargetRef"]["name"] == "mirage-engine"
