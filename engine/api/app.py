@@ -68,11 +68,9 @@ def create_app(runtime: EngineRuntime) -> FastAPI:
     app.add_exception_handler(InvalidInput, _pipeline_error)
 
     app.include_router(health.router)
-    app.include_router(health.status_router, prefix="/v1", dependencies=[Depends(require_token)],
-                       responses=error_responses(*GUARD_STATUSES))
-    for module in (search, similar, compare, generate, embed, atlas, ask, quiz):
+    protected = (health.status_router, *(m.router for m in (search, similar, compare, generate, embed, atlas, ask, quiz)))
+    for router in protected:
         app.include_router(
-            module.router, prefix="/v1", dependencies=[Depends(require_token)],
-            responses=error_responses(*GUARD_STATUSES),
+            router, prefix="/v1", dependencies=[Depends(require_token)], responses=error_responses(*GUARD_STATUSES)
         )
     return app
