@@ -35,14 +35,14 @@ IMAGE_ROUTES = ("/v1/search/image",)
 PROTECTED_PREFIX = "/v1"
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 SERVED_WHILE_DRAINING = ("/v1/status",)
+# the 413 message for an image over IMAGE_MAX_BYTES, from the guard or from the route reading it
+IMAGE_TOO_LARGE = f"image: at most {IMAGE_MAX_BYTES} bytes ({IMAGE_MAX_BYTES // 2**20} MiB)"
 
 
 def body_limit(path: str) -> tuple[int, str]:
     """(bytes a request to `path` may send, the message naming that limit)."""
     if path in IMAGE_ROUTES:
-        return IMAGE_MAX_BYTES + MULTIPART_SLACK_BYTES, (
-            f"image: at most {IMAGE_MAX_BYTES} bytes ({IMAGE_MAX_BYTES // 2**20} MiB)"
-        )
+        return IMAGE_MAX_BYTES + MULTIPART_SLACK_BYTES, IMAGE_TOO_LARGE
     return JSON_MAX_BYTES, f"request body: at most {JSON_MAX_BYTES} bytes ({JSON_MAX_BYTES // 2**20} MiB)"
 
 

@@ -23,6 +23,7 @@ from engine.contract import (
 
 from ..convert import image_search_response, search_response
 from ..errors import ApiError
+from ..guard import IMAGE_TOO_LARGE
 from ..work import answer
 from .common import EVENT_STREAM_RESPONSE, QUEUED_STATUSES, error_responses, runtime_of
 
@@ -64,7 +65,7 @@ async def search_by_image(
 async def _read_image(upload: UploadFile) -> Image.Image:
     data = await upload.read(IMAGE_MAX_BYTES + 1)
     if len(data) > IMAGE_MAX_BYTES:
-        raise ApiError(413, "too_large", f"image: at most {IMAGE_MAX_BYTES} bytes ({IMAGE_MAX_BYTES // 2**20} MiB)")
+        raise ApiError(413, "too_large", IMAGE_TOO_LARGE)
     if not data:
         raise ApiError(422, "invalid_input", "image: the file is empty")
     return await run_in_threadpool(decode_image, data)
