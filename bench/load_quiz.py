@@ -42,6 +42,7 @@ from bench.common import TEST_CACHE, write_results  # noqa: E402
 from bench.load_bot import percentile  # noqa: E402
 from bot.quiz.writer import AnswerWriter  # noqa: E402
 from bot.store import answers, open_url, quizzes, scores  # noqa: E402
+from bot.store.database import default_url  # noqa: E402
 from bot.store.models import Quiz, utcnow  # noqa: E402
 from tests.e2e.processes import FAST_BOT_ENV, BotProcess, EngineProcess, engine_data_dir  # noqa: E402
 from tests.e2e.standin import InteractionRecord, MessageRecord, StandIn  # noqa: E402
@@ -177,7 +178,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     runs = []
     try:
         sqlite_dir = logs / "sqlite-data"
-        sqlite_url = f"sqlite+aiosqlite:///{sqlite_dir / 'bot.sqlite3'}"
+        sqlite_url = default_url(sqlite_dir)
         writer_url = f"sqlite+aiosqlite:///{logs / 'writer.sqlite3'}"
         env = {"MIRAGE_DATA_DIR": str(sqlite_dir)}
         runs.append(await run_one("sqlite", env, sqlite_url, writer_url, engine, args.players, logs))

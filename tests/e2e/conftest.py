@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from bot.store.database import SQLITE_FILE
 from tests.e2e.processes import FAST_BOT_ENV, BotProcess, EngineProcess, engine_data_dir
 from tests.e2e.standin import StandIn
 
@@ -135,7 +136,7 @@ class RestartableBot:
 
     @property
     def db_path(self) -> Path:
-        return self.data_dir / "bot.sqlite3"
+        return self.data_dir / SQLITE_FILE
 
     def rows(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
         """Read the bot's database as it is on disk (WAL readers never block the bot)."""

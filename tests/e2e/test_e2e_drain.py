@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from bot.render.text import RESTARTING, STOPPED_BY_RESTART
+from bot.store.database import SQLITE_FILE
 from tests.e2e.conftest import start_bot_process
 from tests.e2e.processes import EngineProcess
 from tests.e2e.standin import StandIn
@@ -33,7 +34,7 @@ HOLD_S = 2.0  # Discord makes the bot wait this long for its last status edit (r
 
 def job_rows(data_dir: Path) -> list[tuple[str, str, int]]:
     """(kind, status, user id) of every job in the bot's database file."""
-    with sqlite3.connect(data_dir / "bot.sqlite3") as conn:
+    with sqlite3.connect(data_dir / SQLITE_FILE) as conn:
         return conn.execute("SELECT kind, status, user_id FROM jobs").fetchall()
 
 
