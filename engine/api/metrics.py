@@ -30,11 +30,12 @@ from prometheus_client.registry import Collector
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from engine.runtime import BATCHED_ROLES
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 UNMATCHED = "unmatched"  # any path no route knows: one label value, whatever was asked
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")  # stage names come from code; anything else is "other"
-BATCHED_ROLES = ("clip", "llm", "diffusion")
 logger = logging.getLogger(__name__)
 
 
