@@ -106,11 +106,6 @@ class Supervisor:
         self.say("stopped")
         return self._exit_code
 
-    def request_stop(self) -> None:
-        """Begin a graceful stop (what SIGTERM does)."""
-        if self._stopping is not None:
-            self._stopping.set()
-
     def _on_signal(self, signum: int) -> None:
         assert self._stopping is not None and self._force is not None
         if self._stopping.is_set():  # a second Ctrl-C: the operator does not want to wait
