@@ -33,6 +33,7 @@ from bot.store.database import Database
 from bot.store.errors import DatabaseUnavailable, QuestionClosed, QuizAlreadyRunning
 from bot.store.models import Question, Quiz, utcnow
 from bot.store.settle import settle_question
+from bot.threads import is_thread
 from engine.contract import SEED_MAX, Hit, QuizRequest, QuizResponse
 
 from . import render, ui
@@ -43,7 +44,6 @@ from .writer import AnswerWriter
 log = logging.getLogger(__name__)
 
 NO_MENTIONS = discord.AllowedMentions.none()
-THREAD_TYPES = (discord.ChannelType.public_thread, discord.ChannelType.private_thread)
 FRESH_ITEM_TRIES = 5  # new seeds to try when the engine picks an image this quiz already showed
 DB_BUSY = "The quiz database is busy right now; please click again in a moment."
 RESTART_NOTE = "This question's timer ran out while I was restarting, so here is its answer now."
@@ -102,7 +102,7 @@ class QuizFlow:
         """/mirage quiz: open a thread and ask the first question."""
         # The group's interaction_check has applied the server's channel and role limits already.
         channel = interaction.channel
-        in_thread = getattr(channel, "type", None) in THREAD_TYPES
+        in_thread = is_thread(channel)
         if in_thread and channel is not None:
             async with self.db.session() as session:
                 running = await quizzes.running_quiz(session, channel.id)
