@@ -233,8 +233,7 @@ class EngineRuntime:
         """Grounded follow-ups. Without a usable LLM (disabled, loading, failed) the answer is the
         sources' numbered captions, with a note why."""
         self.require("atlas")
-        missing = "the LLM is not loaded" if self.settings.enable_llm else "the LLM is disabled"
-        return AskPipeline.from_settings(self.atlas(), self.llm, self.settings, llm_missing=missing)
+        return AskPipeline.from_settings(self.atlas(), self.llm, self.settings, llm_missing=_llm_missing(self.parts["llm"]))
 
     def quiz_pipeline(self) -> QuizPipeline:
         """Quiz questions: an atlas image, its caption hidden, CLIP hard negatives as distractors."""
@@ -278,7 +277,7 @@ class EngineRuntime:
 
 
 def _llm_missing(part: Component[Any]) -> str:
-    """Why search has no LLM, in words for the answer's note (no exception text, no paths)."""
+    """Why search or ask has no LLM, in words for the answer's note (no exception text, no paths)."""
     status = part.status
     if status == "disabled":
         return "the LLM is disabled"

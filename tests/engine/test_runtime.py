@@ -82,6 +82,11 @@ def test_when_the_llm_fails_to_load_search_still_answers_with_its_hits(settings,
         assert body["best"]["id"] == body["hits"][0]["id"] and body["enriched"] is None
         assert any("explanation is unavailable: the LLM failed to load" in n for n in body["notes"])
         assert "/root/.cache" not in str(body["notes"])  # the why is in the log, not in answers
+
+        # a follow-up says the same why, and still shows its sources' captions
+        ask = client.post("/v1/ask", json={"question": "Why is it dark?", "context_ids": ["ROCO_00002"], "seed": 1})
+        assert ask.status_code == 200, ask.text
+        assert any("no answer from the LLM: the LLM failed to load" in n for n in ask.json()["notes"])
     runtime.close()
 
 
