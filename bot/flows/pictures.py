@@ -4,14 +4,13 @@ the side-by-side pictures of compare and generate."""
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 
 from engine.contract import Hit
 
 from ..engine_client import EngineClient, EngineError
 from ..render import text
-from ..render.images import MAX_FILES, ImageFile, fit_images, open_image, side_by_side
+from ..render.images import MAX_FILES, ImageFile, fit_images, marked_png, open_image, png_text, side_by_side
 from .reply import Reply
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,15 @@ async def hit_files(
 def picture_file(
     stem: str, panels: tuple[tuple[bytes, str, str], ...], alt: str, upload_limit: int
 ) -> list[ImageFile]:
-    """One attachment from one image, or two side by side (bytes, title, caption); run it in a worker thread."""
+    """One attachment from one image, or two side by side (bytes, title, caption); run it in a worker thread.
+
+    The first panel's PNG text chunks (a generated image's `synthetic=true`, model, prompt, seed …) go on
+    the attachment too, which `fit_images` then keeps a PNG whatever its size: a synthetic image keeps its
+    label after a download. The chunk `panels` names what each half of a side-by-side picture shows.
+    """
+    chunks = png_text(panels[0][0])
+    if "synthetic" not in chunks:
+        chunks = {}  # only a generated image's marks travel, not whatever else a real image carries
     if len(panels) == 1:
         picture = open_image(panels[0][0])
     else:
@@ -68,9 +75,9 @@ def picture_file(
             left_caption=left_caption,
             right_caption=right_caption,
         )
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG", optimize=False)
-    return [f for f in fit_images([(stem, buffer.getvalue(), alt)], upload_limit) if f is not None]
+        if chunks:
+            chunks["panels"] = f"left: {left_title} | right: {right_title}"
+    return [f for f in fit_images([(stem, marked_png(picture, chunks), alt)], upload_limit) if f is not None]
 
 
 def footer(first_line: str, *extra: str) -> str:

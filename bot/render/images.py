@@ -12,14 +12,15 @@ import textwrap
 from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, ImageOps
+from PIL.PngImagePlugin import PngInfo
 
 from engine.contract import IMAGE_MAX_PIXELS
 
 from . import fonts
+from .lines import MESSAGE_MAX_CHARS, trim
 
 log = logging.getLogger(__name__)
 
-MESSAGE_MAX_CHARS = 2000
 EMBED_DESCRIPTION_MAX = 4096
 EMBED_TITLE_MAX = 256
 THREAD_NAME_MAX = 100
@@ -40,11 +41,6 @@ class ImageFile:
 
 
 # --- text ------------------------------------------------------------------------------
-def trim(text: str, limit: int) -> str:
-    """`text` cut to `limit` characters, ending in … when cut."""
-    return text if len(text) <= limit else text[: max(0, limit - 1)].rstrip() + "…"
-
-
 def split_text(text: str, limit: int = MESSAGE_MAX_CHARS) -> list[str]:
     """Split `text` into chunks of at most `limit` characters, at paragraph, line or word breaks."""
     chunks: list[str] = []
@@ -101,7 +97,8 @@ def fit_images(images: list[tuple[str, bytes, str | None]], upload_limit: int) -
     """Images whose bytes together fit `upload_limit`, with short unique names, aligned with the input.
 
     `images` are (stem, bytes, alt text). Originals are kept when they already fit their share; an entry
-    is None when it is beyond MAX_FILES or cannot be decoded.
+    is None when it is beyond MAX_FILES or cannot be decoded. A PNG marked `synthetic` by its text chunks
+    is made smaller as a PNG with the same chunks, never re-encoded as JPEG (which would lose them).
     """
     kept = images[:MAX_FILES]
     out: list[ImageFile | None] = [None] * len(images)
@@ -114,11 +111,12 @@ def fit_images(images: list[tuple[str, bytes, str | None]], upload_limit: int) -
             continue
         kind = _kind(data)
         try:
-            payload, ext = (
-                (data, kind)
-                if kind is not None and len(data) <= share
-                else encode_to_fit(open_image(data), share)
-            )
+            if kind is not None and len(data) <= share:
+                payload, ext = data, kind
+            elif (chunks := png_text(data)).get("synthetic"):  # a generated image stays a marked PNG
+                payload, ext = fit_marked_png(open_image(data), chunks, share), "png"
+            else:
+                payload, ext = encode_to_fit(open_image(data), share)
         except ValueError:
             log.warning("dropping image %s: cannot decode or fit it", stem, exc_info=True)
             continue
@@ -130,6 +128,46 @@ def fit_images(images: list[tuple[str, bytes, str | None]], upload_limit: int) -
         used.add(name)
         out[i] = ImageFile(name, payload, trim(description, 1024) if description else None)
     return out
+
+
+def png_text(data: bytes) -> dict[str, str]:
+    """The text chunks (tEXt, zTXt, iTXt) of a PNG, e.g. a generated image's `synthetic=true`; {} for
+    anything else, undecodable bytes included."""
+    if _kind(data) != "png":
+        return {}
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()  # chunks after the image data are read only by load()
+            return {str(key): str(value) for key, value in getattr(image, "text", {}).items()}
+    except Exception:  # Pillow raises several types for broken data; no chunks is the honest answer
+        log.warning("could not read the PNG text chunks", exc_info=True)
+        return {}
+
+
+def marked_png(image: Image.Image, chunks: dict[str, str]) -> bytes:
+    """`image` encoded as PNG with `chunks` as its text chunks."""
+    info = PngInfo()
+    for key, value in chunks.items():
+        info.add_text(key, value)  # Pillow writes iTXt where the text is not Latin-1
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info, optimize=False)
+    return buffer.getvalue()
+
+
+def fit_marked_png(image: Image.Image, chunks: dict[str, str], max_bytes: int) -> bytes:
+    """`image` as PNG carrying `chunks` as text chunks, made smaller until it fits `max_bytes`.
+
+    Never JPEG: JPEG has no PNG text chunks, and a generated image must keep its SYNTHETIC metadata.
+    """
+    rgb = image.convert("RGB")
+    while True:
+        data = marked_png(rgb, chunks)
+        if len(data) <= max_bytes:
+            return data
+        if min(rgb.size) <= MIN_SIDE:
+            raise ValueError(f"cannot fit a marked PNG into {max_bytes} bytes")
+        new_size = (max(MIN_SIDE, int(rgb.width * 0.7)), max(MIN_SIDE, int(rgb.height * 0.7)))
+        rgb = rgb.resize(new_size, Image.Resampling.LANCZOS)
 
 
 def _kind(data: bytes) -> str | None:

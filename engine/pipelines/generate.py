@@ -22,7 +22,7 @@ from engine.models.base import ClipEncoder, ImageGenerator, ProgressCallback
 
 from .results import GenerateResult, InvalidInput, Stopwatch, check_seed
 from .retrieval import Retriever
-from .stamp import png_with_metadata, stamp_synthetic
+from .stamp import png_with_metadata, public_model_name, stamp_synthetic
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,8 @@ class GeneratePipeline:
         # 4. Stamp it SYNTHETIC, in the pixels and in the PNG metadata
         with watch("stamp"):
             stamped = stamp_synthetic(raw)
-            png = png_with_metadata(stamped, {
-                "model": self.diffusion.model_id, "prompt": prompt_used, "seed": seed,
+            png = png_with_metadata(stamped, {  # the model's public name: never a path on this machine
+                "model": public_model_name(self.diffusion.model_id), "prompt": prompt_used, "seed": seed,
                 "steps": steps, "guidance": guidance, "fast": str(fast).lower(),
             })
 

@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
 
 from engine.contract import DISCLAIMER, SYNTHETIC_LABEL
+from engine.models.hub import HF_PREFIX, local_path
 
 BANNER_FRACTION = 0.12  # of the image height
 BANNER_MIN_PX = 10
@@ -36,6 +37,16 @@ def stamp_synthetic(image: Image.Image, label: str = SYNTHETIC_LABEL) -> Image.I
     font = _font_fitting(draw, label, width=right - left, height=bottom - top)
     draw.text(((left + right) / 2, (top + bottom) / 2), label, fill=TEXT_FILL, font=font, anchor="mm")
     return stamped
+
+
+def public_model_name(model_id: str) -> str:
+    """How a model is named in what leaves the engine: a hub id as it is (`org/name`); a local directory
+    only by its last folder name (`local:<name>`), never its path (it names the machine and its users)."""
+    path = local_path(model_id)
+    if path is None:
+        return model_id.removeprefix(HF_PREFIX)
+    name = path.name if path.name not in ("", ".", "..") else "model"
+    return f"local:{name}"
 
 
 def png_with_metadata(image: Image.Image, metadata: Mapping[str, object]) -> bytes:

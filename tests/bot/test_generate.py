@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import io
+
+import pytest
+
 from engine.contract import DISCLAIMER
 
 from .conftest import invoke
@@ -74,3 +79,55 @@ async def test_without_a_nearest_image_the_synthetic_image_is_posted_alone(engin
     footer = interaction.thread.messages[-1]
     assert footer.files[0].image.size == (64, 64)
     assert footer.custom_ids == ["mirage:seed:4:1", "mirage:ask"]
+
+
+def _engine_png(size: tuple[int, int] = (64, 64), *, noise: bool = False) -> bytes:
+    """A picture as the engine sends it: stamped and carrying the SYNTHETIC text chunks (the engine's own code)."""
+    from PIL import Image
+
+    from engine.pipelines.stamp import png_with_metadata, stamp_synthetic
+
+    from .engine_standin import png_bytes
+
+    raw = Image.open(io.BytesIO(png_bytes(size, "gray", noise=noise)))
+    return png_with_metadata(
+        stamp_synthetic(raw), {"model": "org/sd-radiology", "prompt": "axial CT brain", "seed": 42, "steps": 12}
+    )
+
+
+def _result(picture: bytes, nearest: dict | None) -> dict:
+    return {
+        "prompt": "axial CT brain", "prompt_used": "axial CT brain", "seed": 42, "steps": 12, "guidance": 7.5,
+        "fast": False, "nearest": nearest, "image_png_b64": base64.b64encode(picture).decode(),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("with_nearest", [True, False])
+async def test_the_uploaded_picture_keeps_the_synthetic_png_text_chunks(engine, services, with_nearest):
+    from .engine_standin import hit
+
+    engine.plan("/v1/generate", Plan(body=_result(_engine_png(), hit(7, 0.7) if with_nearest else None)))
+    interaction = FakeInteraction(services)
+    await invoke(services, "generate", interaction, prompt="axial CT brain", seed=42, steps=12)
+
+    (picture,) = interaction.thread.messages[-1].files
+    assert picture.filename.endswith(".png") and picture.data.startswith(b"\x89PNG")
+    chunks = picture.image.text
+    assert chunks["synthetic"] == "true" and chunks["disclaimer"] == DISCLAIMER
+    assert (chunks["model"], chunks["prompt"], chunks["seed"], chunks["steps"]) == (
+        "org/sd-radiology", "axial CT brain", "42", "12",
+    )  # fmt: skip
+    if with_nearest:  # the side-by-side picture says which half is which
+        assert chunks["panels"] == "left: SYNTHETIC · seed 42 | right: Nearest real image · ROCO_00007"
+    else:
+        assert "panels" not in chunks
+
+
+async def test_a_picture_too_big_for_the_upload_limit_is_shrunk_but_stays_a_marked_png(engine, services):
+    engine.plan("/v1/generate", Plan(body=_result(_engine_png((512, 512), noise=True), None)))
+    interaction = FakeInteraction(services, filesize_limit=200_000)
+    await invoke(services, "generate", interaction, prompt="axial CT brain", seed=42, steps=12)
+
+    (picture,) = interaction.thread.messages[-1].files
+    assert len(picture.data) <= 200_000 and picture.image.format == "PNG"  # never a JPEG without the chunks
+    assert picture.image.size[0] < 512 and picture.image.text["synthetic"] == "true"

@@ -57,6 +57,18 @@ def test_result_png_is_stamped_and_carries_metadata_and_nearest_is_a_real_atlas_
     assert result.nearest is not None and result.nearest.atlas_id in {"A", "B"}
 
 
+def test_png_metadata_names_the_model_without_the_local_path_it_was_loaded_from(tmp_path):
+    diffusion = NoiseDiffusion()
+    diffusion.model_id = str(tmp_path / "alice" / "models" / "sd-radiology")
+    (tmp_path / "alice" / "models" / "sd-radiology").mkdir(parents=True)
+    generate, _ = pipeline(diffusion)
+    text = Image.open(io.BytesIO(generate("pneumothorax", seed=5, steps=2).png)).text
+    assert text["model"] == "local:sd-radiology"
+    assert not any(str(tmp_path) in value or "alice" in value for value in text.values()), text
+    diffusion.model_id = "org/sd-radiology"  # a hub id is its own public name
+    assert Image.open(io.BytesIO(generate("pneumothorax", seed=5, steps=2).png)).text["model"] == "org/sd-radiology"
+
+
 def test_progress_is_reported_for_every_step_in_order():
     generate, _ = pipeline()
     seen = []

@@ -38,3 +38,15 @@ def test_png_metadata_marks_the_image_synthetic_and_records_how_it_was_made():
     assert image.text["synthetic"] == "true"
     assert image.text["prompt"] == "pneumothorax – left"
     assert (image.text["model"], image.text["seed"], image.text["steps"]) == ("m", "7", "4")
+
+
+def test_the_public_model_name_is_a_hub_id_or_a_folder_name_never_a_path(tmp_path):
+    from engine.pipelines.stamp import public_model_name
+
+    assert public_model_name("stabilityai/stable-diffusion-2-1") == "stabilityai/stable-diffusion-2-1"
+    assert public_model_name("hf-hub:org/model") == "org/model"
+    weights = tmp_path / "home" / "alice" / "weights" / "sd15"
+    weights.mkdir(parents=True)
+    for spelled in (str(weights), f"{weights}/", f"local-dir:{weights}", "~/alice-models/sd15", "./sd15"):
+        assert public_model_name(spelled) == "local:sd15", spelled
+    assert public_model_name("./") == "local:model"
