@@ -22,6 +22,7 @@ from .run import engine_status, run_job
 from .status import StatusLine
 
 EMBED_COLOUR = discord.Colour.teal()
+UPLOADED = "your uploaded image"  # what an image search is called instead of its file name
 
 
 # --- text search -----------------------------------------------------------------------
@@ -134,7 +135,7 @@ async def search_image(interaction: discord.Interaction[Any], ctx: Context, requ
         return
     if not (image.content_type or "").startswith("image/"):
         await interaction.response.send_message(
-            f"`{image.filename}` is not an image (type {image.content_type or 'unknown'}); attach a PNG or JPEG.",
+            f"That file is not an image (type {image.content_type or 'unknown'}); attach a PNG or JPEG.",
             ephemeral=True,
         )
         return
@@ -142,19 +143,19 @@ async def search_image(interaction: discord.Interaction[Any], ctx: Context, requ
     async def work(reply: Reply, status: StatusLine) -> None:
         await status.set("🖼️ Searching the atlas by your image…")
         data = await image.read()
-        result = await ctx.engine.search_image(data, k=request.k, filename=image.filename)
+        result = await ctx.engine.search_image(data, k=request.k)  # the engine gets a neutral name too
         await send_image_hits(reply, ctx.engine, result.hits, what="your image")
         await memory.remember_thread(
-            ctx, reply.target, command="image", query=image.filename, hit_ids=[h.id for h in result.hits]
+            ctx, reply.target, command="image", query=UPLOADED, hit_ids=[h.id for h in result.hits]
         )
 
-    header = f"🖼️ **Search by image:** {text.escape(image.filename)}"
+    # The file name is never shown, stored or sent on: it is often a patient's or a student's name.
+    header = f"🖼️ **Search by image:** {UPLOADED}\n{text.NO_PATIENT_IMAGES}"
     if request.text_ignored:
         header += "\n-# Searched by the image only; run the command without an image to search by text."
     await run_job(
         interaction, ctx, label="image", header=header,
-        thread_name=text.thread_name("Image search", image.filename), work=work,
-        record={"filename": image.filename, "k": request.k},
+        thread_name=text.thread_name("Image search", UPLOADED), work=work, record={"k": request.k},
     )
 
 

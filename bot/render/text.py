@@ -27,13 +27,17 @@ SEARCH_MARK = "🔎 **Search:** "
 GENERATE_MARK = "🎨 **Generate:** "
 DISCLAIMER_LINE = f"-# ⚕️ {DISCLAIMER}"
 CAPTION_MAX = 300
+NO_PATIENT_IMAGES = (
+    "-# 🔒 Never upload an image that identifies a patient (a name, a face, an ID or a date on it). "
+    "MIRAGE keeps neither your image nor its file name."
+)
 
 _MARKDOWN = re.compile(r"([\\*_~|`>#\[\]()<@:-])")
 
 HELP_TEXT = f"""**MIRAGE**: radiology images and explanations for study groups.
 
 🔎 `/mirage search query:<text> [k] [modality] [image]`: real ROCO atlas images, a short explanation and \
-each image's source; give an `image` instead to find similar ones.
+each image's source; give an `image` instead to find similar ones (never one that identifies a patient).
  e.g. `/mirage search query:pneumothorax on chest x-ray k:4`
 ⚖️ `/mirage compare base subtract add`: the top image for base and for base − subtract + add.
  e.g. `/mirage compare base:left pleural effusion subtract:left add:right`
