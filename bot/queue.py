@@ -3,11 +3,17 @@
 Each user's jobs wait in their own line; when a slot frees, users take turns, so one person with
 many requests cannot starve the others. No more than `max_concurrent` jobs talk to the engine at once,
 and a job's slot is freed however it ends (answer, error, timeout or cancel).
+
+Places in line scale to a whole school at once: a start or a cancel wakes only the first
+`live_places` waiters (their exact place changed); everyone behind them gets a coarse `Place`
+("about 400 ahead, ~6 min") from a sorted list of submit tickets (a binary search, not a rebuilt
+order), refreshed every `coarse_refresh_s` by the waiter itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
 import logging
 import secrets
@@ -22,6 +28,27 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 JobState = Literal["waiting", "running", "done", "cancelled"]
 PositionHook = Callable[[int], Awaitable[None]]
+LIVE_PLACES = 5  # waiters shown their exact place, woken whenever it changes
+COARSE_REFRESH_S = 20.0  # how often a waiter further back recomputes its coarse place
+RATE_WINDOW = 50  # starts remembered to estimate the start rate (for the wait estimate)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a waiting job stands: `ahead` jobs start before it (exact when `exact`, else an estimate
+    by submit order), and the expected wait from the recent start rate (None: no starts seen yet)."""
+
+    ahead: int
+    exact: bool
+    eta_s: float | None = None
+
+    @property
+    def number(self) -> int:
+        """1 = next to start."""
+        return self.ahead + 1
+
+
+PlaceHook = Callable[[Place], Awaitable[None]]
 
 
 class QueueRejected(Exception):
@@ -41,6 +68,7 @@ class Job:
     id: str = field(default_factory=lambda: secrets.token_hex(6))  # random: old buttons never match new jobs
     state: JobState = "waiting"
     interrupted: bool = False  # stopped because the bot is shutting down, not by its owner
+    ticket: int = 0  # submit order, for the coarse place
     settled: asyncio.Event = field(default_factory=asyncio.Event)  # set by its flow once its user has been told
     _granted: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     _moved: asyncio.Event = field(default_factory=asyncio.Event)
@@ -57,6 +85,8 @@ class JobQueue:
         per_user_cap: int,
         cooldown_s: float,
         clock: Callable[[], float] = time.monotonic,
+        live_places: int = LIVE_PLACES,
+        coarse_refresh_s: float = COARSE_REFRESH_S,
     ) -> None:
         if max_concurrent < 1 or per_user_cap < 1 or cooldown_s < 0:
             raise ValueError(
@@ -73,6 +103,11 @@ class JobQueue:
         self._last_submit: dict[int, float] = {}
         self.running = 0
         self.peak_running = 0
+        self.live_places = live_places
+        self.coarse_refresh_s = coarse_refresh_s
+        self._tickets = itertools.count(1)
+        self._waiting_tickets: list[int] = []  # tickets of waiting jobs, ascending (appended in order)
+        self._starts: deque[float] = deque(maxlen=RATE_WINDOW)
 
     # --- admission ------------------------------------------------------------------------
     def submit(self, user_id: int, label: str) -> Job:
@@ -89,7 +124,8 @@ class JobQueue:
             wait = self.cooldown_s - (now - last)
             raise QueueRejected(f"Slow down a little: you can send another request in {wait:.0f} s.")
         self._last_submit[user_id] = now
-        job = Job(user_id=user_id, label=label)
+        job = Job(user_id=user_id, label=label, ticket=next(self._tickets))
+        self._waiting_tickets.append(job.ticket)
         self._open[job.id] = job
         self._lines.setdefault(user_id, deque()).append(job)
         if user_id not in self._turns:
@@ -110,22 +146,63 @@ class JobQueue:
             order.extend(job for job in round_ if job is not None)
         return order
 
+    def head(self, n: int) -> list[Job]:
+        """The first `n` waiting jobs in start order, without building the whole order (O(n) when
+        most users have one job waiting)."""
+        order: list[Job] = []
+        for depth in itertools.count():
+            added = False
+            for user in self._turns:
+                line = self._lines[user]
+                if depth < len(line):
+                    order.append(line[depth])
+                    added = True
+                    if len(order) >= n:
+                        return order
+            if not added:
+                return order
+        return order  # pragma: no cover (the loop returns)
+
+    def place(self, job: Job) -> Place:
+        """Where `job` stands: exact within the first `live_places`, else estimated by submit order."""
+        if job.state != "waiting":
+            return Place(ahead=-1, exact=True, eta_s=0.0)
+        head = self.head(self.live_places)
+        if job in head:
+            ahead, exact = head.index(job), True
+        else:
+            ahead, exact = max(bisect.bisect_left(self._waiting_tickets, job.ticket), len(head)), False
+        return Place(ahead=ahead, exact=exact, eta_s=self._eta(ahead + 1))
+
+    def _eta(self, starts: int) -> float | None:
+        """Seconds until `starts` more jobs have started, at the recent start rate."""
+        if len(self._starts) < 2 or self._starts[-1] <= self._starts[0]:
+            return None
+        rate = (len(self._starts) - 1) / (self._starts[-1] - self._starts[0])
+        return starts / rate
+
     def position(self, job: Job) -> int:
-        """1 = next to start, 2 = after that …; 0 once running."""
+        """1 = next to start, 2 = after that …; 0 once running (estimated beyond the first `live_places`)."""
         if job.state != "waiting":
             return 0
-        return self.waiting_order().index(job) + 1
+        return self.place(job).number
 
     # --- running --------------------------------------------------------------------------
     async def run(
-        self, job: Job, work: Callable[[], Awaitable[T]], on_position: PositionHook | None = None
+        self,
+        job: Job,
+        work: Callable[[], Awaitable[T]],
+        on_position: PositionHook | None = None,
+        *,
+        on_place: PlaceHook | None = None,
     ) -> T:
-        """Wait for the job's turn (telling `on_position` each new place), then run `work`.
+        """Wait for the job's turn (telling `on_position` each new place number, or `on_place` each new
+        `Place`), then run `work`.
 
         Raises `JobCancelled` if the owner cancelled it. The slot is freed whatever happens.
         """
         try:
-            await self._wait_for_turn(job, on_position)
+            await self._wait_for_turn(job, on_position, on_place)
             job._task = asyncio.ensure_future(work())
             try:
                 return await job._task
@@ -136,17 +213,25 @@ class JobQueue:
         finally:
             self.close(job)
 
-    async def _wait_for_turn(self, job: Job, on_position: PositionHook | None) -> None:
-        shown = None
+    async def _wait_for_turn(
+        self, job: Job, on_position: PositionHook | None, on_place: PlaceHook | None
+    ) -> None:
+        shown: Place | None = None
         while not job._granted.done():
-            place = self.position(job)
-            if on_position is not None and place != shown:
-                shown = place
-                await on_position(place)
             job._moved.clear()
+            place = self.place(job)
+            if shown is None or (place.ahead, place.exact) != (shown.ahead, shown.exact):
+                shown = place
+                if on_position is not None:
+                    await on_position(place.number)
+                if on_place is not None:
+                    await on_place(place)
+                continue  # the hooks awaited: look again before sleeping
             moved = asyncio.ensure_future(job._moved.wait())
             try:
-                await asyncio.wait({moved, job._granted}, return_when=asyncio.FIRST_COMPLETED)
+                # a live place is woken by every move; a coarse one looks again now and then
+                timeout = None if place.exact else self.coarse_refresh_s
+                await asyncio.wait({moved, job._granted}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 moved.cancel()
         if job._granted.cancelled() or job.state == "cancelled":
@@ -188,10 +273,16 @@ class JobQueue:
         line = self._lines.get(job.user_id)
         if line is not None and job in line:
             line.remove(job)
+            self._forget_ticket(job)
             if not line:
                 del self._lines[job.user_id]
                 self._turns.remove(job.user_id)
-        self._notify_waiting()
+            self._notify_waiting()
+
+    def _forget_ticket(self, job: Job) -> None:
+        index = bisect.bisect_left(self._waiting_tickets, job.ticket)
+        if index < len(self._waiting_tickets) and self._waiting_tickets[index] == job.ticket:
+            del self._waiting_tickets[index]
 
     def close(self, job: Job) -> None:
         """Forget a job and free its slot or place in line; safe to call more than once."""
@@ -216,6 +307,8 @@ class JobQueue:
             else:
                 del self._lines[user]
             job.state = "running"
+            self._forget_ticket(job)
+            self._starts.append(self._clock())
             self.running += 1
             self.peak_running = max(self.peak_running, self.running)
             job._granted.set_result(None)
@@ -224,6 +317,7 @@ class JobQueue:
             self._notify_waiting()
 
     def _notify_waiting(self) -> None:
-        for line in self._lines.values():
-            for job in line:
-                job._moved.set()
+        """After a move, wake the waiters now in the live places (whose exact place may have changed, or
+        who just moved into them). Those further back refresh their coarse place themselves."""
+        for job in self.head(self.live_places):
+            job._moved.set()

@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .faults import (
+    VIA,
     entity_too_large_response,
     error_response,
     json_response,
     over_upload_limit,
     rate_limited_response,
 )
+from .limits import refusal_body
 from .multipart import BadBody, read_body
 from .records import RestCall, UploadedFile
 from .validation import invalid_form_body, validate_commands, validate_message
@@ -114,11 +116,19 @@ async def _answer(
         if rule.matches(request.method, sub) or rule.matches(request.method, route):
             rule.hits += 1
             return rate_limited_response(rule)
+    limit_headers: dict[str, str] = {}
+    if standin.limits is not None:  # Discord's own limits (limits.py), on unless the test turned them off
+        verdict = standin.limits.check(request.method, sub)
+        if not verdict.allowed:
+            return json_response(refusal_body(verdict), 429, {**verdict.headers, **VIA})
+        limit_headers = verdict.headers
     if request.method in UPLOAD_ROUTES and over_upload_limit(
         files, standin.upload_limit, standin.upload_limit_scope
     ):
         return entity_too_large_response()
-    return await handler(request)
+    response = await handler(request)
+    response.headers.update(limit_headers)
+    return response
 
 
 def _json(data: Any, status: int = 200) -> web.Response:

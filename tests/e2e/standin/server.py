@@ -18,6 +18,7 @@ from .commands import CommandRegistry
 from .faults import RateLimitRule
 from .gateway import CLOSE_UNKNOWN_ERROR, Gateway, Session
 from .interactions import Interactions
+from .limits import DiscordLimits
 from .records import GatewayFrame, InteractionRecord, MessageRecord, RestCall
 from .rest import API, build_app
 from .world import World
@@ -27,6 +28,8 @@ T = TypeVar("T")
 
 INTENT_GUILDS, INTENT_GUILD_MESSAGES, INTENT_MESSAGE_CONTENT = 1 << 0, 1 << 9, 1 << 15
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+CHECK_COST_FACTOR = 9  # a waiting predicate gets at most 1/(1+9) of the loop's time
+MAX_CHECK_PAUSE_S = 1.0
 
 
 class StandIn:
@@ -49,6 +52,7 @@ class StandIn:
         ack_deadline: float = 3.0,
         token_lifetime: float = 15 * 60.0,
         heartbeat_interval_ms: int = 41_250,
+        discord_limits: bool = True,
     ) -> None:
         self.token = token
         self.world = World(guild_name=guild_name, channel_name=channel_name)
@@ -66,6 +70,8 @@ class StandIn:
         self.upload_limit = upload_limit
         self.upload_limit_scope = upload_limit_scope
         self.rate_limits: list[RateLimitRule] = []
+        # Discord's global and per-route limits (limits.py); None: accept any number of requests
+        self.limits: DiscordLimits | None = DiscordLimits() if discord_limits else None
         self.calls: list[RestCall] = []
         self.frames: list[GatewayFrame] = []
         self.unsupported: list[RestCall] = []
@@ -216,17 +222,25 @@ class StandIn:
         deadline = time.monotonic() + timeout
         while True:
             event = self._change
+            checked_at = time.monotonic()
             value = predicate()
             if value:
                 return value
-            remaining = deadline - time.monotonic()
+            now = time.monotonic()
+            remaining = deadline - now
             if remaining <= 0:
                 recent = ", ".join(str(c) for c in self.calls[-8:]) or "none"
                 raise TimeoutError(
                     f"waited {timeout:.1f}s for {what or 'condition'}; last REST calls: {recent}"
                 )
+            # The predicate runs in the stand-in's own event loop: an expensive one re-run on every
+            # request would starve the requests themselves (a 1,000-user load run stalled that way).
+            # So it may use at most 1/CHECK_COST_FACTOR of the loop's time.
+            pause = min((now - checked_at) * CHECK_COST_FACTOR, MAX_CHECK_PAUSE_S, remaining)
+            if pause > 0.001:
+                await asyncio.sleep(pause)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), min(remaining, 0.5))
+                await asyncio.wait_for(event.wait(), max(min(deadline - time.monotonic(), 0.5), 0.001))
 
     @property
     def ready(self) -> bool:

@@ -63,6 +63,7 @@ class World:
         }
         self.users: dict[str, dict[str, Any]] = {}
         self.messages: dict[int, MessageRecord] = {}
+        self._by_channel: dict[int, list[MessageRecord]] = {}  # channel id → its messages, oldest first
         self.cdn: dict[int, UploadedFile] = {}
         self.thread_of_message: dict[int, int] = {}
 
@@ -238,6 +239,7 @@ class World:
             data, list(files), source, interaction_id=interaction and int(interaction["id"])
         )
         self.messages[record.id] = record
+        self._by_channel.setdefault(record.channel_id, []).append(record)
         channel["last_message_id"] = str(record.id)
         if channel["type"] == P.CHANNEL_PUBLIC_THREAD:
             channel["message_count"] += 1
@@ -252,6 +254,7 @@ class World:
         data["member"] = {k: v for k, v in self.member_of(author).items() if k != "user"}
         record = MessageRecord(data, [], "user")
         self.messages[record.id] = record
+        self._by_channel.setdefault(record.channel_id, []).append(record)
         channel = self.channel(channel_id)
         channel["last_message_id"] = str(record.id)
         if channel["type"] == P.CHANNEL_PUBLIC_THREAD:
@@ -293,4 +296,5 @@ class World:
 
     def messages_in(self, channel_id: int) -> list[MessageRecord]:
         """Live messages of a channel or thread, oldest first."""
-        return [m for m in self.messages.values() if m.channel_id == channel_id and not m.deleted]
+        # indexed by channel: a load run with thousands of threads asks this for each of them
+        return [m for m in self._by_channel.get(channel_id, ()) if not m.deleted]
