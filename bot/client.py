@@ -15,6 +15,7 @@ from .config import BotSettings
 from .drain import Drain
 from .engine_client import make_http_client
 from .errors import SORRY, report_unexpected
+from .flows.retention import start_retention
 from .metrics import METRICS, serve_metrics
 from .quiz.setup import QuizFeature
 from .quiz.setup import install as install_quiz
@@ -55,6 +56,7 @@ class MirageBot(discord.Client):
         self.quiz: QuizFeature | None = None
         self._metrics_server: Any = None  # prometheus-client's HTTP server, when metrics are on
         self._capacity: asyncio.Task[None] | None = None  # follows the engine's advertised capacity
+        self._retention: asyncio.Task[None] | None = None  # deletes old typed texts (MIRAGE_RETENTION_DAYS)
         self.drain = Drain(self, settings.bot_drain_grace_s)  # `python -m bot` calls drain.begin on SIGTERM
         self.drain.install_gate(self)
 
@@ -63,6 +65,7 @@ class MirageBot(discord.Client):
         self.engine_http = make_http_client(self.settings)
         self.db = await open_database(self.settings)
         await self._interrupt_unfinished_jobs()
+        self._retention = start_retention(self.db, self.settings.retention_days)
         self.services = Services.build(self.settings, self.engine_http, self.db)
         METRICS.watch_queue(self.services.queue)
         self._metrics_server = serve_metrics(self.settings.bot_metrics_port)
@@ -141,6 +144,8 @@ class MirageBot(discord.Client):
         """Close the engine client, then Discord."""
         if self._capacity is not None:
             self._capacity.cancel()
+        if self._retention is not None:
+            self._retention.cancel()
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
         if self.quiz is not None:

@@ -67,6 +67,9 @@ class BotSettings(BaseSettings):
         default=None,  # a secret: the URL may carry a password
         description="postgresql+asyncpg://… or sqlite+aiosqlite:///…; empty = <data_dir>/bot.sqlite3.",
     )
+    # privacy: typed texts (follow-up turns, jobs' requests, answer threads' queries) older than this are
+    # deleted every few hours (bot/flows/retention.py); 0 keeps them until /mirage forget-me
+    retention_days: int = Field(default=180, ge=0, le=36500)
 
     @field_validator("allowed_channel_ids", "allowed_role_ids", mode="before")
     @classmethod

@@ -1,5 +1,6 @@
-"""forget-me: every row about a user is gone afterwards (checked by querying each table), other
-people's rows are untouched, and quizzes they started stay for the others without their id."""
+"""forget-me: every row about a user is gone afterwards (checked by querying each table), every text they
+typed is gone (jobs, turns, the query of the threads they asked in), other people's rows are untouched,
+and quizzes they started stay for the others without their id."""
 
 from __future__ import annotations
 
@@ -12,6 +13,16 @@ from bot.store.models import Base
 from .conftest import NOW
 
 ME, YOU = 111_111_111_111_111_111, 222_222_222_222_222_222
+MY_QUERY, YOUR_QUERY = "my rash after the biopsy", "why is a pneumothorax dark"
+
+
+async def _every_value(db: Database) -> str:
+    """Every value of every row of every table, as one string (to find a text wherever it is kept)."""
+    found: list[str] = []
+    async with db.session() as s:
+        for table in Base.metadata.sorted_tables:
+            found += [repr(tuple(row)) for row in (await s.execute(select(table))).all()]
+    return "\n".join(found)
 
 
 async def _rows_naming(db: Database, user_id: int) -> dict[str, int]:
@@ -31,14 +42,17 @@ async def _rows_naming(db: Database, user_id: int) -> dict[str, int]:
 async def _a_bit_of_everything(db: Database) -> None:
     async with db.session() as s:
         await threads.remember_thread(
-            s, thread_id=1, channel_id=2, guild_id=3, command="search", query="q", hit_ids=["ROCO_1"]
+            s, thread_id=1, channel_id=2, guild_id=3, command="search", query=MY_QUERY, hit_ids=["ROCO_1"]
         )
-        for user in (ME, YOU):
+        await threads.remember_thread(
+            s, thread_id=4, channel_id=2, guild_id=3, command="ask", query=YOUR_QUERY, hit_ids=["ROCO_4"]
+        )
+        for user, thread_id in ((ME, 1), (YOU, 4)):
             await turns.add_turn(
                 s, thread_id=1, user_id=user, question="?", answer="!", cited_ids=[], grounded=False
             )
             await jobs.save_job(
-                s, job_id=f"job{user % 1000}", user_id=user, kind="search", request={"q": "x"}
+                s, job_id=f"job{user % 1000}", user_id=user, kind="search", request={"q": "x"}, thread_id=thread_id
             )
             await cards.review(
                 s, user_id=user, atlas_id="ROCO_2", rating=Rating.Good, source="review", now=NOW
@@ -72,9 +86,9 @@ async def test_forget_me_deletes_every_row_about_the_user_and_nothing_else(db: D
     assert deleted == counted
     assert deleted == {
         "player_answers": 2, "score_events": 1, "review_log": 2, "review_cards": 2, "turns": 1, "jobs": 1,
-        "quizzes_started": 1,
+        "thread_queries": 1, "quizzes_started": 1,
     }  # fmt: skip
-    assert set(deleted) - {"quizzes_started"} | {"quizzes"} == set(before_me)
+    assert set(deleted) - {"quizzes_started", "thread_queries"} | {"quizzes"} == set(before_me)
     # queried straight from the tables: nothing names me any more
     assert await _rows_naming(db, ME) == dict.fromkeys(before_me, 0)
     # the other player keeps everything, the quiz and the thread stay
@@ -86,8 +100,12 @@ async def test_forget_me_deletes_every_row_about_the_user_and_nothing_else(db: D
             a.user_id
             for a in await answers.question_answers(s, (await quizzes.quiz_questions(s, quiz.id))[0].id)
         ] == [YOU]
-        assert await threads.get_thread(s, 1) is not None
+        # the thread I asked in stays with its hits for the others' follow-ups, without my query text
+        mine, yours = await threads.get_thread(s, 1), await threads.get_thread(s, 4)
+        assert mine is not None and mine.query == "" and mine.hit_ids == ["ROCO_1"]
+        assert yours is not None and yours.query == YOUR_QUERY
         assert await people.count_user_rows(s, ME) == dict.fromkeys(counted, 0)
+    assert MY_QUERY not in await _every_value(db) and YOUR_QUERY in await _every_value(db)
 
 
 def test_forget_me_knows_every_table_that_names_a_user():
