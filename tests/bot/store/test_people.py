@@ -4,11 +4,14 @@ and quizzes they started stay for the others without their id."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import pytest
 from fsrs import Rating
 from sqlalchemy import func, inspect, or_, select
 
 from bot.store import Database, answers, cards, jobs, people, quizzes, settle, threads, turns
-from bot.store.models import Base
+from bot.store.models import Base, Card
 
 from .conftest import NOW
 
@@ -117,3 +120,20 @@ def test_forget_me_knows_every_table_that_names_a_user():
     for table in Base.metadata.sorted_tables:
         for column in inspect(table).c:
             assert not any(word in column.name for word in ("name", "email", "avatar", "nick", "ip")), column
+
+
+async def test_a_rating_click_on_a_card_forget_me_deleted_finds_no_card_and_changes_nothing(db: Database):
+    await _a_bit_of_everything(db)
+    async with db.session() as s:
+        (my_card,) = [c for c in await cards.due_cards(s, ME, now=NOW + timedelta(days=3650)) if c.atlas_id == "ROCO_2"]
+        card_id = my_card.id
+    async with db.session() as s:
+        await people.forget_user(s, ME)
+    before = await _every_value(db)
+    async with db.session() as s:
+        assert await s.get(Card, card_id) is None  # what the review click looks up first: "gone"
+        assert await cards.get_card(s, ME, "ROCO_2") is None  # what a reveal's re-rate looks up
+        with pytest.raises(LookupError):
+            await cards.rerate(s, user_id=ME, card_id=card_id, rating=Rating.Easy)
+    assert await _every_value(db) == before
+    assert (await _rows_naming(db, ME))["review_cards"] == 0
