@@ -66,6 +66,8 @@ class EngineSettings(BaseSettings):
     llm_max_new_tokens: int = Field(default=100, ge=1, le=512)
     llm_top_p: float = Field(default=0.92, gt=0.0, le=1.0)
     llm_seed: int = 0
+    # a follow-up's earlier turns in the prompt, counted in the LLM's tokens; the oldest go first
+    ask_history_tokens: int = Field(default=256, ge=0, le=4096)
     diffusion_steps: int = Field(default=30, ge=1, le=100)
     diffusion_guidance: float = 7.5
     fast_steps: int = Field(default=4, ge=1, le=8)

@@ -132,6 +132,13 @@ class SearchResponse(BaseModel):
     best: Hit | None = Field(description="The atlas image that best matches the enriched text.")
     hits: list[Hit] = Field(description="First-pass hits for the query itself.")
     context_ids: list[str] = Field(default_factory=list, description="Hits whose captions went to the LLM.")
+    citations: list[Citation] = Field(
+        default_factory=list,
+        description="The explanation's valid markers [n] (checked as /v1/ask's are): [n] is context_ids[n - 1].",
+    )
+    grounded: bool = Field(
+        default=False, description="True only when the explanation cites at least one of its captions validly."
+    )
     notes: list[str] = Field(
         default_factory=list, description="What fell back and why (e.g. the LLM wrote nothing usable)."
     )
@@ -277,15 +284,18 @@ class NotReadyResponse(ReadyResponse):
 
 
 # --- server-sent events ----------------------------------------------------------------
-# POST /v1/generate (and /v1/search) with `Accept: text/event-stream` answers a stream of
+# POST /v1/generate, /v1/search and /v1/ask with `Accept: text/event-stream` answer a stream of
 #   event: queued    data: {"position": <int, 0 = running now>}
 #   event: progress  data: {"step": n, "total": N}          (generate only)
+#   event: token     data: {"text": "<new text>"}           (ask, search: the LLM's words as written,
+#                                                           unchecked; the result carries the checked text)
 #   event: result    data: <the route's normal JSON answer>
 #   event: error     data: {"error": {"code", "message", "retryable"}, "status": <http status>}
 # and ends after `result` or `error`. Without that Accept header the route answers plain JSON.
 # Each event is one model below (its `event` names it); `parse_sse_event` reads any of them.
 SSE_MEDIA_TYPE = "text/event-stream"
 SSE_QUEUED, SSE_PROGRESS, SSE_RESULT, SSE_ERROR = "queued", "progress", "result", "error"
+SSE_TOKEN = "token"
 ResultT = TypeVar("ResultT", bound=BaseModel)
 
 
@@ -294,6 +304,13 @@ class QueuedEvent(BaseModel):
 
     event: ClassVar[str] = SSE_QUEUED
     position: int
+
+
+class TokenEvent(BaseModel):
+    """`event: token`: text the LLM just wrote (ask, search's explanation), before any citation check."""
+
+    event: ClassVar[str] = SSE_TOKEN
+    text: str
 
 
 class ResultEvent(BaseModel):
@@ -315,7 +332,7 @@ class StreamError(BaseModel):
     status: int
 
 
-SseEvent = QueuedEvent | ProgressEvent | ResultEvent | StreamError
+SseEvent = QueuedEvent | ProgressEvent | TokenEvent | ResultEvent | StreamError
 
 
 def parse_sse_event(name: str, data: str) -> SseEvent | None:
@@ -326,7 +343,8 @@ def parse_sse_event(name: str, data: str) -> SseEvent | None:
         if not isinstance(body, dict):
             raise ValueError(f"event {name!r}: a JSON object is expected")
         return ResultEvent(body=body)
-    model = {SSE_QUEUED: QueuedEvent, SSE_PROGRESS: ProgressEvent, SSE_ERROR: StreamError}.get(name)
+    model = {SSE_QUEUED: QueuedEvent, SSE_PROGRESS: ProgressEvent, SSE_TOKEN: TokenEvent,
+             SSE_ERROR: StreamError}.get(name)
     return None if model is None else model.model_validate_json(data)
 
 
@@ -336,6 +354,18 @@ ASK_CONTEXT_MIN, ASK_CONTEXT_MAX = 1, 10
 ATLAS_ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
 
 AtlasId = Annotated[str, Field(pattern=ATLAS_ID_PATTERN, description="An atlas (ROCO) id, e.g. ROCO_00020.")]
+# A follow-up's earlier turns: at most this many, each answer at most this long (the engine then keeps
+# the newest that fit MIRAGE_ASK_HISTORY_TOKENS of the LLM's tokens in the prompt).
+ASK_HISTORY_MAX_TURNS = 20
+ASK_HISTORY_ANSWER_MAX_CHARS = 4000
+
+
+class AskTurn(RequestModel):
+    """One earlier turn of the thread: what was asked and what was answered (its markers numbered that
+    turn's sources, so the prompt shows it without them and they never count for this answer)."""
+
+    question: str = Field(min_length=1, max_length=ASK_QUESTION_MAX_CHARS, pattern=NOT_BLANK_PATTERN)
+    answer: str = Field(min_length=1, max_length=ASK_HISTORY_ANSWER_MAX_CHARS, pattern=NOT_BLANK_PATTERN)
 
 
 class AskRequest(RequestModel):
@@ -345,6 +375,11 @@ class AskRequest(RequestModel):
         description="The atlas images the answer may use; their captions are numbered [1]…[k] in this order.",
     )
     seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX)
+    history: list[AskTurn] = Field(
+        default_factory=list, max_length=ASK_HISTORY_MAX_TURNS,
+        description="The thread's earlier turns, oldest first. The prompt keeps the newest that fit the "
+                    "engine's token bound; citations are checked against this request's numbering only.",
+    )
 
 
 class Citation(BaseModel):
@@ -359,6 +394,8 @@ class AskResponse(BaseModel):
     citations: list[Citation] = Field(default_factory=list, description="Valid citations, first use first.")
     sources: list[Hit] = Field(description="The context images in prompt order: [n] is sources[n - 1].")
     grounded: bool = Field(description="True only when the answer cites at least one source validly.")
+    history_used: int = Field(default=0, description="How many of the newest earlier turns the prompt carried.")
+    history_dropped: int = Field(default=0, description="How many of the oldest turns did not fit the bound.")
     notes: list[str] = Field(default_factory=list, description="What was dropped or fell back, and why.")
     disclaimer: str = DISCLAIMER
     timings_ms: dict[str, float] = Field(default_factory=dict)

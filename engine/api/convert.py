@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 from engine.contract import (
+    Citation,
     CompareResponse,
     GenerateResponse,
     Hit,
@@ -45,6 +46,8 @@ def search_response(result: SearchResult) -> SearchResponse:
         best=to_hit(result.best) if result.best else None,
         hits=[to_hit(h) for h in result.hits],
         context_ids=[h.atlas_id for h in result.context],
+        citations=[Citation(n=n, id=atlas_id) for n, atlas_id in result.citations],
+        grounded=result.grounded,
         notes=list(result.notes),
         timings_ms=result.timings_ms,
     )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
 
-from engine.contract import SSE_MEDIA_TYPE, ResultEvent, SseEvent
+from engine.contract import SSE_MEDIA_TYPE, ResultEvent, SseEvent, TokenEvent
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -15,6 +16,14 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 def wants_event_stream(request: Request) -> bool:
     """True when the caller asked for `Accept: text/event-stream`."""
     return SSE_MEDIA_TYPE in request.headers.get("accept", "")
+
+
+def token_hook(request: Request, job: Any) -> Callable[[str], None] | None:
+    """For a request that asked for an event stream, an `on_text` that sends the LLM's new words as
+    `event: token` on `job`'s stream (from the generating thread); None for a plain JSON answer."""
+    if not wants_event_stream(request):
+        return None
+    return lambda text: job.emit(TokenEvent(text=text))
 
 
 def format_event(event: SseEvent) -> bytes:

@@ -12,7 +12,7 @@ On the CPU every model call runs on the one compute lane (engine/batching/lane.p
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,9 +129,13 @@ class BatchedTextGenerator(_Delegating):
         top_p: float,
         seed: int,
         cancel: threading.Event | None = None,
+        on_text: Callable[[str], None] | None = None,
     ) -> str:
-        """The completion of `prompt`, exactly as the wrapped generator would sample it alone."""
-        row = self.inner.text_row(prompt, max_new_tokens=max_new_tokens, top_p=top_p, seed=seed, cancel=cancel)
+        """The completion of `prompt`, exactly as the wrapped generator would sample it alone; `on_text`
+        gets its new words as they are written (engine/models/streaming.py)."""
+        row = self.inner.text_row(
+            prompt, max_new_tokens=max_new_tokens, top_p=top_p, seed=seed, cancel=cancel, on_text=on_text
+        )
         return self.inner.completion_text(self.batcher(row, cancel=cancel))
 
     def _run(self, batch: list[Pending[Any]]) -> None:

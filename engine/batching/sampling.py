@@ -4,11 +4,14 @@ Prompts of different lengths are padded on the left; the attention mask hides th
 position ids count only real tokens, so each row sees exactly what it would see alone. Each row has
 its own seed and `torch.Generator`, so its text does not depend on its neighbours. A row leaves the
 batch (its cache rows are dropped) as soon as it stops at the stop text or EOS, reaches its own
-`max_new_tokens`, is cancelled, or produces non-finite logits; the others go on.
+`max_new_tokens`, is cancelled, or produces non-finite logits; the others go on. A row with
+`on_tokens` is told its new ids after every token (streaming; it runs on the compute lane between
+steps, so it must be quick: engine/models/streaming.py decodes and hands the text on).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -19,6 +22,8 @@ import torch
 from engine.models.base import GenerationCancelled
 
 from .lane import run_here
+
+log = logging.getLogger(__name__)
 
 RowOutcome = list[int] | BaseException  # the generated token ids, or why the row failed
 
@@ -32,6 +37,7 @@ class TextRow:
     top_p: float
     seed: int
     cancel: threading.Event | None = None
+    on_tokens: Callable[[list[int]], None] | None = None  # the row's new ids so far, after each token
 
     @property
     def cancelled(self) -> bool:
@@ -107,6 +113,7 @@ def sample_rows(
                     continue
                 token = int(torch.multinomial(probs[j], 1, generator=generators[i]).item())
                 new_tokens[i].append(token)
+                _tell(rows[i], new_tokens[i])
                 # 4. Finished rows leave the batch; the others go on
                 if token in eos_ids or len(new_tokens[i]) >= rows[i].max_new_tokens or stopped(new_tokens[i]):
                     finish(i, new_tokens[i])
@@ -133,6 +140,17 @@ def sample_rows(
     while running is not None:
         running = run(advance, running)
     return outcomes  # type: ignore[return-value]
+
+
+def _tell(row: TextRow, ids: list[int]) -> None:
+    """Hand a streaming row its ids so far; a listener that fails is dropped, the row goes on."""
+    if row.on_tokens is None:
+        return
+    try:
+        row.on_tokens(list(ids))
+    except Exception:
+        log.warning("a token listener failed; it is dropped, the generation goes on", exc_info=True)
+        row.on_tokens = None
 
 
 class _Running:

@@ -95,8 +95,10 @@ class TextGenerator(Protocol):
         top_p: float,
         seed: int,
         cancel: threading.Event | None = None,
+        on_text: Callable[[str], None] | None = None,
     ) -> str:
-        """The completion only (not the prompt), cut at the stop marker, stripped."""
+        """The completion only (not the prompt), cut at the stop marker, stripped; `on_text` gets the
+        words as they are written (engine/models/streaming.py). Pipelines pass it only when streaming."""
         ...
 
 

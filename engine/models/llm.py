@@ -1,7 +1,8 @@
 """The LLM through transformers: a causal LM (Dolly by default) that completes a prompt, seeded.
 
 8-bit weights (bitsandbytes) on CUDA by default, bf16/fp32 on CPU. Generation samples with top-p,
-stops at Dolly's "### End" marker, and can be cancelled between tokens.
+stops at Dolly's "### End" marker, can be cancelled between tokens, and can hand its words on as it
+writes them (`on_text`, engine/models/streaming.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from engine.models.hub import (
     require_hub_files,
     require_local_files,
 )
+from engine.models.streaming import TextHook, TextStream
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +57,24 @@ class CausalLMGenerator:
         top_p: float,
         seed: int,
         cancel: threading.Event | None = None,
+        on_text: TextHook | None = None,
     ) -> str:
-        """Sample a completion of `prompt.text` (the new text only, cut at "### End", stripped)."""
-        row = self.text_row(prompt, max_new_tokens=max_new_tokens, top_p=top_p, seed=seed, cancel=cancel)
+        """Sample a completion of `prompt.text` (the new text only, cut at "### End", stripped);
+        `on_text` gets the new words after each token."""
+        row = self.text_row(
+            prompt, max_new_tokens=max_new_tokens, top_p=top_p, seed=seed, cancel=cancel, on_text=on_text
+        )
         outcome = self.generate_rows([row])[0]
         if isinstance(outcome, BaseException):
             raise outcome
         return self.completion_text(outcome)
 
     def text_row(
-        self, prompt: Prompt, *, max_new_tokens: int, top_p: float, seed: int, cancel: threading.Event | None = None
+        self, prompt: Prompt, *, max_new_tokens: int, top_p: float, seed: int, cancel: threading.Event | None = None,
+        on_text: TextHook | None = None,
     ) -> TextRow:
-        """`prompt.text` tokenized and checked against the model's context; raises ValueError naming the limit."""
+        """`prompt.text` tokenized and checked against the model's context; raises ValueError naming the limit.
+        With `on_text`, the row hands on its new words after each token."""
         check_sampling(max_new_tokens, top_p)
         prompt_ids = self.tokenizer(prompt.text).input_ids
         if len(prompt_ids) + max_new_tokens > self.context_length:
@@ -74,7 +82,26 @@ class CausalLMGenerator:
                 f"prompt is {len(prompt_ids)} tokens; with max_new_tokens={max_new_tokens} it exceeds the "
                 f"model's context of {self.context_length} tokens"
             )
-        return TextRow(prompt_ids, max_new_tokens, top_p, seed, cancel)
+        return TextRow(prompt_ids, max_new_tokens, top_p, seed, cancel, self._token_listener(on_text))
+
+    def count_tokens(self, text: str) -> int:
+        """How many of this model's tokens `text` takes (no special tokens added)."""
+        return len(self.tokenizer(text, add_special_tokens=False).input_ids)
+
+    def _token_listener(self, on_text: TextHook | None) -> Callable[[list[int]], None] | None:
+        """A row's `on_tokens`: decode the new ids so far and hand on the words they add."""
+        if on_text is None:
+            return None
+        stream = TextStream(on_text)
+        specials = [t for t in self.tokenizer.all_special_tokens if t and t != END_KEY]
+
+        def listen(new_ids: list[int]) -> None:
+            text = self.tokenizer.decode(new_ids, skip_special_tokens=False)
+            for special in specials:
+                text = text.replace(special, "")
+            stream.update(text)
+
+        return listen
 
     def generate_rows(
         self,

@@ -13,7 +13,8 @@ Two endpoints, one chosen when the engine starts (`MIRAGE_LLM_API`):
 
 Every failure to answer (refused connection, no answer within `MIRAGE_LLM_TIMEOUT_S`, an HTTP
 error status) raises LLMUnavailable, whose message is safe to show a user; the pipelines then
-answer without the LLM and say why. Cancelling closes the request.
+answer without the LLM and say why. Cancelling closes the request. The server streams its chunks;
+`on_text` gets their words as they arrive (engine/models/streaming.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from engine.models.base import END_KEY, GenerationCancelled, LLMUnavailable, Prompt, check_sampling
+from engine.models.streaming import TextHook, TextStream
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +74,21 @@ class RemoteLLM:
         top_p: float,
         seed: int,
         cancel: threading.Event | None = None,
+        on_text: TextHook | None = None,
     ) -> str:
         """The server's completion of `prompt`, cut at "### End", stripped; raises LLMUnavailable
-        when the server cannot answer and GenerationCancelled when `cancel` is set."""
+        when the server cannot answer and GenerationCancelled when `cancel` is set. `on_text` gets the
+        new words of each chunk (from the client's event loop thread)."""
         check_sampling(max_new_tokens, top_p)
         path, body = self.request_body(prompt, max_new_tokens=max_new_tokens, top_p=top_p, seed=seed)
-        text = self._run(self._stream(path, body), cancel)
+        stream = TextStream(on_text) if on_text is not None else None
+        text = self._run(self._stream(path, body, stream), cancel)
         return text.split(END_KEY, 1)[0].strip()
+
+    def count_tokens(self, text: str) -> int:
+        """An estimate of the served model's tokens for `text` (its tokenizer is on the server):
+        one token per 4 characters, rounded up, as English text averages in BPE tokenizers."""
+        return -(-len(text) // 4)
 
     def request_body(self, prompt: Prompt, *, max_new_tokens: int, top_p: float, seed: int) -> tuple[str, dict]:
         """The endpoint and JSON body for `prompt`: its messages in chat mode, else its text as a plain prompt."""
@@ -112,16 +122,16 @@ class RemoteLLM:
                     future.cancel()  # cancels the task: httpx closes the connection, the server stops
                     raise GenerationCancelled("the request to the LLM server was cancelled") from None
 
-    async def _stream(self, path: str, body: dict) -> str:
+    async def _stream(self, path: str, body: dict, stream: TextStream | None = None) -> str:
         """POST `body` with streaming on and gather the text of its server-sent chunks."""
         try:
             async with asyncio.timeout(self.timeout_s):
                 try:
-                    return await self._read_stream(path, body)
+                    return await self._read_stream(path, body, stream)
                 except StaleConnection:
                     # the server closed a kept-alive connection as we reused it (uvicorn does after
                     # an error status): nothing reached it, so ask once more on a fresh connection
-                    return await self._read_stream(path, body)
+                    return await self._read_stream(path, body, stream)
         except StaleConnection as exc:
             raise LLMUnavailable(f"could not reach the LLM server ({_transport_reason(exc.cause)})") from None
         except (TimeoutError, httpx.TimeoutException):  # the overall deadline, or one phase's
@@ -131,7 +141,7 @@ class RemoteLLM:
         except httpx.TransportError as exc:
             raise LLMUnavailable(f"could not reach the LLM server ({_transport_reason(exc)})") from None
 
-    async def _read_stream(self, path: str, body: dict) -> str:
+    async def _read_stream(self, path: str, body: dict, stream: TextStream | None) -> str:
         request = self._client.build_request("POST", path, json=body)
         try:
             response = await self._client.send(request, stream=True)
@@ -148,6 +158,8 @@ class RemoteLLM:
                 if data == "[DONE]":
                     break
                 parts.append(_chunk_text(data))
+                if stream is not None:
+                    stream.update("".join(parts))
         finally:
             await response.aclose()  # also when cancelled: the connection closes, the server stops
         return "".join(parts)

@@ -1,11 +1,18 @@
 """Ask (docs/ARCHITECTURE.md §7): a follow-up question answered from the atlas images a student is looking at.
 
-    context ids ──store──▶ hits ──captions numbered [1]…[k]──▶ prompt ──LLM (seeded)──▶ answer
+    context ids ──store──▶ hits ──captions numbered [1]…[k]──┐
+    earlier turns ──markers out, newest that fit the bound──▶ prompt ──LLM (seeded)──▶ answer
           ──code keeps only citations 1…k──▶ grounded answer with its sources
                                          └─ no valid citation ─▶ the numbered captions themselves
 
 Small LLMs invent citations; the check is code (engine/pipelines/citations.py), never the prompt.
 An answer that cites nothing valid is never shown as grounded: the captions are shown instead.
+
+A follow-up carries the thread's earlier turns (question and answer), at most
+`history_tokens` of the LLM's tokens: the oldest are left out first, the numbered captions never.
+Their markers numbered other requests' sources, so the prompt shows them without markers, a number
+outside this request's [1]…[k] is dropped (and said to come from an earlier turn when one used it),
+and an answer whose only citations sit in sentences repeated from an earlier answer is not grounded.
 """
 
 from __future__ import annotations
@@ -16,12 +23,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from engine.config import EngineSettings
-from engine.contract import ASK_CONTEXT_MAX, ASK_CONTEXT_MIN, ASK_QUESTION_MAX_CHARS
+from engine.contract import (
+    ASK_CONTEXT_MAX,
+    ASK_CONTEXT_MIN,
+    ASK_HISTORY_ANSWER_MAX_CHARS,
+    ASK_HISTORY_MAX_TURNS,
+    ASK_QUESTION_MAX_CHARS,
+)
 from engine.models.base import GenerationCancelled, Prompt, TextGenerator, llm_failure
+from engine.models.streaming import TextHook
 from engine.store.base import AtlasStore, StoredHit
 
-from .citations import CheckedAnswer, check_citations
-from .prompts import ask_instruction, cut_at_end, render_prompt
+from .citations import CheckedAnswer, check_citations, dropped_notes, marker_numbers, own_citations
+from .prompts import EarlierTurn, ask_prompt, cut_at_end
 from .results import InvalidInput, Stopwatch, check_seed
 
 logger = logging.getLogger(__name__)
@@ -49,6 +63,8 @@ class AskResult:
     raw: str | None = None
     out_of_range: int = 0
     malformed: int = 0
+    history_used: int = 0
+    history_dropped: int = 0
     notes: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
@@ -65,8 +81,10 @@ class AskPipeline:
         top_p: float = 0.92,
         default_seed: int = 0,
         llm_missing: str = "the LLM is disabled",
+        history_tokens: int = 256,
     ) -> None:
         self.store = store
+        self.history_tokens = history_tokens  # the earlier turns' bound, in the LLM's tokens
         self.llm = llm
         self.llm_missing = llm_missing  # why there is no LLM, for the answer's note
         self.max_new_tokens = max_new_tokens
@@ -78,7 +96,7 @@ class AskPipeline:
                       llm_missing: str = "the LLM is disabled") -> AskPipeline:
         """The pipeline with the generation settings the search pipeline uses too."""
         return cls(store, llm, max_new_tokens=settings.llm_max_new_tokens, top_p=settings.llm_top_p,
-                   default_seed=settings.llm_seed, llm_missing=llm_missing)
+                   default_seed=settings.llm_seed, llm_missing=llm_missing, history_tokens=settings.ask_history_tokens)
 
     def __call__(
         self,
@@ -87,13 +105,15 @@ class AskPipeline:
         *,
         seed: int | None = None,
         cancel: threading.Event | None = None,
+        history: Sequence[EarlierTurn] = (),
+        on_text: TextHook | None = None,
     ) -> AskResult:
-        """Every step: check, fetch the context from the atlas, then answer from it."""
+        """Every step: check, fetch the context from the atlas, then answer from it (and the earlier turns)."""
         # 1. Check inputs
         question, ids = self.check_inputs(question, context_ids, seed)
         # 2. The context hits, in the order given (unknown ids → UnknownAtlasIds)
         context = self.fetch_context(ids)
-        return self.answer(question, context, seed=seed, cancel=cancel)
+        return self.answer(question, context, seed=seed, cancel=cancel, history=history, on_text=on_text)
 
     def check_inputs(self, question: str, context_ids: Sequence[str], seed: int | None) -> tuple[str, list[str]]:
         """The question on one line and the context ids without repeats; raises InvalidInput naming the field."""
@@ -107,6 +127,37 @@ class AskPipeline:
                                f"(got {len(ids)})")
         check_seed(seed)
         return " ".join(question.split()), ids
+
+    @staticmethod
+    def check_history(history: Sequence[EarlierTurn]) -> None:
+        """Raises InvalidInput naming the limit when the earlier turns are more or longer than the contract allows."""
+        if len(history) > ASK_HISTORY_MAX_TURNS:
+            raise InvalidInput(f"history: at most {ASK_HISTORY_MAX_TURNS} turns (got {len(history)})")
+        for n, turn in enumerate(history):
+            if not turn.question.strip() or not turn.answer.strip():
+                raise InvalidInput(f"history[{n}]: a turn needs its question and its answer")
+            if len(turn.question) > ASK_QUESTION_MAX_CHARS:
+                raise InvalidInput(f"history[{n}].question: at most {ASK_QUESTION_MAX_CHARS} characters")
+            if len(turn.answer) > ASK_HISTORY_ANSWER_MAX_CHARS:
+                raise InvalidInput(f"history[{n}].answer: at most {ASK_HISTORY_ANSWER_MAX_CHARS} characters")
+
+    def bounded_history(self, history: Sequence[EarlierTurn]) -> tuple[list[EarlierTurn], int]:
+        """The newest earlier turns, markers out, that fit `history_tokens` of the LLM's tokens (oldest
+        first, as given), and how many older ones were left out."""
+        kept: list[EarlierTurn] = []
+        used = 0
+        for turn in reversed(history):
+            plain = EarlierTurn.plain(turn.question, turn.answer)
+            used += self._tokens(plain.as_text())
+            if used > self.history_tokens:
+                break
+            kept.append(plain)
+        kept.reverse()
+        return kept, len(history) - len(kept)
+
+    def _tokens(self, text: str) -> int:
+        count = getattr(self.llm, "count_tokens", None)
+        return count(text) if callable(count) else -(-len(text) // 4)  # a generator without a tokenizer: ~4 chars
 
     def fetch_context(self, ids: Sequence[str]) -> list[StoredHit]:
         """The atlas hits for `ids`, in that order; raises UnknownAtlasIds naming every missing id."""
@@ -125,8 +176,12 @@ class AskPipeline:
         *,
         seed: int | None = None,
         cancel: threading.Event | None = None,
+        history: Sequence[EarlierTurn] = (),
+        on_text: TextHook | None = None,
     ) -> AskResult:
-        """Steps 3–5 on hits already fetched: prompt, generate, keep only valid citations."""
+        """Steps 3–6 on hits already fetched: earlier turns, prompt, generate (words to `on_text` as they
+        come), keep only valid citations."""
+        self.check_history(history)
         if not context:
             raise InvalidInput(f"context_ids: at least {ASK_CONTEXT_MIN} id")
         if len({hit.atlas_id for hit in context}) < len(context):
@@ -138,21 +193,35 @@ class AskPipeline:
             result.notes.append(f"no answer from the LLM: {self.llm_missing}; here are the captions of the sources")
             return self._captions_instead(result, watch)
 
-        # 3. Prompt: the captions numbered [1]…[k], the question, the request to cite
-        captions = [hit.payload.caption for hit in sources]
-        result.prompt = render_prompt(self.llm, ask_instruction(question, captions))
+        # 3. Earlier turns: without their markers, the newest that fit the token bound
+        kept, result.history_dropped = self.bounded_history(history)
+        result.history_used = len(kept)
+        if result.history_dropped:
+            result.notes.append(
+                f"left out the {result.history_dropped} oldest earlier turn(s): the conversation in the prompt is "
+                f"kept within {self.history_tokens} of the LLM's tokens (MIRAGE_ASK_HISTORY_TOKENS)"
+            )
 
-        # 4. Generate (seeded, so the same question on the same hits gives the same answer)
+        # 4. Prompt: the earlier turns, the captions numbered [1]…[k], the question, the request to cite
+        captions = [hit.payload.caption for hit in sources]
+        result.prompt = ask_prompt(self.llm, question, captions, kept)
+
+        # 5. Generate (seeded, so the same question on the same hits gives the same answer)
         with watch("llm"):
-            result.raw = self._generate(result.prompt, seed, cancel, result.notes)
+            result.raw = self._generate(result.prompt, seed, cancel, result.notes, on_text)
         if result.raw is None:
             return self._captions_instead(result, watch)
 
-        # 5. Keep only citations 1…k and map each to its atlas id
+        # 6. Keep only citations 1…k (this request's numbering) and map each to its atlas id
         checked = check_citations(result.raw, len(sources))
-        self._record(result, checked)
+        earlier = [turn.answer for turn in history]
+        self._record(result, checked, marker_numbers("\n".join(earlier)))
         if not checked.grounded:
             result.notes.append("the answer cited none of the sources validly; here are their captions instead")
+            return self._captions_instead(result, watch)
+        if not own_citations(checked.text, earlier):
+            result.notes.append("the answer's only citations were in sentences repeated from an earlier answer, "
+                                "whose numbers meant other sources; here are the captions instead")
             return self._captions_instead(result, watch)
         result.answer, result.grounded = checked.text, True
         result.citations = [(n, sources[n - 1].atlas_id) for n in checked.cited]
@@ -160,13 +229,15 @@ class AskPipeline:
         return result
 
     def _generate(
-        self, prompt: Prompt, seed: int | None, cancel: threading.Event | None, notes: list[str]
+        self, prompt: Prompt, seed: int | None, cancel: threading.Event | None, notes: list[str],
+        on_text: TextHook | None,
     ) -> str | None:
         assert self.llm is not None
+        streaming = {"on_text": on_text} if on_text is not None else {}  # fakes and old generators take none
         try:
             text = self.llm.generate(
                 prompt, max_new_tokens=self.max_new_tokens, top_p=self.top_p,
-                seed=self.default_seed if seed is None else seed, cancel=cancel,
+                seed=self.default_seed if seed is None else seed, cancel=cancel, **streaming,
             )
         except GenerationCancelled:
             raise
@@ -177,13 +248,9 @@ class AskPipeline:
         return cut_at_end(text or "")
 
     @staticmethod
-    def _record(result: AskResult, checked: CheckedAnswer) -> None:
+    def _record(result: AskResult, checked: CheckedAnswer, earlier: set[int]) -> None:
         result.out_of_range, result.malformed = len(checked.out_of_range), len(checked.malformed)
-        if checked.out_of_range:
-            numbers = ", ".join(f"[{n}]" for n in dict.fromkeys(checked.out_of_range))
-            result.notes.append(f"dropped citations outside [1]…[{len(result.sources)}]: {numbers}")
-        if checked.malformed:
-            result.notes.append(f"dropped markers that are not citations: {', '.join(checked.malformed)}")
+        result.notes.extend(dropped_notes(checked, len(result.sources), earlier))
 
     @staticmethod
     def _captions_instead(result: AskResult, watch: Stopwatch) -> AskResult:

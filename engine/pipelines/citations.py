@@ -14,12 +14,14 @@ Small LLMs invent citations. The answer is scanned for bracketed markers and eac
 - a number cited again      → kept in the text, counted once in the citation list
 
 The answer is grounded only when at least one valid citation remains *and* some words remain besides
-the markers.
+the markers. In a follow-up, a sentence repeated from an earlier turn's answer does not ground the new
+one (`own_citations`): its markers numbered that turn's sources, not this request's.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 # A bracket with a digit inside, short enough to be a marker rather than bracketed prose.
@@ -30,6 +32,9 @@ _ITEM = re.compile(r"(\d+)(?:\s*[-–]\s*(\d+))?")
 _WORD = re.compile(r"[^\W\d_]{2,}")
 # A range wider than this is not a citation of that many sources; treat as malformed.
 MAX_RANGE = 10
+# A sentence of at least this many words found in an earlier answer counts as repeated from it.
+MIN_COPIED_WORDS = 3
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 @dataclass
@@ -96,3 +101,54 @@ def _tidy(text: str) -> str:
     text = re.sub(r"[ \t]+([.,;:!?])", r"\1", text)
     text = re.sub(r"[ \t]{2,}", " ", text)
     return "\n".join(line.strip() for line in text.strip().splitlines())
+
+
+def dropped_notes(checked: CheckedAnswer, k: int, earlier: Collection[int] = ()) -> list[str]:
+    """What the check removed, in words for an answer's notes; numbers in `earlier` (an earlier turn's
+    citations) are named as copied from it."""
+    notes = []
+    outside = list(dict.fromkeys(checked.out_of_range))
+    copied = [n for n in outside if n in earlier]
+    if copied:
+        numbers = ", ".join(f"[{n}]" for n in copied)
+        notes.append(f"dropped citations copied from an earlier turn: {numbers} numbered that turn's sources; "
+                     f"this answer's are [1]…[{k}]")
+    if len(copied) < len(outside):
+        numbers = ", ".join(f"[{n}]" for n in outside if n not in earlier)
+        notes.append(f"dropped citations outside [1]…[{k}]: {numbers}")
+    if checked.malformed:
+        notes.append(f"dropped markers that are not citations: {', '.join(checked.malformed)}")
+    return notes
+
+
+def strip_markers(text: str) -> str:
+    """`text` without any bracketed marker (valid or not): what CLIP embeds of a cited explanation,
+    and how an earlier turn's answer enters a later prompt (its numbers meant that turn's sources)."""
+    return _tidy(_MARKER.sub("", text))
+
+
+def marker_numbers(text: str) -> set[int]:
+    """Every number a well-formed marker of `text` names (ranges expanded): e.g. an earlier turn's citations."""
+    numbers: set[int] = set()
+    for inside in _MARKER.findall(text):
+        numbers.update(_numbers(inside) or [])
+    return numbers
+
+
+def own_citations(text: str, earlier: Sequence[str]) -> list[int]:
+    """The citations of a checked `text` made in its own sentences: a sentence repeated from one of the
+    `earlier` answers (same words, markers aside) carries that answer's markers, which numbered another
+    request's sources, so its citations do not ground this answer."""
+    copied = [f" {_words(answer)} " for answer in earlier]
+    own: list[int] = []
+    for sentence in _SENTENCE_END.split(text):
+        words = _words(sentence)
+        if len(words.split()) >= MIN_COPIED_WORDS and any(f" {words} " in answer for answer in copied):
+            continue
+        own.extend(int(n) for n in re.findall(r"\[(\d+)\]", sentence))
+    return list(dict.fromkeys(own))
+
+
+def _words(text: str) -> str:
+    """The words of `text`, lower case, one space apart, markers and punctuation left out."""
+    return " ".join(re.findall(r"[^\W_]+", _MARKER.sub(" ", text).lower()))

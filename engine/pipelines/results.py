@@ -45,6 +45,9 @@ class SearchResult:
     enriched_vector: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # the explanation's valid citations as (n, atlas id of context[n - 1]), and whether any remained
+    citations: list[tuple[int, str]] = field(default_factory=list)
+    grounded: bool = False
 
 
 @dataclass

@@ -1,7 +1,12 @@
 """Search (docs/ARCHITECTURE.md §2): query → atlas → the top captions → LLM explanation → atlas again.
 
-    query ──CLIP text──▶ q ──top-k──▶ hits ──captions of the top 3──▶ Dolly prompt
-          ──LLM──▶ enriched explanation ──CLIP text──▶ e ──top-1──▶ best image
+    query ──CLIP text──▶ q ──top-k──▶ hits ──captions of the top 3, numbered [1]–[3]──▶ Dolly prompt
+          ──LLM──▶ enriched explanation ──citations checked as /v1/ask's──▶ cited explanation
+          ──markers out, CLIP text──▶ e ──top-1──▶ best image
+
+The explanation's markers are checked by the same code as a follow-up's (engine/pipelines/citations.py):
+only [1]…[k] stay, each mapped to its context hit, and `grounded` says whether any did. The second
+retrieval embeds the explanation's words without the markers, as the paper embeds its explanation.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ import numpy as np
 from engine.config import EngineSettings
 from engine.contract import K_DEFAULT, QUERY_MAX_CHARS
 from engine.models.base import ClipEncoder, GenerationCancelled, Prompt, TextGenerator, llm_failure
+from engine.models.streaming import TextHook
 from engine.store.base import StoredHit
 
+from .citations import check_citations, dropped_notes, strip_markers
 from .prompts import cut_at_end, explain_instruction, render_prompt
 from .results import InvalidInput, SearchResult, Stopwatch, check_k, check_seed
 from .retrieval import Retriever
@@ -85,8 +92,10 @@ class SearchPipeline:
         modality: str | None = None,
         seed: int | None = None,
         cancel: threading.Event | None = None,
+        on_text: TextHook | None = None,
     ) -> SearchResult:
-        """Run the search; without `enrich` (or without an LLM) the best image is the top hit."""
+        """Run the search; without `enrich` (or without an LLM) the best image is the top hit. The
+        explanation's words go to `on_text` as the LLM writes them."""
         watch = Stopwatch()
         # 1. Check inputs
         query = self.check_inputs(query, k, seed)
@@ -109,7 +118,7 @@ class SearchPipeline:
         elif self.llm is None:
             result.notes.append(f"the explanation is unavailable: {self.llm_missing}; the best image is the top hit")
         else:
-            self.enrich_and_retrieve_again(result, found, modality, seed, cancel, watch)
+            self.enrich_and_retrieve_again(result, found, modality, seed, cancel, watch, on_text)
         result.timings_ms = watch.total()
         return result
 
@@ -121,23 +130,29 @@ class SearchPipeline:
         seed: int | None,
         cancel: threading.Event | None,
         watch: Stopwatch,
+        on_text: TextHook | None = None,
     ) -> None:
-        """Steps 4–6, filling `result` in place; falls back to the top hit when the LLM gives nothing usable."""
-        # 4. Context: the captions of the top hits, in the LLM's chat template or Dolly's instruction format
+        """Steps 4–7, filling `result` in place; falls back to the top hit when the LLM gives nothing usable."""
+        # 4. Context: the captions of the top hits numbered [1]…[k], in the LLM's chat template or Dolly's format
         result.context = found[: self.context_captions]
         captions = [hit.payload.caption for hit in result.context]
         result.prompt = render_prompt(self.llm, explain_instruction(result.query, captions))
 
-        # 5. Enrich: the LLM explains the condition from those findings
+        # 5. Enrich: the LLM explains the condition from those findings, citing them
         with watch("llm"):
-            enriched = self.explain(result.prompt, seed, cancel, result.notes)
+            enriched = self.explain(result.prompt, seed, cancel, result.notes, on_text)
         if enriched is None:
             return
-        result.enriched = enriched
 
-        # 6. Second retrieval: the enriched text, re-encoded with CLIP, picks the best image
+        # 6. Citations: only [1]…[k] stay, each mapped to its context hit (the check /v1/ask uses)
+        checked = check_citations(enriched, len(result.context))
+        result.notes.extend(dropped_notes(checked, len(result.context)))
+        result.enriched, result.grounded = checked.text, checked.grounded
+        result.citations = [(n, result.context[n - 1].atlas_id) for n in checked.cited]
+
+        # 7. Second retrieval: the explanation's words (markers out), re-encoded with CLIP, pick the best image
         with watch("encode_enriched"):
-            result.enriched_vector = self.encode_text(enriched)
+            result.enriched_vector = self.encode_text(strip_markers(checked.text))
         with watch("retrieve_enriched"):
             best = self.retriever.top_k(result.enriched_vector, 1, modality=modality)
         if best:
@@ -158,10 +173,13 @@ class SearchPipeline:
         return np.asarray(self.clip.encode_text([text])[0], dtype=np.float32)
 
     def explain(
-        self, prompt: Prompt, seed: int | None, cancel: threading.Event | None, notes: list[str]
+        self, prompt: Prompt, seed: int | None, cancel: threading.Event | None, notes: list[str],
+        on_text: TextHook | None = None,
     ) -> str | None:
-        """The LLM's explanation, or None (with a note) when it fails or writes nothing usable."""
+        """The LLM's explanation, or None (with a note) when it fails or writes nothing usable (no word
+        besides its markers)."""
         assert self.llm is not None
+        streaming = {"on_text": on_text} if on_text is not None else {}  # fakes and old generators take none
         try:
             text = self.llm.generate(
                 prompt,
@@ -169,6 +187,7 @@ class SearchPipeline:
                 top_p=self.top_p,
                 seed=self.default_seed if seed is None else seed,
                 cancel=cancel,
+                **streaming,
             )
         except GenerationCancelled:
             raise
@@ -177,7 +196,7 @@ class SearchPipeline:
             notes.append(f"the LLM failed ({llm_failure(exc)}); the best image is the top hit")
             return None
         text = cut_at_end(text or "")
-        if not _WORD.search(text):
+        if not _WORD.search(strip_markers(text)):
             notes.append("the LLM wrote no usable explanation; the best image is the top hit")
             return None
         return text

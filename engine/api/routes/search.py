@@ -24,6 +24,7 @@ from engine.contract import (
 from ..convert import image_search_response, search_response
 from ..errors import ApiError
 from ..guard import IMAGE_TOO_LARGE
+from ..sse import token_hook
 from ..work import answer
 from .common import EVENT_STREAM_RESPONSE, QUEUED_STATUSES, error_responses, runtime_of
 
@@ -34,13 +35,16 @@ router = APIRouter(tags=["search"])
     "/search", response_model=SearchResponse, responses=EVENT_STREAM_RESPONSE | error_responses(*QUEUED_STATUSES)
 )
 async def search(body: SearchRequest, request: Request):
-    """Query → atlas hits → LLM explanation from the top captions → the image that best matches it."""
+    """Query → atlas hits → LLM explanation citing the top captions [1]–[k] → the image that best matches it.
+
+    With `Accept: text/event-stream` the explanation's words stream as `token` events before the result."""
     pipeline = runtime_of(request).search_pipeline(enrich=body.enrich)
     pipeline.check_inputs(body.query, body.k, body.seed)
     return await answer(
         request,
         lambda job: pipeline(
-            body.query, k=body.k, enrich=body.enrich, modality=body.modality, seed=body.seed, cancel=job.cancel
+            body.query, k=body.k, enrich=body.enrich, modality=body.modality, seed=body.seed, cancel=job.cancel,
+            on_text=token_hook(request, job),
         ),
         search_response,
     )

@@ -15,6 +15,7 @@ import pytest
 
 from engine.api.app import create_app
 from engine.models.remote_llm import RemoteLLM, api_base_url, connect_remote_llm
+from engine.pipelines.citations import check_citations
 from engine.pipelines.prompts import dolly_prompt, explain_instruction
 from engine.runtime import EngineRuntime
 from engine.tiny.demo_atlas import demo_pairs
@@ -113,7 +114,10 @@ def test_search_carries_what_the_served_llm_wrote_for_the_seed(server, plain_mod
                 prompt = dolly_prompt(explain_instruction(QUERY, [captions[i] for i in body["context_ids"]]))
                 written = local_sample(plain_model, prompt, seed)
                 if any(ch.isalpha() for ch in written) and len(written) > 1:
-                    assert body["enriched"] == written and body["notes"] == []
+                    # issue 18: the explanation is checked like an answer to /v1/ask (markers 1…k only)
+                    checked = check_citations(written, len(body["context_ids"]))
+                    assert body["enriched"] == checked.text and body["grounded"] is checked.grounded
+                    assert all(note.startswith("dropped") for note in body["notes"])
                     enriched += 1
                 else:
                     assert body["enriched"] is None and body["notes"]

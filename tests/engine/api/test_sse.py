@@ -1,12 +1,15 @@
-"""Server-sent events on /v1/generate and /v1/search (format at the end of engine/contract.py)."""
+"""Server-sent events on /v1/generate, /v1/search and /v1/ask (format at the end of engine/contract.py)."""
 
 import base64
+import threading
+import time
 
 import httpx
 import pytest
 
 from engine.api.app import create_app
 from engine.api.sse import parse_events
+from engine.models.base import GenerationCancelled
 from tests.engine.pipelines.fakes import NoiseDiffusion
 
 from .helpers import fake_runtime, serving, wait_until
@@ -52,13 +55,66 @@ def test_streamed_result_equals_the_plain_json_answer(engine):
         assert streamed[key] == plain[key]
 
 
-def test_search_streams_queued_then_result(engine):
+def test_search_streams_queued_then_the_explanations_words_then_result(engine):
     url, _ = engine
     events = _stream(url, "/v1/search", {"query": "pleural effusion", "k": 2})
     names = [n for n, _ in events]
-    assert names[0] == "queued" and names[-1] == "result" and set(names) == {"queued", "result"}
-    assert events[-1][1]["enriched"] == "fracture of the distal radius"
+    assert names[0] == "queued" and names[-1] == "result" and set(names) == {"queued", "token", "result"}
+    words = [data["text"] for name, data in events if name == "token"]
+    assert words == ["fracture ", "of ", "the ", "distal ", "radius"]  # the scripted LLM writes a word at a time
+    assert events[-1][1]["enriched"] == "fracture of the distal radius" == "".join(words)
     assert len(events[-1][1]["hits"]) == 2
+
+
+def test_ask_streams_the_answers_words_then_the_checked_result(engine):
+    url, _ = engine
+    events = _stream(url, "/v1/ask", {"question": "Which bone?", "context_ids": ["ROCO_00003"]})
+    names = [n for n, _ in events]
+    assert names[0] == "queued" and names[-1] == "result" and "token" in names
+    assert names.index("result") > max(i for i, n in enumerate(names) if n == "token")
+    assert "".join(d["text"] for n, d in events if n == "token") == "fracture of the distal radius"
+    # the scripted answer cites nothing: the checked result is the caption, not the streamed words
+    assert events[-1][1]["grounded"] is False and events[-1][1]["answer"] == "[1] fracture of the distal radius"
+
+
+def test_a_plain_json_ask_carries_no_events(engine):
+    url, _ = engine
+    response = httpx.post(f"{url}/v1/ask", json={"question": "Which bone?", "context_ids": ["ROCO_00003"]}, timeout=20)
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["sources"][0]["id"] == "ROCO_00003"
+
+
+class SlowWriter:
+    """An LLM at the TextGenerator edge that writes a word every 20 ms, up to 500, stopping when cancelled."""
+
+    model_id = "slow-writer"
+
+    def __init__(self) -> None:
+        self.written = 0
+        self.cancelled = threading.Event()
+
+    def generate(self, prompt, *, max_new_tokens, top_p, seed, cancel=None, on_text=None) -> str:
+        for n in range(500):
+            if cancel is not None and cancel.is_set():
+                self.cancelled.set()
+                raise GenerationCancelled(f"cancelled after {n} words")
+            self.written += 1
+            if on_text is not None:
+                on_text(f"word{n} ")
+            time.sleep(0.02)
+        return "done [1]"
+
+
+def test_closing_an_ask_stream_after_its_first_words_stops_the_generation(tmp_path):
+    writer = SlowWriter()
+    with serving(create_app(fake_runtime(tmp_path, llm=writer, request_timeout_s=30))) as url:
+        with httpx.stream("POST", f"{url}/v1/ask", json={"question": "Why?", "context_ids": ["ROCO_00001"]},
+                          headers=SSE, timeout=20) as response:
+            for line in response.iter_lines():
+                if line.startswith("event: token"):
+                    break  # the student pressed Cancel: the bot closes the stream
+        wait_until(writer.cancelled.is_set)
+    assert writer.written < 100  # stopped within a few words, far from its 500
 
 
 def test_validation_errors_stay_plain_json_before_the_stream_starts(engine):

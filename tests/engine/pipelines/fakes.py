@@ -6,6 +6,7 @@ exactly what the LLM writes); the same behaviours are also tested on the real ti
 
 from __future__ import annotations
 
+import re
 import threading
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -112,9 +113,13 @@ class ScriptedLLM:
         self.reply = reply if callable(reply) else (lambda _p, text=reply: text)
         self.calls: list[dict] = []
 
-    def generate(self, prompt, *, max_new_tokens, top_p, seed, cancel=None) -> str:
+    def generate(self, prompt, *, max_new_tokens, top_p, seed, cancel=None, on_text=None) -> str:
         self.calls.append({"prompt": prompt.text, "max_new_tokens": max_new_tokens, "top_p": top_p, "seed": seed})
-        return self.reply(prompt.text)
+        text = self.reply(prompt.text)
+        if on_text is not None:  # streamed a word at a time, as a model writes it
+            for word in re.findall(r"\S+\s*", text):
+                on_text(word)
+        return text
 
 
 class RecordingLLM:
@@ -128,9 +133,12 @@ class RecordingLLM:
     def chat_prompt(self, messages):
         return self.llm.chat_prompt(messages)
 
-    def generate(self, prompt, *, max_new_tokens, top_p, seed, cancel=None) -> str:
+    def generate(self, prompt, *, max_new_tokens, top_p, seed, cancel=None, on_text=None) -> str:
         self.prompts.append(prompt.text)  # what the model reads
-        return self.llm.generate(prompt, max_new_tokens=max_new_tokens, top_p=top_p, seed=seed, cancel=cancel)
+        streaming = {"on_text": on_text} if on_text is not None else {}
+        return self.llm.generate(
+            prompt, max_new_tokens=max_new_tokens, top_p=top_p, seed=seed, cancel=cancel, **streaming
+        )
 
 
 class NoiseDiffusion:
