@@ -85,4 +85,6 @@ class Component(Generic[T]):
             return f"unavailable ({self.error})"
         if status == "disabled":
             return f"disabled ({self.off_reason})"
-        return "still loading" if status == "loading" else "not loaded yet"
+        if status == "loading":
+            return f"still loading ({self.doing})" if self.doing else "still loading"
+        return "not loaded yet"

@@ -270,6 +270,13 @@ class ReadyResponse(BaseModel):
     detail: dict[str, str] = Field(default_factory=dict)
     atlas_points: int | None = None
     profile: str | None = None
+    routes: dict[str, str] = Field(
+        default_factory=dict,
+        description="Each route family (search, ask, generate, embed) in words: `ready`, `ready: captions only "
+        "(…)` for ask without its LLM, `not ready: …` while something it needs loads or the atlas is missing "
+        "or empty, `unavailable: …` when something it needs failed or is switched off. `ready` above is "
+        "the search family's (nothing else can be answered without it) once nothing is still loading.",
+    )
     capacity: int | None = Field(
         default=None,
         description="How many requests this engine can usefully work on at once (its pipeline workers; "

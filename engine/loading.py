@@ -6,13 +6,18 @@
    (engine/store/provenance.py); the tiny profile fills it with the demo atlas
 4. the LLM
 5. the diffusion model, with the LCM-LoRA of the fast mode
+6. on a Qdrant server with no atlas yet, or an atlas of 0 images: a watcher thread checks every
+   ATLAS_POLL_S seconds and takes the atlas up once `engine index` has switched the alias to it
+   (no restart); until then the atlas is "loading: no atlas: run `engine index`"
 
-Nothing here ever deletes an atlas the engine did not generate as the demo.
+Nothing here ever deletes an atlas the engine did not generate as the demo, and nothing here creates
+a collection on a Qdrant server (`engine index` creates the versioned collection and the alias).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,8 +26,10 @@ from engine.components import Component
 from engine.config import EngineSettings
 from engine.models.base import ClipEncoder, ImageGenerator
 from engine.store.base import AtlasStore
+from engine.store.factory import NO_ATLAS, AtlasMissing
 
 logger = logging.getLogger(__name__)
+ATLAS_POLL_S = 10.0  # how often a missing or empty atlas is looked for again (tests shorten it)
 
 # Called with each component that loaded, its value and a one-line summary.
 Keep = Callable[[Component[Any], Any, str], None]
@@ -77,6 +84,11 @@ def load_components(
     # 4. The LLM; 5. the diffusion model with the LCM-LoRA
     load("llm", lambda part: _llm_summary(load_role("llm", settings, ids), ids.llm))
     load("diffusion", lambda part: _diffusion_summary(load_role("diffusion", settings, ids)))
+    # 6. An atlas still to come (no collection yet) or still empty: watched until it has images
+    atlas = parts["atlas"]
+    if (atlas.status == "loading" and atlas.doing == NO_ATLAS) or (atlas.status == "loaded" and _empty(atlas)):
+        threading.Thread(target=_watch_atlas, args=(atlas, open_atlas, keep, on_atlas_count, stopping),
+                         name="atlas-watcher", daemon=True).start()
     loaded = [p.name for p in parts.values() if p.status == "loaded"]
     missing = [p.name for p in parts.values() if p.status not in ("loaded", "disabled")]
     logger.info("engine loading finished in %.1f s: loaded %s%s", time.perf_counter() - started,
@@ -90,12 +102,60 @@ def _load(part: Component[Any], load: Callable[[Component[Any]], tuple[Any, str]
     logger.info("loading %s …", part.name)
     try:
         value, summary = load(part)
+    except AtlasMissing as missing:  # not a failure: the atlas is still to be built (step 6 waits for it)
+        logger.warning("%s; serving nothing that needs the atlas until it appears (checking every %.0f s)",
+                       missing, ATLAS_POLL_S)
+        part.set_doing(NO_ATLAS)
+        return
     except Exception as exc:
         logger.error("%s failed to load: %s", part.name, exc, exc_info=not _expected_load_error(exc))
         part.fail(str(exc) or type(exc).__name__)
         return
     keep(part, value, summary)
     logger.info("%s loaded in %.1f s (%s)", part.name, part.seconds or 0.0, summary)
+
+
+def _empty(atlas: Component[Any]) -> bool:
+    return atlas.summary.startswith("0 images")
+
+
+def _watch_atlas(
+    atlas: Component[Any],
+    open_atlas: Callable[[Component[Any]], tuple[AtlasStore, str]],
+    keep: Keep,
+    on_atlas_count: Callable[[int], None],
+    stopping: Callable[[], bool],
+) -> None:
+    """Step 6: until the atlas exists and holds images, look again every ATLAS_POLL_S seconds."""
+    while not stopping():
+        time.sleep(ATLAS_POLL_S)
+        if stopping():
+            break
+        store = atlas.value
+        try:
+            if store is None:  # no collection yet: `engine index` has not switched the alias
+                try:
+                    value, summary = open_atlas(atlas)
+                except AtlasMissing:
+                    continue
+                keep(atlas, value, summary)
+                logger.info("the atlas appeared: %s", summary)
+                if not _empty(atlas):
+                    return
+                continue
+            points = store.count()  # the alias now names another collection, or images were added
+            on_atlas_count(points)
+            if points > 0:
+                atlas.summary = f"{points} images"
+                logger.info("the atlas now holds %d images", points)
+                return
+        except Exception as exc:  # a store that fails now fails for good, as a failed load does
+            logger.error("the atlas could not be opened: %s", exc)
+            if atlas.value is None:
+                atlas.fail(str(exc) or type(exc).__name__)
+            return
+    if atlas.value is None and atlas.status == "loading":
+        atlas.fail("the engine is shutting down")
 
 
 def _llm_summary(model: Any, model_id: str) -> tuple[Any, str]:
@@ -132,7 +192,7 @@ def open_serving_atlas(
 
     tiny = settings.profile == "tiny"
     current = AtlasProvenance.of(clip_model, clip.dim)
-    store = open_configured_store(settings, clip.dim)
+    store = open_configured_store(settings, clip.dim, create=False)  # AtlasMissing on a server without one
     try:
         # 1. Whose vectors are these? Another model's atlas is left exactly as it is.
         try:

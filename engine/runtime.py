@@ -2,9 +2,11 @@
 
 `start()` loads everything in a background thread (engine/loading.py says in what order) so the
 HTTP server answers /healthz and /readyz at once. Readiness is computed from the components
-themselves (engine/components.py). Ready means CLIP and the atlas are loaded and nothing is still
-loading; an LLM or diffusion model that failed to load leaves the engine ready but degraded:
-search answers with its first-pass hits and a note, and generate says it is unavailable.
+themselves (engine/components.py), per route family (`ROUTE_NEEDS`): search needs CLIP and an atlas
+holding images, ask the atlas (and the LLM, or it answers with the captions only), generate the
+diffusion model too. Ready means the search family is and nothing is still loading; an LLM or
+diffusion model that failed to load leaves the engine ready but degraded, and says so per family
+(and in metrics, which the alerts read).
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ BATCHED_ROLES = ("clip", "llm", "diffusion")  # models whose calls share batches
 # what a loaded model must offer beyond its Protocol for its calls to be batched
 BATCH_PATHS = {"clip": ("preprocess", "encode_pixels"), "llm": ("text_row", "generate_rows"),
                "diffusion": ("generate_batch",)}
+
+
+# what each route family needs loaded (the atlas also with at least one image)
+ROUTE_NEEDS = {"search": ("clip", "atlas"), "ask": ("atlas",), "generate": ("diffusion", "clip", "atlas"),
+               "embed": ("clip",)}
 
 
 class NotReady(RuntimeError):
@@ -182,14 +189,38 @@ class EngineRuntime:
         """
         parts = list(self.parts.values())
         still_loading = any(p.may_come for p in parts)
+        routes = self.route_readiness()
         return ReadyResponse(
-            ready=all(self.parts[n].status == "loaded" for n in ESSENTIAL) and not still_loading,
+            ready=all(self.parts[n].status == "loaded" for n in ESSENTIAL) and routes["search"] == "ready"
+            and not still_loading,
+            routes=routes,
             loaded=[p.name for p in parts if p.status == "loaded"],
             missing=[p.name for p in parts if p.status not in ("loaded", "disabled")],
             detail={p.name: p.detail(private=private) for p in parts},
             atlas_points=self.atlas_points,
             profile=self.settings.profile,
         )
+
+    def route_readiness(self) -> dict[str, str]:
+        """Each route family (ROUTE_NEEDS) in words; no error text or paths (safe for /readyz)."""
+        words = {family: self._family_word(needs) for family, needs in ROUTE_NEEDS.items()}
+        if words["ask"] == "ready" and self.parts["llm"].status != "loaded":
+            words["ask"] = f"ready: captions only ({_llm_missing(self.parts['llm'])})"
+        return words
+
+    def _family_word(self, needs: tuple[str, ...]) -> str:
+        for name in needs:
+            part = self.parts[name]
+            if part.status in ("failed", "disabled"):
+                return f"unavailable: {name} {'failed to load' if part.status == 'failed' else 'is disabled'}"
+        for name in needs:
+            part = self.parts[name]
+            if part.may_come:
+                return f"not ready: {part.doing}" if name == "atlas" and part.doing.startswith("no atlas") \
+                    else f"not ready: {name} is loading"
+        if "atlas" in needs and self.atlas_points == 0:
+            return "not ready: the atlas holds no images (run `engine index`)"
+        return "ready"
 
     def require(self, *names: str) -> None:
         """Raise NotReady naming each of `names` that is not loaded, and why; retryable only when

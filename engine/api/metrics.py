@@ -9,7 +9,10 @@
   `mirage_jobs_running`, `mirage_queue_workers`, `mirage_jobs_total{outcome}`, `mirage_batch_size{role}`
   (how many calls shared each forward pass), `mirage_batch_joined_total{role}` (LLM rows that joined a
   running generation), `mirage_batch_waiting{role}`, `mirage_ready`,
-  `mirage_accepting`, `mirage_component_ready{component}`, `mirage_atlas_points`.
+  `mirage_accepting`, `mirage_component_ready{component}`, `mirage_component_state{component, state}`
+  (1 for the state it is in: pending, loading, loaded, failed, disabled), `mirage_route_ready{family}`
+  (search, ask, generate, embed: 1 when the family can answer, degraded included), `mirage_atlas_points`.
+- `mirage_queue_wait_seconds`: from a job's submission to a worker starting it (the alerts' p95).
 Labels hold only route templates, status codes and fixed names from the code: never a query, a
 prompt or a token. Each app has its own registry, so several apps can live in one process.
 """
@@ -55,6 +58,10 @@ class EngineMetrics:
         self.rejected = Counter(
             "mirage_rejected_requests", "Requests refused with 429 because the model queue was full.",
             ["route"], registry=self.registry,
+        )
+        self.queue_wait = Histogram(
+            "mirage_queue_wait_seconds", "From a job's submission to a pipeline worker starting it.",
+            buckets=LATENCY_BUCKETS, registry=self.registry,
         )
         self.timeouts = Counter(
             "mirage_timed_out_requests", "Requests answered 504: no result within MIRAGE_REQUEST_TIMEOUT_S.",
@@ -132,9 +139,22 @@ class StateCollector(Collector):
         components = GaugeMetricFamily(
             "mirage_component_ready", "1 when the component is loaded.", labels=["component"]
         )
+        states = GaugeMetricFamily(
+            "mirage_component_state", "1 for the state each component is in.", labels=["component", "state"]
+        )
         for name in ready.detail:
             components.add_metric([name], int(name in ready.loaded))
+            now = ready.detail[name].split(":", 1)[0]
+            for state in ("pending", "loading", "loaded", "failed", "disabled"):
+                states.add_metric([name, state], int(state == now))
         yield components
+        yield states
+        routes = GaugeMetricFamily(
+            "mirage_route_ready", "1 when the route family can answer (degraded included).", labels=["family"]
+        )
+        for family, word in ready.routes.items():
+            routes.add_metric([family], int(word.startswith("ready")))
+        yield routes
         if ready.atlas_points is not None:
             yield GaugeMetricFamily("mirage_atlas_points", "Images in the atlas.", value=ready.atlas_points)
 
@@ -213,8 +233,10 @@ def timed(app: FastAPI, work: Callable[[Any], Any]) -> Callable[[Any], Any]:
     metrics: EngineMetrics | None = getattr(app.state, "metrics", None)
     if metrics is None:
         return work
+    submitted = time.perf_counter()  # called as the job is submitted (engine/api/work.py)
 
     def run(job: Any) -> Any:
+        metrics.queue_wait.observe(time.perf_counter() - submitted)
         result = work(job)
         metrics.observe_result(result)
         return result

@@ -92,11 +92,33 @@ def open_embedded_store(settings: EngineSettings, path: Path, dim: int) -> Atlas
     return store
 
 
-def open_configured_store(settings: EngineSettings, dim: int) -> AtlasStore:
+class AtlasMissing(LookupError):
+    """The Qdrant server has no collection or alias by the configured name: `engine index` creates it."""
+
+
+NO_ATLAS = "no atlas: run `engine index`"  # what readiness and /v1/status say while it is missing
+
+
+def open_configured_store(settings: EngineSettings, dim: int, *, create: bool = True) -> AtlasStore:
     """The configured atlas as it is: an existing one opened with its own vector size (which may
-    differ from `dim`: check `store.dim`), a missing one created for `dim`-d vectors."""
+    differ from `dim`: check `store.dim`), a missing one created for `dim`-d vectors.
+
+    With `create=False` (the serving engine) a missing collection on a Qdrant server raises
+    AtlasMissing instead: an engine never creates a collection on a server, since `engine index` must
+    create the versioned collection and the alias the engines read (a plain collection under the
+    alias's name would block it). The embedded store and qdrant-client's in-process `:memory:` are
+    this process's own and are still created.
+    """
     if settings.qdrant_url:
         url, collection = settings.qdrant_url, settings.collection
+        if not create and url != ":memory:":
+            try:
+                return open_server_store(settings, url, collection=collection, dim=None)
+            except ValueError as error:
+                # ClientStore's refusal to create without a vector size: the one way it says "missing"
+                if "does not exist" not in str(error):
+                    raise
+                raise AtlasMissing(f"{NO_ATLAS} (no collection or alias {collection!r} on {url})") from None
         try:
             return open_server_store(settings, url, collection=collection, dim=dim)
         except AtlasDimensionError:

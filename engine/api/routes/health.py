@@ -27,10 +27,11 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     response_model=ReadyResponse,
-    summary="Readiness: models and atlas loaded, and taking work",
+    summary="Readiness: models loaded, an atlas with images, and taking work",
     responses={
-        503: {"model": NotReadyResponse, "description": "Still loading, unable to serve, or draining; the body "
-              "says which component is missing (its status word only: details are in GET /v1/status)."}
+        503: {"model": NotReadyResponse, "description": "Still loading, no atlas yet (run `engine index`), an "
+              "atlas of 0 images, unable to serve, or draining; the body says which component is missing (its "
+              "status word only: details are in GET /v1/status) and each route family's state in `routes`."}
     },
 )
 async def readyz(request: Request) -> JSONResponse:
@@ -57,11 +58,15 @@ def _readiness(request: Request, *, private: bool) -> JSONResponse:
         return JSONResponse(body)
     if draining:
         message = "not ready: the engine is draining (shutting down); use another engine"
-    else:
+    elif ready.missing:
         message = "not ready: " + "; ".join(f"{name}: {ready.detail.get(name, 'missing')}" for name in ready.missing)
-    # a retry can help while something is still loading, and a draining engine's replacement will be
-    # ready; a component that failed to load stays failed until an operator acts
-    loading = any(ready.detail.get(name, "").startswith(("pending", "loading")) for name in ready.missing)
+    else:  # everything loaded, and still the search family cannot answer: the atlas holds no images
+        message = "not ready: search: " + ready.routes.get("search", "").removeprefix("not ready: ")
+    # a retry can help while something is still loading or the atlas is still to be indexed (the engine
+    # takes it up by itself), and a draining engine's replacement will be ready; a component that
+    # failed to load stays failed until an operator acts
+    loading = any(ready.detail.get(name, "").startswith(("pending", "loading")) for name in ready.missing) or (
+        not ready.missing and ready.routes.get("search", "").startswith("not ready"))
     body |= error_body("not_ready", message, retryable=draining or loading)
     retry_after_s = request.app.state.runtime.settings.retry_after_s
     return JSONResponse(body, status_code=503, headers={"Retry-After": str(retry_after_s)})

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from engine.api.app import create_app
 from engine.models.base import WeightsNotFoundError
 from engine.runtime import EngineRuntime
+from engine.store.base import AtlasPayload, AtlasRecord
 from tests.engine.pipelines.fakes import BagOfWordsClip
 
 from .helpers import FAKE_MODEL_IDS, settings_for
@@ -35,6 +36,25 @@ def loaders(monkeypatch):
     monkeypatch.setattr(engine.models.presets, "model_ids_for", lambda settings: FAKE_MODEL_IDS)
     monkeypatch.setattr(engine.models.clip, "load_clip", load_clip)
     return gate, state
+
+
+def _poll(client, done, *, timeout_s: float = 10.0):
+    """GET /readyz until `done(response)` (the atlas watcher looks every ATLAS_POLL_S seconds)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = client.get("/readyz")
+        if done(response) or time.monotonic() > deadline:
+            return response
+        time.sleep(0.05)
+
+
+@pytest.fixture(autouse=True)
+def quick_atlas_watch(monkeypatch):
+    import engine.loading
+
+    monkeypatch.setattr(engine.loading, "ATLAS_POLL_S", 0.05)
 
 
 def _runtime(tmp_path, **overrides):
@@ -60,12 +80,21 @@ def test_readiness_says_what_is_loading_then_what_is_loaded(tmp_path, loaders):
 
         gate.set()
         assert runtime.wait(10)
-        ready = client.get("/readyz")
-        assert ready.status_code == 200, ready.text
-        assert ready.json()["loaded"] == ["clip", "atlas"] and ready.json()["atlas_points"] == 0
+        # everything loaded, but an atlas of 0 images answers no search: not ready, and it says what to do
+        empty = client.get("/readyz")
+        assert empty.status_code == 503, empty.text
+        assert empty.json()["loaded"] == ["clip", "atlas"] and empty.json()["atlas_points"] == 0
+        assert empty.json()["routes"]["search"] == "not ready: the atlas holds no images (run `engine index`)"
+        assert empty.json()["routes"]["embed"] == "ready"
+        assert empty.json()["error"]["retryable"] is True  # the engine takes the images up by itself
+
+        clip = BagOfWordsClip()
+        runtime.store.upsert([AtlasRecord(clip.encode_text(["pneumothorax"])[0], AtlasPayload("ROCO_00001", "pneumothorax"))])
+        ready = _poll(client, lambda r: r.status_code == 200)  # the atlas watcher counts again, no restart
+        assert ready.json()["atlas_points"] == 1 and ready.json()["routes"]["search"] == "ready"
 
         search = client.post("/v1/search", json={"query": "pneumothorax"})
-        assert search.status_code == 200 and search.json()["hits"] == []
+        assert search.status_code == 200 and [h["id"] for h in search.json()["hits"]] == ["ROCO_00001"]
         # switched off: no 503 (that means "retry"), and the body says a retry cannot help
         generate = client.post("/v1/generate", json={"prompt": "x"})
         assert generate.status_code == 501 and "retry-after" not in generate.headers

@@ -53,3 +53,21 @@ def test_a_qdrant_url_gives_the_client_store(tmp_path):
         assert store.collection == "atlas-x" and store.dim == DIM
         assert store.default_params.hnsw_ef == 77
     assert not settings.atlas_dir.exists()
+
+
+def test_the_serving_engine_never_creates_a_collection_on_a_server(tmp_path, monkeypatch):
+    """`engine index` must create the versioned collection and the alias; a plain collection under the
+    alias's name, created by a serving engine that found none, would block it."""
+    from engine.store.factory import AtlasMissing, open_configured_store
+
+    from .conftest import SERVER_URL, stand_in_server
+
+    server = stand_in_server(monkeypatch)
+    settings = EngineSettings(_env_file=None, data_dir=tmp_path, qdrant_url=SERVER_URL, collection="roco")
+    with pytest.raises(AtlasMissing, match=r"no atlas: run `engine index` \(no collection or alias 'roco' on "):
+        open_configured_store(settings, DIM, create=False)
+    assert server.get_collections().collections == []
+    with open_store(settings, DIM) as created:  # what `engine migrate` and tests do: creating is theirs to ask
+        created.upsert(make_records(2))
+    with open_configured_store(settings, DIM, create=False) as found:
+        assert found.count() == 2 and found.dim == DIM
