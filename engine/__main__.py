@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
@@ -64,6 +65,11 @@ def serve_command(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         logger.error("invalid settings: %s", describe_settings_error(exc))
         return 2
+    taken = port_problem(settings.host, settings.port)
+    if taken is not None:  # a configuration error: restarting cannot help (mirage up and systemd stop on 2)
+        logger.error("cannot listen on %s:%d: %s; stop what holds it, or set MIRAGE_PORT (or --port) to a free "
+                     "port", settings.host, settings.port, taken)
+        return 2
     runtime = EngineRuntime(settings)
     logger.info("engine listening on http://%s:%d (docs at /docs)", settings.host, settings.port)
     # SIGTERM drains first (engine/api/drain.py); the app's lifespan then stops the model workers
@@ -71,6 +77,28 @@ def serve_command(args: argparse.Namespace) -> int:
     started = serve(create_app(runtime), host=settings.host, port=settings.port, log_level=args.log_level,
                     grace_s=settings.drain_grace_s)
     return 0 if started else 3
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why `host`:`port` cannot be listened on (taken, not an address of this machine), or None.
+
+    Checked before the models load, so a taken port is reported at once as a configuration error
+    (exit status 2) instead of after the loading, as uvicorn's own failure (status 1, restarted forever).
+    """
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        return f"{host!r} is not an address of this machine ({error.strerror})"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            probe.bind(address)
+        except OSError as error:
+            return "the port is already in use" if error.errno == errno.EADDRINUSE else error.strerror or str(error)
+    return None
 
 
 if __name__ == "__main__":

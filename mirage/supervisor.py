@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 # A child that exits with this status was misconfigured (both `engine serve` and `bot` return 2 for
-# invalid settings or a refused token): restarting cannot help, so the whole stack stops and says so.
+# invalid settings or a refused token, the engine also for a port already in use): restarting cannot
+# help, so the whole stack stops and says so.
 CONFIG_ERROR_EXIT = 2
 
 # (ready, detail): whether a child is ready, and what it says while it is not.
@@ -129,8 +130,8 @@ class Supervisor:
             ran_s = time.monotonic() - started
             if status == CONFIG_ERROR_EXIT:
                 self.say(
-                    f"{spec.name} exited with status {status} (a configuration error, see its lines above); "
-                    "not restarting: fix the setting and run again"
+                    f"{spec.name} exited with status {status}: a configuration error (invalid settings, a refused "
+                    "token, or a port already in use; its lines above say which); not restarting: fix it and run again"
                 )
                 self._exit_code = CONFIG_ERROR_EXIT
                 self._stopping.set()

@@ -72,3 +72,27 @@ def test_up_serves_the_tiny_engine_says_how_to_add_the_bot_and_stops_cleanly(
     assert "engine | INFO:     Finished server process" in out, out
     assert "mirage | engine stopped (status 0)" in out, out
     assert "killing it" not in out, out
+
+
+def test_up_with_the_engine_port_taken_stops_at_once_and_says_why(tmp_path: Path) -> None:
+    """A port in use is a configuration error: the engine exits 2 before loading anything, and `mirage up`
+    stops instead of restarting it forever."""
+    import socket
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIRAGE_")}
+    env |= {"MIRAGE_PROFILE": "tiny", "MIRAGE_DATA_DIR": str(tmp_path), "MIRAGE_DEVICE": "cpu"}
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        run = Watched([sys.executable, "-m", "mirage", "up", "--port", str(port)], env=env)
+        try:
+            assert run.proc.wait(timeout=60) == 2
+            run.wait_for(r"not restarting", timeout=5)  # the reader thread has every line
+        finally:
+            run.kill()
+    out = run.text
+    assert f"cannot listen on 127.0.0.1:{port}: the port is already in use" in out, out
+    assert "or set MIRAGE_PORT (or --port) to a free port" in out, out
+    assert "engine exited with status 2: a configuration error" in out and "not restarting" in out, out
+    assert "restarting in" not in out, out
