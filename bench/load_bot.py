@@ -4,15 +4,23 @@ The real bot process and the real engine process (tiny profile) behind the Disco
 (tests/e2e/standin). Every user sends one command at the same moment; the run then waits until every
 interaction has a final status line (✅ / ❌ / 🛑), an ephemeral error, or the timeout.
 
+The stand-in enforces Discord's rate limits (tests/e2e/standin/limits.py: 50 requests/s, 5 message
+creates or edits per channel in 5 s); its 429s are counted.
+
 Reported: acknowledgement latency p50/p99/max (Discord's limit is 3 s), time to the final answer
 p50/p99/max, and per interaction exactly one outcome: one final answer (one thread, one status line
 finished once, one answer footer) or one clear error; anything else is counted as lost or doubled.
+Also: answers per second against the engine's own throughput, measured alone in the same run (the
+same command mix sent straight to the engine, as many at once as it takes), and forgotten threads:
+answered search/compare threads the bot's database does not remember, plus "not remembered" /
+"not recorded" warnings in the bot's log.
 
     .venv/bin/python bench/load_bot.py                       # 50 users, starts its own engine
+    nice -n 10 .venv/bin/python bench/load_bot.py --users 1000 --database postgresql
     .venv/bin/python bench/load_bot.py --engine-url http://127.0.0.1:8700 --engine-token T
     .venv/bin/python bench/load_bot.py --users 10 --no-write # a smoke run
 
-Writes bench/results/load_bot.{json,md} unless --no-write.
+Writes bench/results/load_bot[_<tag>].{json,md} unless --no-write.
 """
 
 from __future__ import annotations
@@ -31,10 +39,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import TEST_CACHE, write_results  # noqa: E402
+from bench.load_bot_checks import engine_alone, forgotten  # noqa: E402
+from bot.store.database import default_url  # noqa: E402
 from engine.contract import DISCLAIMER  # noqa: E402
 from tests.e2e.answers import FINAL_MARKS  # noqa: E402
 from tests.e2e.processes import FAST_BOT_ENV, BotProcess, EngineProcess, engine_data_dir  # noqa: E402
 from tests.e2e.standin import InteractionRecord, StandIn  # noqa: E402
+from tests.postgres import PostgresServer  # noqa: E402
 
 ACK_LIMIT_S = 3.0
 
@@ -120,21 +131,28 @@ def judge(standin: StandIn, record: InteractionRecord) -> Outcome:
     return Outcome(record.user_name, kind, record.ack_latency, final_s, "error", status.content[:120])
 
 
-def settled(standin: StandIn, records: list[InteractionRecord]) -> bool:
-    """True once every interaction has a final status line or an ephemeral reply."""
-    for record in records:
+class Settled:
+    """Whether every interaction has a final status line or an ephemeral reply, checked incrementally:
+    an interaction once settled is not looked at again (a check over 1,000 interactions on every REST
+    call starved the stand-in, which runs in the same loop)."""
+
+    def __init__(self, standin: StandIn, records: list[InteractionRecord]) -> None:
+        self.standin = standin
+        self.open = list(records)
+
+    def __call__(self) -> bool:
+        threads = {int(t["id"]): t for t in self.standin.threads}
+        self.open = [r for r in self.open if not self._settled(r, threads)]
+        return not self.open
+
+    def _settled(self, record: InteractionRecord, threads: dict[int, dict[str, object]]) -> bool:
         if not record.acked:
             return False
-        own = set(record.message_ids)
-        thread = next((t for t in standin.threads if int(t["id"]) in own), None)
+        thread = next((threads[m] for m in record.message_ids if m in threads), None)
         if thread is None:
-            if not any(m.ephemeral and m.content for m in standin.interaction_messages(record)):
-                return False
-            continue
-        posts = [m for m in standin.messages_in(int(thread["id"])) if m.source == "channel"]
-        if not posts or not posts[0].content.startswith(FINAL_MARKS):
-            return False
-    return True
+            return any(m.ephemeral and m.content for m in self.standin.interaction_messages(record))
+        posts = [m for m in self.standin.messages_in(int(thread["id"])) if m.source == "channel"]  # type: ignore[call-overload]
+        return bool(posts) and posts[0].content.startswith(FINAL_MARKS)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -146,10 +164,11 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
-    """Start everything, fire the users at once, wait, judge."""
+    """Start everything, measure the engine alone, fire the users at once, wait, judge."""
     logs = Path(tempfile.mkdtemp(prefix="load_bot-"))
     cache = TEST_CACHE
     engine: EngineProcess | None = None
+    pg: PostgresServer | None = None
     if args.engine_url:
         engine_url, engine_token = args.engine_url, args.engine_token or ""
     else:
@@ -157,38 +176,71 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         engine = EngineProcess(engine_data_dir(cache, logs), logs / "engine.log").start()
         engine_url, engine_token = engine.url, engine.token
     scan = sorted((cache / "demo-roco").rglob("ROCO_*.jpg"))[0].read_bytes()
-    async with StandIn() as standin:
-        bot = BotProcess(
-            standin.env(), engine_url, engine_token, logs / "bot.log",
-            extra_env={**FAST_BOT_ENV, "MIRAGE_DATA_DIR": str(logs / "bot-data")},  # its own database
-        ).start()
-        try:
-            await standin.wait_until_ready(60)
-            commands = [command_for(i, scan) for i in range(args.users)]
-            started = time.monotonic()
-            records = await asyncio.gather(
-                *(
-                    standin.run_slash(path, opts, user=f"student{i:02d}", wait_ack=False)
-                    for i, (path, opts) in enumerate(commands)
-                )
-            )
-            await standin.wait_for(lambda: all(r.acked for r in records), ACK_LIMIT_S + 1, "every ack")
+    data_dir = logs / "bot-data"
+    db_env = {"MIRAGE_DATA_DIR": str(data_dir)}  # its own database
+    db_url = default_url(data_dir)
+    try:
+        if args.database == "postgresql":
+            pg = PostgresServer().start()
+            db_url = pg.create_database("load_bot")
+            db_env["MIRAGE_DATABASE_URL"] = db_url
+        # 1. the engine alone: the same mix, straight to it (it is warm afterwards, as for the bot)
+        print(f"engine alone: {args.engine_sample} requests …", flush=True)
+        alone = await engine_alone(
+            engine_url, engine_token, [command_for(i, scan) for i in range(args.engine_sample)]
+        )
+        print(f"engine alone: {alone}", flush=True)
+        # 2. the bot behind the stand-in, under Discord's limits
+        async with StandIn() as standin:
+            bot = BotProcess(
+                standin.env(), engine_url, engine_token, logs / "bot.log", extra_env={**FAST_BOT_ENV, **db_env}
+            ).start()
             try:
-                await standin.wait_for(lambda: settled(standin, records), args.timeout, "every final answer")
-            except TimeoutError as exc:
-                print(f"warning: {exc}", flush=True)
-            wall = time.monotonic() - started
-            outcomes = [judge(standin, r) for r in records]
-            bot_alive = bot.alive
-        finally:
-            bot.stop()
-            if engine is not None:
-                engine.stop()
+                await standin.wait_until_ready(90)
+                commands = [command_for(i, scan) for i in range(args.users)]
+                started = time.monotonic()
+                records = await asyncio.gather(
+                    *(
+                        standin.run_slash(path, opts, user=f"student{i:02d}", wait_ack=False)
+                        for i, (path, opts) in enumerate(commands)
+                    )
+                )
+                await standin.wait_for(lambda: all(r.acked for r in records), ACK_LIMIT_S + 1, "every ack")
+                try:
+                    await standin.wait_for(Settled(standin, records), args.timeout, "every final answer")
+                except TimeoutError as exc:
+                    print(f"warning: {exc}", flush=True)
+                wall = time.monotonic() - started
+                outcomes = [judge(standin, r) for r in records]
+                bot_alive = bot.alive
+                limits = standin.limits
+                refused = {
+                    "global": limits.refused_global if limits else 0,
+                    "route": limits.refused_route if limits else 0,
+                    "rest_calls": len(standin.calls),
+                }
+                thread_of = {
+                    o.user: int(t["id"])
+                    for o, r in zip(outcomes, records, strict=True)
+                    for t in standin.threads
+                    if int(t["id"]) in set(r.message_ids)
+                }
+            finally:
+                bot.stop()
+        lost_memory = await forgotten(db_url, logs / "bot.log", outcomes, thread_of)
+    finally:
+        if engine is not None:
+            engine.stop()
+        if pg is not None:
+            pg.stop()
     acks = [o.ack_s for o in outcomes if o.ack_s is not None]
     finals = [o.final_s for o in outcomes if o.final_s is not None]
     verdicts = {v: sum(o.verdict == v for o in outcomes) for v in ("answer", "error", "lost", "doubled")}
+    last_answer = max((o.final_s for o in outcomes if o.verdict == "answer" and o.final_s), default=None)
+    answers_per_s = verdicts["answer"] / last_answer if last_answer else None
     return {
         "users": args.users,
+        "database": args.database,
         "wall_s": round(wall, 2),
         "ack_s": {"p50": percentile(acks, 50), "p99": percentile(acks, 99), "max": max(acks, default=None)},
         "acked_within_3s": sum(a < ACK_LIMIT_S for a in acks),
@@ -199,6 +251,11 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         },
         "verdicts": verdicts,
         "exactly_one_outcome_each": verdicts["lost"] == 0 and verdicts["doubled"] == 0,
+        "answers_per_s": answers_per_s and round(answers_per_s, 3),
+        "engine_alone": alone,
+        "vs_engine_alone": answers_per_s and round(answers_per_s / alone["answers_per_s"], 3),
+        "forgotten": lost_memory,
+        "discord_429s": refused,
         "bot_alive_after": bot_alive,
         "by_command": {
             c: {
@@ -209,6 +266,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         },
         "outcomes": [asdict(o) for o in outcomes],
         "logs": str(logs),
+        "load_average": os.getloadavg(),
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -234,6 +292,10 @@ def markdown(result: dict[str, object]) -> str:
         "",
         f"acknowledged within 3 s: {result['acked_within_3s']}/{result['users']}; wall {result['wall_s']} s",
         f"outcomes: {v['answer']} answers, {v['error']} clear errors, {v['lost']} lost, {v['doubled']} doubled",  # type: ignore[index]
+        f"answers/s: {result['answers_per_s']} vs the engine alone {result['engine_alone']['answers_per_s']}"  # type: ignore[index]
+        f" ({result['vs_engine_alone']}x); database {result['database']}",
+        f"forgotten: {result['forgotten']}",
+        f"Discord 429s: {result['discord_429s']}; load average after: {result['load_average']}",
         f"bot alive after: {result['bot_alive_after']}",
         "",
         "| command | n | final p50 (s) |",
@@ -251,6 +313,9 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for every final answer")
     parser.add_argument("--engine-url", help="use this running engine instead of starting one")
     parser.add_argument("--engine-token", help="its MIRAGE_ENGINE_TOKEN")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--engine-sample", type=int, default=200, help="requests for the engine-alone run")
+    parser.add_argument("--tag", default="", help="suffix of the results files")
     parser.add_argument("--no-write", action="store_true", help="print only, do not write bench/results")
     args = parser.parse_args()
     if args.users < 1:
@@ -259,8 +324,9 @@ def main() -> int:
     report = markdown(result)
     print(report)
     if not args.no_write:
-        write_results("load_bot", result, report)
-    return 0 if result["exactly_one_outcome_each"] else 1
+        write_results(f"load_bot_{args.tag}" if args.tag else "load_bot", result, report)
+    clean = result["exactly_one_outcome_each"] and result["forgotten"]["total"] == 0  # type: ignore[index]
+    return 0 if clean else 1
 
 
 if __name__ == "__main__":

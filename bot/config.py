@@ -57,6 +57,10 @@ class BotSettings(BaseSettings):
 
     # Discord etiquette: message edits for progress no more often than this
     progress_interval_s: float = Field(default=1.5, ge=0)
+    # Discord's REST budget (bot/ratelimit.py): requests per second the bot allows itself (Discord's global
+    # limit is 50; interaction callbacks are exempt), and the most of it progress edits may use
+    discord_rest_per_s: float = Field(default=45.0, gt=0, le=50)
+    progress_rest_share: float = Field(default=0.2, gt=0, le=1)
 
     # quizzes: a question is revealed when everyone playing has answered, or after this many seconds
     quiz_reveal_s: float = Field(default=45.0, ge=5, le=600)

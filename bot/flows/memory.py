@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..queue import Job
 from ..store import DatabaseUnavailable, jobs, threads, turns
+from ..store.database import WRITE_DEADLINE_S
 from ..store.models import AnswerThread
 from ..threads import is_thread
 from .context import Context
@@ -28,15 +29,33 @@ log = logging.getLogger(__name__)
 LOOKUP_TIMEOUT_S = 2.0
 
 
+# A flow waits this long for its write; a slower one (the database locked under a burst) goes on in the
+# background, queued in order and retried for minutes (Database.write), while the answer goes out.
+WRITE_WAIT_S = 2.0
+
+
 async def _best_effort(ctx: Context, write: Callable[[AsyncSession], Awaitable[object]], lost: str) -> None:
-    """Run one write in its own unit of work; when the database is down, warn that `lost` was not kept."""
+    """Queue one write to the database's batching writer (retried while the database is locked or down,
+    for minutes); warn that `lost` was not kept only when it finally gave up."""
     if ctx.db is None:
         return
-    try:
-        async with ctx.db.session() as session:
-            await write(session)
-    except DatabaseUnavailable:
+    pending = asyncio.ensure_future(ctx.db.write(write))
+    pending.add_done_callback(lambda done: _report_lost(done, lost))
+    # while the database is known to be unavailable, do not hold the answer up at all
+    await asyncio.wait({pending}, timeout=0 if ctx.db.writes_failing else WRITE_WAIT_S)
+    if not pending.done() and ctx.db.writes_failing:
+        minutes = WRITE_DEADLINE_S / 60
+        log.warning("%s yet: the database is unavailable (retrying for up to %g min)", lost, minutes)
+
+
+def _report_lost(done: asyncio.Future[object], lost: str) -> None:
+    if done.cancelled():
+        return
+    error = done.exception()
+    if isinstance(error, DatabaseUnavailable):
         log.warning("%s: the database is unavailable", lost)
+    elif error is not None:
+        log.error("%s: %s", lost, error, exc_info=error)
 
 
 async def save_job(

@@ -3,26 +3,32 @@
 1. check the server's limits (channels, roles) and the queue's door (per-user cap, cooldown);
 2. acknowledge at once (Discord wants an answer within 3 s);
 3. open the place to answer in (a thread on the command's message) with a status line and a cancel button;
-4. wait for a fair turn, showing the place in line, then ask the engine, showing its progress;
+4. wait for a fair turn, showing the place in line (exact for the first few, a coarse "about 400 ahead,
+   ~6 min" further back), then ask the engine, showing its progress;
 5. post the answer, or a friendly line saying what went wrong. The queue slot is freed in every case,
    and the job's record in the database says how it ended (so its buttons know after a restart).
+
+Every REST call of a job goes through the bot's REST budget (bot/ratelimit.py, installed on the
+client at the first job): URGENT once the job holds an engine slot, NORMAL while it waits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import discord
 
+from .. import ratelimit
 from ..access import access_denied
 from ..engine_client import EngineError
 from ..errors import SORRY
 from ..metrics import METRICS
-from ..queue import Job, JobCancelled, QueueRejected
+from ..queue import Job, JobCancelled, Place, QueueRejected
 from ..render import text
 from ..ui.views import cancel_view
 from . import memory
@@ -50,6 +56,7 @@ async def run_job(
     `record` is the request as kept in the database (JSON), for the job's buttons after a restart.
     """
     # 1. limits
+    _use_rest_budget(getattr(interaction, "client", None), ctx)
     denied = access_denied(interaction, ctx.settings)
     if denied is not None:
         METRICS.finished(label, "denied")
@@ -61,7 +68,7 @@ async def run_job(
         METRICS.finished(label, "rejected")
         await interaction.response.send_message(str(rejected), ephemeral=True)
         return
-    async with _settled_at_end(ctx, job):
+    async with _settled_at_end(ctx, job), _job_priority(job):
         # 2. acknowledge
         await interaction.response.defer(thinking=True)
         METRICS.acknowledged(label, getattr(interaction, "created_at", None))
@@ -79,13 +86,14 @@ async def run_in_thread(
 ) -> None:
     """Steps 1 and 3–5 for a request that came as a message in `thread` (an @mention): no interaction to
     acknowledge; the status line and the answer go to the thread itself."""
+    _use_rest_budget(getattr(thread, "_state", None), ctx)
     try:
         job = ctx.queue.submit(user_id, label)
     except QueueRejected as rejected:
         METRICS.finished(label, "rejected")
         await thread.send(f"<@{user_id}> {rejected}", allowed_mentions=discord.AllowedMentions(users=True))
         return
-    async with _settled_at_end(ctx, job):
+    async with _settled_at_end(ctx, job), _job_priority(job):
         await _run_queued(ctx, job, label, Reply.in_thread(thread), record, work)
 
 
@@ -99,10 +107,40 @@ async def _settled_at_end(ctx: Context, job: Job) -> AsyncIterator[None]:
         job.settled.set()  # the last word is written: a shutdown waiting for it may go on
 
 
+def _use_rest_budget(owner: Any, ctx: Context) -> None:
+    """Put the client's REST calls under one `RestBudget` from the settings (once per client)."""
+    http = getattr(owner, "http", None)
+    if http is not None and ratelimit.budget_of(http) is None and hasattr(http, "request"):
+        settings = ctx.settings
+        ratelimit.install(http, ratelimit.RestBudget(settings.discord_rest_per_s, settings.progress_rest_share))
+
+
+@asynccontextmanager
+async def _job_priority(job: Job) -> AsyncIterator[None]:
+    """The job's REST calls are urgent once it holds an engine slot (and for its last word)."""
+    with ratelimit.priority(lambda: ratelimit.NORMAL if job.state == "waiting" else ratelimit.URGENT):
+        yield
+
+
+def place_text(place: Place) -> str:
+    """The status line for a place in line: exact near the front, coarse further back."""
+    if place.exact or place.ahead < 10:
+        return text.queue_place(place.number)
+    step = 10 if place.ahead < 100 else 50 if place.ahead < 1000 else 100
+    about = max(step, round(place.ahead / step) * step)
+    if place.eta_s is None:
+        wait = ""
+    elif place.eta_s < 60:
+        wait = ", under a minute"
+    else:
+        wait = f", ~{math.ceil(place.eta_s / 60)} min"
+    return f"⏳ About {about} requests ahead of yours{wait}. This line updates now and then."
+
+
 async def _open_status(
     ctx: Context, job: Job, reply: Reply, label: str, record: Mapping[str, Any] | None
 ) -> StatusLine:
-    message = await reply.send(text.queue_place(ctx.queue.position(job)), view=cancel_view(job), notes=False)
+    message = await reply.send(place_text(ctx.queue.place(job)), view=cancel_view(job), notes=False)
     thread_id = getattr(reply.target, "id", None)
     await memory.save_job(ctx, job, label, record or {}, message_id=getattr(message, "id", None), thread_id=thread_id)
     return StatusLine(message, min_interval_s=ctx.settings.progress_interval_s)
@@ -121,7 +159,7 @@ async def _run_queued(
 
     outcome = "failed"
     try:
-        await ctx.queue.run(job, timed_work, on_position=lambda place: status.set(text.queue_place(place)))
+        await ctx.queue.run(job, timed_work, on_place=lambda place: status.set(place_text(place)))
         await status.finish("✅ Done.", view=None)
         METRICS.finished(label, "ok")
         outcome = "done"

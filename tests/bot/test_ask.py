@@ -236,6 +236,7 @@ async def test_with_the_database_down_searches_still_answer(engine, make_service
         services = make_services(db=down)
         thread = await _search_thread(services)
         assert thread.messages[0].content == "✅ Done." and "ROCO_00001" in thread.text
-        assert "not remembered: the database is unavailable" in caplog.text  # the operator is told
+        # the operator is told at once; the write stays queued and is retried for minutes (Database.write)
+        assert "not remembered yet: the database is unavailable (retrying" in caplog.text
     finally:
         await down.close()
