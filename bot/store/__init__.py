@@ -28,7 +28,8 @@ Modules, one per aggregate (every time is an aware UTC datetime; `now=` defaults
 - `scores`: award (every player of a question at once), leaderboard (all-time, or `since=week_start()`),
   quiz_scoreboard, points_for.
 - `progress`: progress → Progress(due, streak_days, accuracy by modality).
-- `people`: count_user_rows, forget_user — everything about one user.
+- `people`: count_user_rows, forget_user — everything about one user (their texts in answer threads too).
+- `retention`: expire_old_texts — turns, jobs and thread queries older than MIRAGE_RETENTION_DAYS.
 
 Errors (`errors`): DatabaseUnavailable (down/locked: tell the user "try again"), SchemaTooNew,
 QuestionClosed ("this question is closed"), QuizAlreadyRunning (.quiz_id: link to it).
