@@ -21,6 +21,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = REPO_ROOT / "deploy"
 OVERLAYS = ("single-gpu", "cluster")
+JOBS = ("prefetch", "index")  # deploy/k8s/jobs/<job>: one kustomization each, applied by hand in this order
 DOCKERFILES = ("engine", "bot")
 POD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod"}
 
@@ -39,22 +40,29 @@ class Manifests:
     """The deploy files as data; tests break copies of it to prove each rule bites."""
 
     k8s: dict[str, list[dict[str, Any]]]  # overlay -> rendered documents
-    jobs: list[dict[str, Any]]  # deploy/k8s/jobs/*.yaml, applied by hand
+    jobs: list[dict[str, Any]]  # deploy/k8s/jobs/<job>, as kustomize renders them, applied by hand
     compose: dict[str, Any]
     dockerfiles: dict[str, list[tuple[str, str]]]  # "engine"/"bot" -> [(INSTRUCTION, args)]
     qdrant_values: dict[str, Any]
-    secret_example: dict[str, Any]
+    secret_example: list[dict[str, Any]]  # one example Secret per consumer
     env_example: dict[str, str]
+
+
+def render(folder: Path) -> list[dict[str, Any]]:
+    """`kubectl kustomize <folder>` as a list of documents."""
+    result = subprocess.run([tool("kubectl"), "kustomize", str(folder)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"kubectl kustomize {folder} failed:\n{result.stderr}"
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
 def render_overlay(overlay: str) -> list[dict[str, Any]]:
     """`kubectl kustomize deploy/k8s/overlays/<overlay>` as a list of documents."""
-    result = subprocess.run(
-        [tool("kubectl"), "kustomize", str(DEPLOY / "k8s" / "overlays" / overlay)],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 0, f"kubectl kustomize {overlay} failed:\n{result.stderr}"
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    return render(DEPLOY / "k8s" / "overlays" / overlay)
+
+
+def render_job(job: str) -> list[dict[str, Any]]:
+    """`kubectl kustomize deploy/k8s/jobs/<job>` (namespace, labels and images applied)."""
+    return render(DEPLOY / "k8s" / "jobs" / job)
 
 
 def parse_dockerfile(path: Path) -> list[tuple[str, str]]:
@@ -84,11 +92,11 @@ def read_env_file(path: Path) -> dict[str, str]:
 def _load() -> Manifests:
     return Manifests(
         k8s={overlay: render_overlay(overlay) for overlay in OVERLAYS},
-        jobs=[yaml.safe_load(p.read_text()) for p in sorted((DEPLOY / "k8s" / "jobs").glob("*.yaml"))],
+        jobs=[doc for job in JOBS for doc in render_job(job)],
         compose=yaml.safe_load((DEPLOY / "compose" / "compose.yaml").read_text()),
         dockerfiles={name: parse_dockerfile(DEPLOY / "docker" / f"{name}.Dockerfile") for name in DOCKERFILES},
         qdrant_values=yaml.safe_load((DEPLOY / "k8s" / "qdrant" / "values.yaml").read_text()),
-        secret_example=yaml.safe_load((DEPLOY / "k8s" / "secret.example.yaml").read_text()),
+        secret_example=[d for d in yaml.safe_load_all((DEPLOY / "k8s" / "secret.example.yaml").read_text()) if d],
         env_example=read_env_file(DEPLOY / "compose" / "mirage.env.example"),
     )
 

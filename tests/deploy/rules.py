@@ -171,9 +171,10 @@ def no_secret_values(m: Manifests) -> list[str]:
                 ok = not literal.strip() and "${" in value
             if not ok or defaults:
                 bad.append(f"[{rule}] compose service {name}: {key} must come from a required ${{VAR}} of .env")
-    for key, value in m.secret_example.get("stringData", {}).items():
-        if not re.search(r"<[^>]+>", str(value)):
-            bad.append(f"[{rule}] k8s/secret.example.yaml: {key} holds a value, not a <placeholder>")
+    for secret in m.secret_example:
+        for key, value in secret.get("stringData", {}).items():
+            if not re.search(r"<[^>]+>", str(value)):
+                bad.append(f"[{rule}] k8s/secret.example.yaml: {key} holds a value, not a <placeholder>")
     for key, value in m.env_example.items():
         if SECRET_ENV.search(key) and value:
             bad.append(f"[{rule}] compose/mirage.env.example: {key} must be empty in the example")

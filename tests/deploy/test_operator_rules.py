@@ -87,10 +87,10 @@ def test_latest_and_untagged_images_are_named() -> None:
             "MIRAGE_DATABASE_URL", "postgresql+asyncpg://mirage:hunter2@postgres:5432/mirage"),
          "MIRAGE_DATABASE_URL must come from a required ${VAR} of .env"),
         (lambda m: m.k8s["cluster"].append(
-            {"kind": "Secret", "metadata": {"name": "mirage-secrets"}, "stringData": {"engine-token": "x"}}),
+            {"kind": "Secret", "metadata": {"name": "mirage-engine"}, "stringData": {"engine-token": "x"}}),
          "a Secret with values is part of the overlay"),
         (lambda m: m.qdrant_values.__setitem__("apiKey", "plain-key"), "apiKey must be valueFrom.secretKeyRef"),
-        (lambda m: m.secret_example["stringData"].__setitem__("engine-token", "abc123"),
+        (lambda m: m.secret_example[0]["stringData"].__setitem__("engine-token", "abc123"),
          "engine-token holds a value, not a <placeholder>"),
         (lambda m: m.env_example.__setitem__("MIRAGE_DISCORD_TOKEN", "abc"), "must be empty in the example"),
     ],

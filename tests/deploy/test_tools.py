@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.deploy.manifests import DEPLOY, DOCKERFILES, OVERLAYS, REPO_ROOT, render_overlay, tool
+from tests.deploy.manifests import DEPLOY, DOCKERFILES, JOBS, OVERLAYS, REPO_ROOT, render_overlay, tool
 
 K8S_VERSION = "1.33.0"  # the oldest Kubernetes these manifests promise to fit (native preStop sleep is 1.30+)
 
@@ -51,11 +51,18 @@ def test_each_overlay_renders_and_validates_against_the_kubernetes_schemas(overl
     assert "ERROR" not in result.stdout
 
 
-@pytest.mark.parametrize("job", ["prefetch", "index"])
-def test_the_one_shot_jobs_validate_against_the_kubernetes_schemas(job: str) -> None:
-    path = DEPLOY / "k8s" / "jobs" / f"{job}.yaml"
-    result = run([tool("kubernetes-validate"), "--strict", "-k", K8S_VERSION, "--quiet", str(path)])
+@pytest.mark.parametrize("job", JOBS)
+def test_the_one_shot_jobs_render_and_validate_against_the_kubernetes_schemas(job: str) -> None:
+    rendered = run([tool("kubectl"), "kustomize", str(DEPLOY / "k8s" / "jobs" / job)])
+    assert rendered.returncode == 0, rendered.stderr
+    result = run([tool("kubernetes-validate"), "--strict", "-k", K8S_VERSION, "--quiet", "-"], stdin=rendered.stdout)
     assert result.returncode == 0, result.stdout + result.stderr
+    (doc,) = yaml.safe_load_all(rendered.stdout)
+    # the kustomization reaches the Job: namespace, labels, and the image tag set in components/images
+    assert doc["metadata"]["namespace"] == "mirage"
+    assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "mirage"
+    (container,) = doc["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "mirage-engine:0.1.0"
 
 
 def test_kubernetes_validate_really_rejects_a_misspelt_field() -> None:
@@ -74,12 +81,15 @@ def test_the_custom_resources_kubernetes_validate_cannot_check_have_the_fields_k
     (trigger,) = scaled["spec"]["triggers"]
     assert trigger["type"] == "prometheus"
     assert "mirage_queue_depth" in trigger["metadata"]["query"]  # the engine's gauge (engine/api/metrics.py)
+    assert "mirage_bot_open_jobs" in trigger["metadata"]["query"]  # the bot's (bot/metrics.py)
     assert float(trigger["metadata"]["threshold"]) > 0 and trigger["metadata"]["serverAddress"].startswith("http")
-    monitor = docs["ServiceMonitor"]
-    assert monitor["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "mirage-engine"}
-    (endpoint,) = monitor["spec"]["endpoints"]
-    assert endpoint["path"] == "/metrics" and endpoint["port"] == "http"
-    assert set(endpoint["authorization"]["credentials"]) == {"name", "key"}
+    monitors = {d["metadata"]["name"]: d for d in render_overlay("cluster") if d["kind"] == "ServiceMonitor"}
+    for name, port in (("mirage-engine", "http"), ("mirage-bot", "metrics")):
+        monitor = monitors[name]
+        assert monitor["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": name}
+        (endpoint,) = monitor["spec"]["endpoints"]
+        assert endpoint["path"] == "/metrics" and endpoint["port"] == port
+        assert "authorization" not in endpoint and "bearerTokenSecret" not in endpoint  # /metrics needs no token
 
 
 @pytest.mark.parametrize("name", DOCKERFILES)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from engine.pipelines.citations import check_citations
+from engine.pipelines.citations import (
+    check_citations,
+    dropped_notes,
+    marker_numbers,
+    own_citations,
+    strip_markers,
+)
 
 
 def test_valid_citations_are_kept_in_first_use_order():
@@ -84,3 +90,30 @@ def test_markers_alone_are_not_a_grounded_answer():
 def test_k_must_be_at_least_one():
     with pytest.raises(ValueError, match="k: at least 1"):
         check_citations("x [1]", k=0)
+
+
+# --- issue 18: follow-ups and the search explanation --------------------------------------
+def test_strip_markers_leaves_the_words_only():
+    assert strip_markers("A rim [1][2], see [Figure 3] and (3 cm) [9].") == "A rim, see and (3 cm)."
+
+
+def test_marker_numbers_reads_every_well_formed_marker():
+    assert marker_numbers("as before [1-3]; also [9] and [7, 8] but not [Figure 4]") == {1, 2, 3, 7, 8, 9}
+
+
+def test_a_sentence_repeated_from_an_earlier_answer_does_not_cite_on_its_own():
+    earlier = ["The pleural line is visible [4]. It is a pneumothorax [1]."]
+    text = check_citations("The pleural line is visible [2]. The CT shows it too [3].", 3).text
+    assert own_citations(text, earlier) == [3]
+    assert own_citations("The pleural line is visible [2].", earlier) == []
+    assert own_citations("Visible [2].", earlier) == [2]  # too short to call a copy
+    assert own_citations("The pleural line is visible in the apex [2].", earlier) == [2]  # not the same sentence
+
+
+def test_dropped_notes_name_copied_numbers_apart_from_invented_ones():
+    checked = check_citations("Seen [4] and [9], see [Fig 1].", 3)
+    assert dropped_notes(checked, 3, {9}) == [
+        "dropped citations copied from an earlier turn: [9] numbered that turn's sources; this answer's are [1]…[3]",
+        "dropped citations outside [1]…[3]: [4]",
+        "dropped markers that are not citations: [Fig 1]",
+    ]

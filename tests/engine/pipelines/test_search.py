@@ -133,3 +133,41 @@ def test_when_many_copies_fill_the_first_page_the_store_is_asked_again():
     hits = Retriever(store, dedup_threshold=0.985).top_k(clip.encode_text([CAPTIONS["ROCO_1"]])[0], 3)
     assert len(hits) == 3 and sum(h.atlas_id.startswith("COPY_") or h.atlas_id == "ROCO_1" for h in hits) == 1
     assert [c["k"] for c in store.calls] == [7, 14, 28]  # 13 copies, then two more distinct hits
+
+
+# --- issue 18, part 3: a cited explanation ------------------------------------------------
+def _cites_the_radius(prompt: str) -> str:
+    number = next(line[1] for line in prompt.splitlines() if line.startswith("[") and "radius" in line)
+    return f"A distal radius fracture [{number}], not [7]; see [Figure 2] and [{number}]."
+
+
+def test_the_explanation_keeps_its_valid_markers_maps_them_to_the_context_hits_and_is_grounded():
+    llm = ScriptedLLM(_cites_the_radius)
+    search, _, _ = pipeline(llm)
+    result = search("fracture of the distal radius pleural", k=3)
+    n = next(i for i, h in enumerate(result.context, 1) if h.atlas_id == "ROCO_4")
+    assert result.grounded is True and result.citations == [(n, "ROCO_4")]
+    assert result.enriched == f"A distal radius fracture [{n}], not; see and [{n}]."
+    assert result.notes == ["dropped citations outside [1]…[3]: [7]", "dropped markers that are not citations: [Figure 2]"]
+
+
+def test_the_second_retrieval_embeds_the_explanation_without_its_markers():
+    llm = ScriptedLLM("fracture of the distal radius [1][2]")
+    search, clip, _ = pipeline(llm)
+    result = search("pleural effusion", k=2)
+    assert result.enriched == "fracture of the distal radius [1][2]"
+    assert clip.texts == ["pleural effusion", "fracture of the distal radius"]
+    assert result.best.atlas_id == "ROCO_4"
+
+
+def test_an_explanation_citing_nothing_valid_is_kept_but_not_grounded():
+    search, _, _ = pipeline(ScriptedLLM("pleural effusion everywhere [12]"))
+    result = search("pleural effusion", k=2)
+    assert (result.enriched, result.grounded, result.citations) == ("pleural effusion everywhere", False, [])
+
+
+def test_an_explanation_of_markers_only_is_no_explanation():
+    search, _, _ = pipeline(ScriptedLLM("[1][2] [3]"))
+    result = search("pleural effusion", k=2)
+    assert result.enriched is None and result.best.atlas_id == result.hits[0].atlas_id
+    assert result.notes == ["the LLM wrote no usable explanation; the best image is the top hit"]
