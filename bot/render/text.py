@@ -1,4 +1,6 @@
-"""Everything the bot says, as plain text: answers, sources, queue places, help, friendly errors.
+"""Everything the bot says about search, compare, generate and ask, as plain text: answers, queue
+places, help, friendly engine errors. The lines every answer shares (disclaimer, source, trimming) are
+`lines.py`'s; the quiz's texts are `quiz.py`'s and review's `study.py`'s.
 
 Answers that carry buttons start with a marked line (`🔎 **Search:** <query>`) from which the buttons
 read their query back after a restart; `mark` and `read_mark` are the two halves of that.
@@ -12,7 +14,6 @@ from pydantic import ValidationError
 
 from engine.contract import (
     ASK_QUESTION_MAX_CHARS,
-    DISCLAIMER,
     K_MAX,
     QUERY_MAX_CHARS,
     SYNTHETIC_LABEL,
@@ -21,11 +22,11 @@ from engine.contract import (
 )
 
 from ..engine_client import EngineError
-from .images import THREAD_NAME_MAX, trim
+from .images import THREAD_NAME_MAX
+from .lines import DISCLAIMER_LINE, source_line, trim, with_disclaimer
 
 SEARCH_MARK = "🔎 **Search:** "
 GENERATE_MARK = "🎨 **Generate:** "
-DISCLAIMER_LINE = f"-# ⚕️ {DISCLAIMER}"
 CAPTION_MAX = 300
 NO_PATIENT_IMAGES = (
     "-# 🔒 Never upload an image that identifies a patient (a name, a face, an ID or a date on it). "
@@ -91,19 +92,6 @@ def read_mark(content: str, prefix: str) -> str | None:
 
 
 # --- pieces of answers -----------------------------------------------------------------
-def source_line(hit: Hit) -> str:
-    """ROCO id · PMC id · licence, as one line."""
-    source = hit.source
-    parts = [f"`{source.roco_id}`"]
-    parts.append(
-        f"[{source.pmc_id}](<https://www.ncbi.nlm.nih.gov/pmc/articles/{source.pmc_id}/>)"
-        if source.pmc_id
-        else "PMC id unknown"
-    )
-    parts.append(source.licence or "licence unknown")
-    return " · ".join(parts)
-
-
 def hit_block(hit: Hit, number: int | str, filename: str | None) -> str:
     """One real image: caption, source, similarity, and which attachment shows it."""
     attachment = f" 📎 `{filename}`" if filename else " (image unavailable)"
@@ -205,8 +193,3 @@ def ask_answer(result: AskResponse) -> str:
     if sources:
         parts.append("**Sources:**\n" + "\n".join(sources))
     return with_disclaimer("\n\n".join(parts))
-
-
-def with_disclaimer(text: str) -> str:
-    """`text` followed by the education-only line."""
-    return f"{text}\n{DISCLAIMER_LINE}" if text else DISCLAIMER_LINE
