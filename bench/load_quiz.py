@@ -40,7 +40,7 @@ from sqlalchemy import select  # noqa: E402
 
 from bench.common import TEST_CACHE, write_results  # noqa: E402
 from bench.load_bot import percentile  # noqa: E402
-from bot.quiz.writer import AnswerWriter  # noqa: E402
+from bot.flows.quiz.writer import AnswerWriter  # noqa: E402
 from bot.store import answers, open_url, quizzes, scores  # noqa: E402
 from bot.store.database import default_url  # noqa: E402
 from bot.store.models import Quiz, utcnow  # noqa: E402

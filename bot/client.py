@@ -17,8 +17,6 @@ from .engine_client import make_http_client
 from .errors import SORRY, report_unexpected
 from .flows.retention import start_retention
 from .metrics import METRICS, serve_metrics
-from .quiz.setup import QuizFeature
-from .quiz.setup import install as install_quiz
 from .render.text import RESTARTING
 from .services import Services
 from .store import Database, DatabaseUnavailable, jobs, open_database
@@ -26,6 +24,8 @@ from .ui.buttons import PERSISTENT_ITEMS
 from .ui.commands import MirageCommands
 from .ui.mentions import follow_up_from
 from .ui.modals import follow_up_from_modal
+from .ui.quiz_buttons import PERSISTENT_ITEMS as QUIZ_ITEMS
+from .ui.quiz_commands import add_commands as add_quiz_commands
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,6 @@ class MirageBot(discord.Client):
         self.engine_http: httpx.AsyncClient | None = None
         self.services: Services | None = None
         self.db: Database | None = None
-        self.quiz: QuizFeature | None = None
         self._metrics_server: Any = None  # prometheus-client's HTTP server, when metrics are on
         self._capacity: asyncio.Task[None] | None = None  # follows the engine's advertised capacity
         self._retention: asyncio.Task[None] | None = None  # deletes old typed texts (MIRAGE_RETENTION_DAYS)
@@ -66,7 +65,7 @@ class MirageBot(discord.Client):
         self.db = await open_database(self.settings)
         await self._interrupt_unfinished_jobs()
         self._retention = start_retention(self.db, self.settings.retention_days)
-        self.services = Services.build(self.settings, self.engine_http, self.db)
+        self.services = Services.build(self.settings, self.engine_http, self.db, poster=self)
         METRICS.watch_queue(self.services.queue)
         self._metrics_server = serve_metrics(self.settings.bot_metrics_port)
         if self.settings.engine_capacity_refresh_s > 0:  # send as many jobs at once as the engine can batch
@@ -74,9 +73,10 @@ class MirageBot(discord.Client):
                 self.engine_http, self.services.queue, every_s=self.settings.engine_capacity_refresh_s
             ))
         mirage = MirageCommands()
-        self.quiz = install_quiz(self, mirage, self.settings, self.services.engine, self.db)
+        add_quiz_commands(mirage)
         self.tree.add_command(mirage)
-        self.add_dynamic_items(*PERSISTENT_ITEMS)
+        self.add_dynamic_items(*PERSISTENT_ITEMS, *QUIZ_ITEMS)
+        self.services.resume_quizzes()
         if self.settings.dev_guild_id is not None:
             # A guild sync shows up at once; global commands can take up to an hour to propagate.
             guild = discord.Object(id=self.settings.dev_guild_id)
@@ -148,8 +148,8 @@ class MirageBot(discord.Client):
             self._retention.cancel()
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
-        if self.quiz is not None:
-            await self.quiz.close()
+        if self.services is not None:
+            await self.services.close()
         if self.db is not None:
             await self.db.close()
         if self.engine_http is not None:

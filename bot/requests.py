@@ -89,4 +89,90 @@ class AskNew:
     question: str
 
 
-Request = SearchText | SearchImage | MoreResults | SimilarTo | Compare | Generate | CancelJob | AskFollowUp | AskNew
+# --- the quiz (bot/flows/quiz/) ---------------------------------------------------------------
+@dataclass(frozen=True)
+class StartQuiz:
+    """/mirage quiz: open a thread (or play in this one, or the DM) and ask the first question."""
+
+    questions: int
+    kind: str = "caption"  # engine.contract.QuizKind
+    modality: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A letter clicked on a question (`choice` 0 → A)."""
+
+    question_id: int
+    choice: int
+
+
+@dataclass(frozen=True)
+class TakeHint:
+    """The Hint button: the clicker's next rung. `seed` lets the engine rebuild the ladder of a question
+    asked before question rows kept it."""
+
+    question_id: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class StopQuiz:
+    """The Stop button (the starter, or someone who may manage messages)."""
+
+    quiz_id: int
+
+
+# --- one student's review, progress and data (bot/flows/quiz/review.py, people.py) -------------
+@dataclass(frozen=True)
+class Review:
+    """/mirage review: the next due card's front."""
+
+
+@dataclass(frozen=True)
+class ShowCardAnswer:
+    """Turn a review card over."""
+
+    card_id: int
+
+
+@dataclass(frozen=True)
+class RateCard:
+    """A rating on a review card's back (`rating` is an fsrs.Rating value, 1 Again … 4 Easy)."""
+
+    card_id: int
+    rating: int
+
+
+@dataclass(frozen=True)
+class Rerate:
+    """A rating under a reveal: replaces the rating the quiz outcome gave the clicker's card."""
+
+    question_id: int
+    rating: int
+
+
+@dataclass(frozen=True)
+class Progress:
+    """/mirage progress: one's own due cards, streak and accuracy."""
+
+
+@dataclass(frozen=True)
+class Scores:
+    """/mirage scores: the server's leaderboard."""
+
+
+@dataclass(frozen=True)
+class ForgetMe:
+    """/mirage forget-me: what would be deleted, and a confirm button."""
+
+
+@dataclass(frozen=True)
+class ForgetConfirmed:
+    """The forget-me confirm button: delete every row about the clicker."""
+
+
+AtlasRequest = SearchText | SearchImage | MoreResults | SimilarTo | Compare | Generate | CancelJob | AskFollowUp | AskNew
+QuizAction = StartQuiz | Answer | TakeHint | StopQuiz
+StudyAction = Review | ShowCardAnswer | RateCard | Rerate | Progress | Scores | ForgetMe | ForgetConfirmed
+Request = AtlasRequest | QuizAction | StudyAction

@@ -1,5 +1,8 @@
-"""The bot's services: the shared parts (settings, engine client, queue, database) and the one place a
-request from the UI meets the flow that carries it out."""
+"""The bot's services: the shared parts (settings, engine client, queue, database, the quizzes in play)
+and the one place a request from the UI meets the flow that carries it out.
+
+A new feature adds its request to bot/requests.py, its flow under bot/flows/, and one `case` here.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +14,37 @@ import httpx
 
 from .config import BotSettings
 from .engine_client import EngineClient
+from .errors import DB_BUSY, say_privately
 from .flows import ask, cancel, compare, generate, search
 from .flows.context import Context
+from .flows.quiz import people, play, recovery, review, start
+from .flows.quiz.live import LiveQuizzes, Poster, QuizContext
 from .queue import JobQueue
 from .requests import (
+    Answer,
     AskFollowUp,
     AskNew,
     CancelJob,
     Compare,
+    ForgetConfirmed,
+    ForgetMe,
     Generate,
     MoreResults,
+    Progress,
+    QuizAction,
+    RateCard,
     Request,
+    Rerate,
+    Review,
+    Scores,
     SearchImage,
     SearchText,
+    ShowCardAnswer,
     SimilarTo,
+    StartQuiz,
+    StopQuiz,
+    StudyAction,
+    TakeHint,
 )
 from .store import Database
 
@@ -35,17 +55,29 @@ class Services(Context):
     """Everything a flow needs, and the dispatcher from requests to flows."""
 
     @classmethod
-    def build(cls, settings: BotSettings, http: httpx.AsyncClient, db: Database | None = None) -> Services:
-        """Wire the engine client and queue from the settings over a shared HTTP client (and the database)."""
+    def build(
+        cls,
+        settings: BotSettings,
+        http: httpx.AsyncClient,
+        db: Database | None = None,
+        poster: Poster | None = None,
+    ) -> Services:
+        """Wire the engine client and queue from the settings over a shared HTTP client (and the database;
+        with it the quizzes, which post through `poster`, the Discord client)."""
         queue = JobQueue(
             max_concurrent=settings.engine_max_concurrent,
             per_user_cap=settings.user_open_jobs_max,
             cooldown_s=settings.user_cooldown_s,
         )
-        return cls(settings, EngineClient.from_settings(http, settings), queue, db)
+        engine = EngineClient.from_settings(http, settings)
+        quiz = QuizContext(settings, engine, db, LiveQuizzes(poster, db)) if db is not None else None
+        return cls(settings, engine, queue, db, quiz)
 
     async def handle(self, interaction: discord.Interaction[Any], request: Request) -> None:
         """Carry out `request` for `interaction` with the flow for its kind."""
+        if isinstance(request, QuizAction | StudyAction):
+            await self._handle_quiz(interaction, request)
+            return
         match request:
             case SearchText():
                 await search.search_text(interaction, self, request)
@@ -68,6 +100,51 @@ class Services(Context):
             case _:
                 raise TypeError(f"no flow for {type(request).__name__}")
 
+    async def _handle_quiz(self, interaction: discord.Interaction[Any], request: QuizAction | StudyAction) -> None:
+        """The quiz's and review's requests: they all need the database."""
+        qc = self.quiz
+        if qc is None:
+            await say_privately(interaction, DB_BUSY)
+            return
+        match request:
+            case StartQuiz():
+                await start.start(interaction, qc, request)
+            case Answer():
+                await play.answer(interaction, qc, request)
+            case TakeHint():
+                await play.hint(interaction, qc, request)
+            case StopQuiz():
+                await play.stop(interaction, qc, request)
+            case Review():
+                await review.review(interaction, qc, request)
+            case ShowCardAnswer():
+                await review.show_answer(interaction, qc, request)
+            case RateCard():
+                await review.rate_card(interaction, qc, request)
+            case Rerate():
+                await review.rerate(interaction, qc, request)
+            case Progress():
+                await people.progress(interaction, qc, request)
+            case Scores():
+                await people.leaderboard(interaction, qc, request)
+            case ForgetMe():
+                await people.forget_me(interaction, qc, request)
+            case ForgetConfirmed():
+                await people.forget_confirmed(interaction, qc, request)
+            case _:
+                raise TypeError(f"no flow for {type(request).__name__}")
+
     async def handle_message(self, message: discord.Message, request: AskFollowUp) -> None:
         """A follow-up asked by @mentioning the bot in a thread."""
         await ask.follow_up_message(message, self, request)
+
+    def resume_quizzes(self) -> None:
+        """Pick up the quizzes a previous process left running, in the background (resuming posts over
+        REST: it needs no gateway, and start-up need not wait for it)."""
+        if self.quiz is not None:
+            self.quiz.quizzes.spawn(recovery.resume(self.quiz))
+
+    async def close(self) -> None:
+        """Stop the quizzes' timers and answer writer (the database keeps every quiz for the next start)."""
+        if self.quiz is not None:
+            await self.quiz.quizzes.close()

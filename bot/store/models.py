@@ -11,8 +11,9 @@ are written by hand; a test checks they build exactly these tables.
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -32,6 +33,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from bot.rules.quiz import QuestionState, QuizState
 
 # Constraint names that are the same on every database, so later migrations can name them.
 NAMING = {
@@ -68,6 +71,27 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+S = TypeVar("S", bound=enum.StrEnum)
+
+
+class StateColumn(TypeDecorator[S]):
+    """A state enum kept as its plain string value (`'running'`, `'open'` …): the stored text is what it
+    was before the states were enums, so no data migration was needed; rows read back as the enum."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, states: type[S]) -> None:
+        super().__init__(length=16)
+        self.states = states
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:  # noqa: D102
+        return None if value is None else self.states(value).value  # a bad state fails here, named
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> S | None:  # noqa: D102
+        return None if value is None else self.states(value)
 
 
 def utcnow() -> datetime:
@@ -156,7 +180,7 @@ class Quiz(Base):
     kind: Mapped[str] = mapped_column(String(16))
     modality: Mapped[str | None] = mapped_column(String(ID_LEN))
     question_count: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(16))  # running | finished | stopped
+    state: Mapped[QuizState] = mapped_column(StateColumn(QuizState))
     deadline: Mapped[datetime | None]
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
@@ -175,10 +199,10 @@ class Question(Base):
     modality: Mapped[str | None] = mapped_column(String(ID_LEN))
     choices: Mapped[list[Any]]
     answer_index: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(16))  # open | revealed
+    state: Mapped[QuestionState] = mapped_column(StateColumn(QuestionState))
     deadline: Mapped[datetime | None]
     revealed_at: Mapped[datetime | None]
-    # revision 0003: the hint ladder and the asked item (`bot.quiz.payload`), so a restart needs no
+    # revision 0003: the hint ladder and the asked item (`bot.flows.quiz.payload`), so a restart needs no
     # engine to give hints or reveal; None on questions asked before it.
     payload: Mapped[dict[str, Any] | None]
 

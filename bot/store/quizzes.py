@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.rules.quiz import QuestionState, QuizState
 from engine.contract import QuizKind
 
 from ._sql import rowcount
@@ -21,7 +22,7 @@ from .errors import QuizAlreadyRunning
 from .models import Question, Quiz, utcnow
 
 QUIZ_KINDS: tuple[str, ...] = get_args(QuizKind)
-QUIZ_END_STATES = ("finished", "stopped")
+QUIZ_END_STATES = (QuizState.FINISHED, QuizState.STOPPED)
 
 
 async def start_quiz(
@@ -50,7 +51,7 @@ async def start_quiz(
         kind=kind,
         modality=modality,
         question_count=question_count,
-        state="running",
+        state=QuizState.RUNNING,
         created_at=now or utcnow(),
     )
     # Two starts at once both pass the check above; the partial unique index lets only one in.
@@ -70,12 +71,12 @@ async def get_quiz(session: AsyncSession, quiz_id: int) -> Quiz | None:
 
 async def running_quiz(session: AsyncSession, thread_id: int) -> Quiz | None:
     """The quiz running in a thread, if any."""
-    return await session.scalar(select(Quiz).where(Quiz.thread_id == thread_id, Quiz.state == "running"))
+    return await session.scalar(select(Quiz).where(Quiz.thread_id == thread_id, Quiz.state == QuizState.RUNNING))
 
 
 async def running_quizzes(session: AsyncSession) -> list[Quiz]:
     """Every running quiz (to resume after a restart), oldest first."""
-    return list((await session.scalars(select(Quiz).where(Quiz.state == "running").order_by(Quiz.id))).all())
+    return list((await session.scalars(select(Quiz).where(Quiz.state == QuizState.RUNNING).order_by(Quiz.id))).all())
 
 
 async def add_question(
@@ -92,13 +93,13 @@ async def add_question(
 ) -> Question:
     """Put the next question of a quiz (open for answers until `deadline`); the quiz's timer follows it.
 
-    `payload` is what the question asked (hint ladder and item, see `bot.quiz.payload`), kept so a
+    `payload` is what the question asked (hint ladder and item, see `bot.flows.quiz.payload`), kept so a
     restarted bot can give hints and reveal without the engine.
     """
     if not 0 <= answer_index < len(choices):
         raise ValueError(f"answer_index must be 0–{len(choices) - 1}; got {answer_index}")
     quiz = await session.get(Quiz, quiz_id, with_for_update=True)
-    if quiz is None or quiz.state != "running":
+    if quiz is None or quiz.state != QuizState.RUNNING:
         raise ValueError(f"quiz {quiz_id} is not running")
     question = Question(
         quiz_id=quiz_id,
@@ -107,7 +108,7 @@ async def add_question(
         modality=modality,
         choices=[dict(c) for c in choices],
         answer_index=answer_index,
-        state="open",
+        state=QuestionState.OPEN,
         deadline=deadline,
         payload=dict(payload) if payload is not None else None,
     )
@@ -130,7 +131,7 @@ async def quiz_questions(session: AsyncSession, quiz_id: int) -> list[Question]:
 
 async def open_questions(session: AsyncSession) -> list[Question]:
     """Questions still open for answers (after a restart: resume their timers or reveal them)."""
-    query = select(Question).where(Question.state == "open").order_by(Question.deadline, Question.id)
+    query = select(Question).where(Question.state == QuestionState.OPEN).order_by(Question.deadline, Question.id)
     return list((await session.scalars(query)).all())
 
 
@@ -139,14 +140,14 @@ async def reveal_question(session: AsyncSession, question_id: int, now: datetime
     may race); False when it was already revealed."""
     result = await session.execute(
         update(Question)
-        .where(Question.id == question_id, Question.state == "open")
-        .values(state="revealed", revealed_at=now or utcnow())
+        .where(Question.id == question_id, Question.state == QuestionState.OPEN)
+        .values(state=QuestionState.REVEALED, revealed_at=now or utcnow())
     )
     return rowcount(result) == 1
 
 
 async def finish_quiz(
-    session: AsyncSession, quiz_id: int, *, state: str = "finished", now: datetime | None = None
+    session: AsyncSession, quiz_id: int, *, state: QuizState = QuizState.FINISHED, now: datetime | None = None
 ) -> bool:
     """End a running quiz (`finished` after its last question, `stopped` by the starter or a moderator).
 
@@ -157,14 +158,14 @@ async def finish_quiz(
     now = now or utcnow()
     result = await session.execute(
         update(Quiz)
-        .where(Quiz.id == quiz_id, Quiz.state == "running")
+        .where(Quiz.id == quiz_id, Quiz.state == QuizState.RUNNING)
         .values(state=state, finished_at=now, deadline=None)
     )
     if rowcount(result) != 1:
         return False
     await session.execute(
         update(Question)
-        .where(Question.quiz_id == quiz_id, Question.state == "open")
-        .values(state="revealed", revealed_at=now)
+        .where(Question.quiz_id == quiz_id, Question.state == QuestionState.OPEN)
+        .values(state=QuestionState.REVEALED, revealed_at=now)
     )
     return True

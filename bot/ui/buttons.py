@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import random
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 import discord
 
@@ -25,14 +25,30 @@ log = logging.getLogger(__name__)
 ATLAS_ID = re.compile(ATLAS_ID_PATTERN.removeprefix("^").removesuffix("$"))
 
 
-class _Base(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mirage:_base"):
-    """Shared plumbing: errors in a button end at the same edge as errors in commands.
+class PersistentButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mirage:_base"):
+    """The one base of every button the bot posts (bot/ui/buttons.py, bot/ui/quiz_buttons.py): a subclass
+    spells out its `discord.ui.Button` and custom id, reads it back in `from_custom_id`, and in `run` builds
+    a request and hands it over. Errors end at the same edge as errors in commands (`report_unexpected`).
+
+    `server_limits`: whether the server's channel and role limits are checked before the click runs (the
+    quiz's buttons; search's buttons are checked by their flows, forget-me never is).
 
     Each button below spells out its own `discord.ui.Button` and `run`, though several look alike (More
     results and New seed both read a marked line, check a limit and hand over a request): the custom id
     it writes sits next to the template that reads it back, and the marks, limits and requests differ.
     The part that is the same, reading a mark or telling the user, is `_read_mark_or_say`.
     """
+
+    server_limits: ClassVar[bool] = False
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:  # noqa: D102
+        if not self.server_limits:
+            return True
+        denied = access_denied(interaction, settings_of(interaction))
+        if denied is not None:
+            await interaction.response.send_message(denied, ephemeral=True)
+            return False
+        return True
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:  # noqa: D102
         try:
@@ -41,6 +57,7 @@ class _Base(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mirage:_b
             await report_unexpected(interaction, error)
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
+        """What the click asks for (a subclass builds its request and hands it over)."""
         raise NotImplementedError
 
 
@@ -54,7 +71,7 @@ async def _read_mark_or_say(interaction: discord.Interaction[Any], prefix: str, 
     return found
 
 
-class CancelButton(_Base, template=r"mirage:cancel:(?P<job>[0-9a-f]{1,16}):(?P<owner>[0-9]{1,20})"):
+class CancelButton(PersistentButton, template=r"mirage:cancel:(?P<job>[0-9a-f]{1,16}):(?P<owner>[0-9]{1,20})"):
     """Cancel one's own queued or running request."""
 
     def __init__(self, job_id: str, owner_id: int) -> None:
@@ -83,7 +100,7 @@ class CancelButton(_Base, template=r"mirage:cancel:(?P<job>[0-9a-f]{1,16}):(?P<o
         await hand_over(interaction, CancelJob(self.job_id))
 
 
-class MoreResultsButton(_Base, template=r"mirage:more:(?P<shown>[0-9]{1,2}):(?P<modality>[a-z-]{1,16})"):
+class MoreResultsButton(PersistentButton, template=r"mirage:more:(?P<shown>[0-9]{1,2}):(?P<modality>[a-z-]{1,16})"):
     """The next hits for the query in the message's marked line."""
 
     def __init__(self, shown: int, modality: str | None) -> None:
@@ -113,7 +130,7 @@ class MoreResultsButton(_Base, template=r"mirage:more:(?P<shown>[0-9]{1,2}):(?P<
         await hand_over(interaction, MoreResults(query, self.shown, self.modality))
 
 
-class NewSeedButton(_Base, template=r"mirage:seed:(?P<steps>[0-9]{1,3}):(?P<fast>[01])"):
+class NewSeedButton(PersistentButton, template=r"mirage:seed:(?P<steps>[0-9]{1,3}):(?P<fast>[01])"):
     """Generate again from the same prompt with a new random seed."""
 
     def __init__(self, steps: int, fast: bool) -> None:
@@ -138,7 +155,7 @@ class NewSeedButton(_Base, template=r"mirage:seed:(?P<steps>[0-9]{1,3}):(?P<fast
         await hand_over(interaction, Generate(prompt, seed=seed, steps=self.steps, fast=self.fast))
 
 
-class UseAsQueryButton(_Base, template=rf"mirage:img:(?P<atlas_id>{ATLAS_ID.pattern})"):
+class UseAsQueryButton(PersistentButton, template=rf"mirage:img:(?P<atlas_id>{ATLAS_ID.pattern})"):
     """Search the atlas by this atlas image."""
 
     def __init__(self, atlas_id: str, label: str = "Use this as a query") -> None:
@@ -159,7 +176,7 @@ class UseAsQueryButton(_Base, template=rf"mirage:img:(?P<atlas_id>{ATLAS_ID.patt
         await hand_over(interaction, SimilarTo(self.atlas_id))
 
 
-class AskFollowUpButton(_Base, template=r"mirage:ask"):
+class AskFollowUpButton(PersistentButton, template=r"mirage:ask"):
     """Ask a follow-up about this thread's images: opens a modal as the very first response (Discord
     accepts a modal only as the first answer to a click, never after a defer)."""
 

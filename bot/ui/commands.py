@@ -64,7 +64,7 @@ def server_only(command: str) -> str:
 class MirageCommands(
     app_commands.Group, name="mirage", description="Radiology images and explanations for study"
 ):
-    """`/mirage search | compare | generate | ask | help` (and the quiz's commands, added by bot/quiz)."""
+    """`/mirage search | compare | generate | ask | help` (and the quiz's commands, added by bot/ui/quiz_commands.py)."""
 
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
         """In a server, its channel and role limits hold for every subcommand, `help` included; in a DM,

@@ -112,10 +112,11 @@ async def make_services(engine: EngineStandIn, bot_db: Database) -> AsyncIterato
 
     def make(**overrides: Any) -> Services:
         db = overrides.pop("db", bot_db)
+        poster = overrides.pop("poster", None)  # what quizzes post through (the Discord client)
         settings = bot_settings(overrides.pop("engine_url", engine.url), **overrides)
         http = make_http_client(settings)
         clients.append(http)
-        return Services.build(settings, http, db)
+        return Services.build(settings, http, db, poster)
 
     yield make
     for client in clients:

@@ -10,8 +10,8 @@ import pytest
 from aiohttp import web
 
 from bot.client import MirageBot
-from bot.quiz.ui import PERSISTENT_ITEMS as QUIZ_ITEMS
 from bot.ui.buttons import PERSISTENT_ITEMS
+from bot.ui.quiz_buttons import PERSISTENT_ITEMS as QUIZ_ITEMS
 
 from .conftest import bot_settings
 

@@ -7,7 +7,6 @@ import io
 import pytest
 from PIL import Image
 
-from bot.quiz.commands import add_commands
 from bot.render.images import (
     MAX_FILES,
     MESSAGE_MAX_CHARS,
@@ -21,6 +20,7 @@ from bot.render.images import (
 )
 from bot.render.text import HELP_TEXT
 from bot.ui.commands import MirageCommands
+from bot.ui.quiz_commands import add_commands
 
 from .engine_standin import png_bytes
 

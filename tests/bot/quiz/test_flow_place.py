@@ -6,6 +6,8 @@ from typing import Any
 
 import discord
 
+from bot.requests import StartQuiz
+
 from ..fakes import FakeChannel, FakeInteraction, FakeThread
 from .test_flow_restart import STARTER, flows, question_message  # noqa: F401  (flows: the fixture)
 
@@ -17,7 +19,7 @@ async def test_a_quiz_started_in_an_announcement_thread_plays_in_that_thread(flo
     channel.threads.append(thread)
     flow = flows(channel)
     interaction = FakeInteraction(None, channel=thread, guild_id=900, user_id=STARTER)
-    await flow.start(interaction, modality=None, questions=1, kind="caption")  # type: ignore[arg-type]
+    await flow.handle(interaction, StartQuiz(questions=1, kind="caption", modality=None))  # type: ignore[arg-type]
     question, _, _ = question_message(thread)
     assert "Which caption" in question.content
     assert thread.threads == [] and channel.threads == [thread]

@@ -3,8 +3,8 @@ and the reveal give what was asked even when the engine can no longer say it (it
 refuses). A question without a stored payload (asked before revision 0003) still asks the engine.
 
 The quiz flow runs for real on the database (SQLite and PostgreSQL) and the engine stand-in on a
-loopback socket; Discord is faked at its edge. A restart is a new `QuizFlow` on the same database,
-after the old one is closed.
+loopback socket; Discord is faked at its edge. A bot process is a `Services` whose quizzes post through
+a fake client; a restart is a new one on the same database, after the old one is closed.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from bot.quiz.flow import QuizFlow
+from bot.requests import Answer, StartQuiz, TakeHint
 from bot.services import Services
 from bot.store import Database
 from bot.store.models import Question
@@ -46,13 +46,12 @@ class QuizClient:
 @pytest.fixture
 async def flows(
     make_services: Callable[..., Services], db: Database
-) -> AsyncIterator[Callable[[FakeChannel], QuizFlow]]:
-    """Start a bot's quiz flow on the parametrised database (each call: one bot process)."""
-    services = make_services(db=db)
-    started: list[QuizFlow] = []
+) -> AsyncIterator[Callable[[FakeChannel], Services]]:
+    """Start a bot's services, quizzes included, on the parametrised database (each call: one bot process)."""
+    started: list[Services] = []
 
-    def start(channel: FakeChannel) -> QuizFlow:
-        flow = QuizFlow(QuizClient(channel), services.settings, services.engine, db)  # type: ignore[arg-type]
+    def start(channel: FakeChannel) -> Services:
+        flow = make_services(db=db, poster=QuizClient(channel))
         started.append(flow)
         return flow
 
@@ -70,23 +69,23 @@ def question_message(place: FakeChannel) -> tuple[FakeMessage, int, int]:
     raise AssertionError(f"no question in {[m.content for m in place.messages]}")
 
 
-async def start_quiz(flow: QuizFlow, channel: FakeChannel, *, guild_id: int | None) -> FakeChannel:
+async def start_quiz(flow: Services, channel: FakeChannel, *, guild_id: int | None) -> FakeChannel:
     """/mirage quiz with one question; returns where it is played (a new thread, or the DM itself)."""
     interaction = FakeInteraction(None, channel=channel, guild_id=guild_id, user_id=STARTER)
-    await flow.start(interaction, modality=None, questions=1, kind="caption")  # type: ignore[arg-type]
+    await flow.handle(interaction, StartQuiz(questions=1, kind="caption", modality=None))  # type: ignore[arg-type]
     return channel.threads[0] if guild_id is not None else channel
 
 
-async def restart(flow: QuizFlow, flows: Callable[[FakeChannel], QuizFlow], channel: FakeChannel) -> QuizFlow:
+async def restart(flow: Services, flows: Callable[[FakeChannel], Services], channel: FakeChannel) -> Services:
     """The bot process ends (timers stop, nothing in memory survives) and a new one starts on the same data."""
     await flow.close()
     return flows(channel)
 
 
-async def press_hint(flow: QuizFlow, place: FakeChannel, user_id: int, question_id: int, seed: int) -> str:
+async def press_hint(flow: Services, place: FakeChannel, user_id: int, question_id: int, seed: int) -> str:
     """A player's Hint click; what they were told privately."""
     interaction = FakeInteraction(None, channel=place, user_id=user_id)
-    await flow.hint(interaction, question_id, seed)  # type: ignore[arg-type]
+    await flow.handle(interaction, TakeHint(question_id, seed))  # type: ignore[arg-type]
     return interaction.ephemeral_text
 
 
@@ -114,6 +113,7 @@ async def test_a_hint_after_a_restart_is_the_asked_questions_even_when_the_atlas
     assert len(engine.calls("/v1/quiz")) == quiz_calls, "the hints came from the question's row"
 
     # a question asked before rows kept their payload: the engine is asked, and its changed atlas shows
+    assert flow.db is not None
     async with flow.db.session() as session:
         await session.execute(update(Question).where(Question.id == question_id).values(payload=None))
     flow = await restart(flow, flows, channel)
@@ -140,7 +140,7 @@ async def test_a_solo_quiz_after_a_restart_reveals_the_asked_caption_while_the_e
 
     # the student answers: a solo question is revealed at once, with the asked caption and its source
     click = FakeInteraction(None, channel=dm, guild_id=None, user_id=STARTER)
-    await flow.answer(click, question_id, asked["answer"])  # type: ignore[arg-type]
+    await flow.handle(click, Answer(question_id, asked["answer"]))  # type: ignore[arg-type]
     assert "**" + "ABCD"[asked["answer"]] + "**" in click.ephemeral_text
     await wait_until(lambda: any("Quiz over" in m.content for m in dm.messages), 10)
     reveal = next(m for m in dm.messages if "✅ **Question 1/1" in m.content)

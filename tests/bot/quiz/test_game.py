@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.quiz.game import QuestionClosedError, QuestionPlay, letter
+from bot.rules.quiz import QuestionClosedError, QuestionPlay, letter
 
 
 def test_a_later_click_replaces_the_answer_and_returns_the_one_it_replaced() -> None:

@@ -7,7 +7,9 @@ import io
 
 from PIL import Image, PngImagePlugin
 
-from bot.quiz import render
+from bot.render import quiz as render
+from bot.render import study
+from bot.render.lines import MESSAGE_MAX_CHARS
 from bot.store.scores import Standing
 from bot.store.settle import PlayerResult
 from engine.contract import DISCLAIMER, Hit, Source
@@ -66,7 +68,7 @@ def test_a_reveal_for_a_hundred_players_fits_one_message_and_keeps_the_disclaime
     results = [PlayerResult(10**17 + n, 0, True, 0, 10, n) for n in range(100)]
     board = [Standing(10**17 + n, 10, 1, 1) for n in range(100)]
     text = render.reveal_text(render.RevealCard(4, 20, 0, CAPTION * 10, _hit(), results, board, note="a note"))
-    assert len(text) <= render.MESSAGE_MAX_CHARS
+    assert len(text) <= MESSAGE_MAX_CHARS
     assert "and 75 more" in text and "…and 90 more players" in text
     assert text.endswith(DISCLAIMER)
 
@@ -78,5 +80,5 @@ def test_a_reveal_without_the_engine_still_names_the_image() -> None:
 
 def test_forget_me_says_what_it_deletes() -> None:
     counts = {"player_answers": 3, "review_cards": 2, "jobs": 0}
-    assert "3 quiz answers, 2 review cards" in render.forget_prompt(counts)
-    assert render.forgotten({"jobs": 0}) == "🗑️ Done. Deleted: nothing."
+    assert "3 quiz answers, 2 review cards" in study.forget_prompt(counts)
+    assert study.forgotten({"jobs": 0}) == "🗑️ Done. Deleted: nothing."

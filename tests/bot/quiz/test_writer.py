@@ -7,7 +7,7 @@ import asyncio
 import random
 from datetime import timedelta
 
-from bot.quiz.writer import AnswerWriter
+from bot.flows.quiz.writer import AnswerWriter
 from bot.store import Database, QuestionClosed, answers, quizzes, settle
 from bot.store.models import utcnow
 

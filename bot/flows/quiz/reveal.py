@@ -1,0 +1,142 @@
+"""A question's end and what follows: the reveal (settled once in the store: points and review cards),
+then the next question or the final scoreboard; a quiz that cannot go on ends with a reason.
+
+The course of a quiz, question after question, is `ask_next → (timer or last answer) → reveal →
+advance → ask_next …`; every step here runs with the quiz's lock held, so a timer and a last click
+racing reveal a question once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import discord
+
+from engine.contract import Hit, QuizResponse
+
+from ...engine_client import EngineError
+from ...render import quiz as render
+from ...render.text import friendly_error
+from ...rules.quiz import Choice, QuizState
+from ...store import quizzes, scores
+from ...store.errors import DatabaseUnavailable
+from ...store.models import Question, utcnow
+from ...store.settle import settle_question
+from ...ui.quiz_views import rerate_view
+from .live import NO_MENTIONS, LiveQuiz, QuizContext
+from .questions import disable_buttons, fetch_question, post_question
+
+log = logging.getLogger(__name__)
+
+DB_RETRY_S = 2.0  # a reveal the database refused is tried again this much later
+
+
+async def ask_next(qc: QuizContext, live: LiveQuiz, response: QuizResponse) -> None:
+    """Post `response` as the quiz's next question, revealed when its timer rings (the caller holds the lock)."""
+    await post_question(qc, live, response, lambda question_id: reveal(qc, live, question_id))
+
+
+async def reveal(qc: QuizContext, live: LiveQuiz, question_id: int, note: str | None = None) -> None:
+    """Settle and show one question, then go on (a second caller for the same question does nothing)."""
+    async with live.lock:
+        if live.ended or live.question_id != question_id or not live.open:
+            return
+        assert live.play is not None
+        # 1. no more clicks; the timer, if another caller got here first, is not needed any more
+        live.play.close()
+        live.stop_timer()
+        # 2. the store settles the question once: points, review cards, the scoreboard
+        try:
+            async with qc.db.session() as session:
+                settlement = await settle_question(session, question_id)
+        except DatabaseUnavailable:
+            live.play.revealed = False  # try again shortly; the answers are safe in the database
+            qc.quizzes.arm_timer(
+                live, utcnow() + timedelta(seconds=DB_RETRY_S), lambda: reveal(qc, live, question_id, note)
+            )
+            return
+        if settlement is None:
+            return
+        # 3. the reveal message, under it the buttons to rate the case for one's own review
+        question = settlement.question
+        live.joined |= {r.user_id for r in settlement.results}
+        right = Choice.from_json(question.choices[question.answer_index])
+        card = render.RevealCard(
+            live.position, live.total, question.answer_index, right.full_text, await _item(qc, live, question),
+            settlement.results, settlement.scoreboard, note, fallback_id=question.atlas_id,
+        )  # fmt: skip
+        try:
+            await qc.quizzes.channel(live).send(
+                render.reveal_text(card), view=rerate_view(question_id), allowed_mentions=NO_MENTIONS
+            )
+        except discord.HTTPException as error:  # e.g. the thread was deleted: the answers are scored anyway
+            await abandon(qc, live, error)
+            return
+        # 4. grey the question's buttons out, then the next question or the end
+        await disable_buttons(qc, live, len(question.choices))
+        await advance(qc, live)
+
+
+async def _item(qc: QuizContext, live: LiveQuiz, question: Question) -> Hit | None:
+    """The asked image's caption and source: held since it was asked (or read from its row after a
+    restart), else from the engine's atlas."""
+    if live.asked is not None and live.asked.item.id == question.atlas_id:
+        return live.asked.item
+    try:
+        return await qc.engine.atlas_item(question.atlas_id)
+    except EngineError:
+        log.warning("could not fetch atlas item %s for a reveal", question.atlas_id, exc_info=True)
+        return None
+
+
+async def advance(qc: QuizContext, live: LiveQuiz) -> None:
+    """The next question, or the end (the caller holds `live.lock`)."""
+    if live.position >= live.total:
+        await end(qc, live, stopped_by=None)
+        return
+    try:
+        await ask_next(qc, live, await fetch_question(qc, live.kind, live.modality, live.used))
+    except (EngineError, discord.HTTPException) as error:
+        await abandon(qc, live, error)
+
+
+async def advance_locked(qc: QuizContext, live: LiveQuiz) -> None:
+    """`advance`, taking the quiz's lock (for a quiz resumed between a reveal and its next question)."""
+    async with live.lock:
+        await advance(qc, live)
+
+
+async def end(
+    qc: QuizContext, live: LiveQuiz, *, stopped_by: int | None, state: QuizState = QuizState.FINISHED
+) -> bool:
+    """Mark the quiz over and post the final scoreboard; False when it had already ended."""
+    # A stopped quiz's open question is closed unscored; count only the revealed ones.
+    revealed = live.position - int(live.open)
+    async with qc.db.session() as session:
+        ended = await quizzes.finish_quiz(session, live.quiz_id, state=state)
+        board = await scores.quiz_scoreboard(session, live.quiz_id)
+    live.ended = True
+    if live.play is not None:
+        live.play.close()
+    live.stop_timer()
+    qc.quizzes.by_id.pop(live.quiz_id, None)
+    if not ended:
+        return False
+    text = render.final_text(board, answered=revealed, total=live.total, stopped_by=stopped_by)
+    await qc.quizzes.channel(live).send(text, allowed_mentions=NO_MENTIONS)
+    return True
+
+
+async def abandon(qc: QuizContext, live: LiveQuiz, error: Exception) -> None:
+    """A question could not be fetched or posted: end the quiz (never leave it running) and say why."""
+    log.warning("quiz %s ends early: %s", live.quiz_id, error)
+    why = friendly_error(error) if isinstance(error, EngineError) else render.DISCORD_REFUSED
+    try:
+        await qc.quizzes.channel(live).send(render.cannot_go_on(why))
+    except discord.HTTPException:
+        log.info("could not post to quiz thread %s either", live.thread_id)
+    try:
+        await end(qc, live, stopped_by=None)
+    except discord.HTTPException:
+        log.info("could not post the final scoreboard of quiz %s", live.quiz_id)

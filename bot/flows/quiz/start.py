@@ -1,0 +1,93 @@
+"""/mirage quiz: check the place, ask the engine for the first question (its errors, e.g. a modality with
+too few images, reach the user before any thread is opened), open the thread, save the quiz, ask.
+
+The group's interaction_check has applied the server's channel and role limits already.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+
+from ...engine_client import EngineError
+from ...render import quiz as render
+from ...render.text import friendly_error
+from ...requests import StartQuiz
+from ...store import quizzes
+from ...store.errors import QuizAlreadyRunning
+from ...threads import is_thread
+from .live import NO_MENTIONS, LiveQuiz, QuizContext
+from .questions import fetch_question
+from .reveal import abandon, ask_next
+
+log = logging.getLogger(__name__)
+
+
+async def start(interaction: discord.Interaction[Any], qc: QuizContext, request: StartQuiz) -> None:
+    """Open a thread (or play in this thread, or the DM) and ask the first question."""
+    # 1. one running quiz per thread
+    channel = interaction.channel
+    in_thread = is_thread(channel)
+    if in_thread and channel is not None:
+        async with qc.db.session() as session:
+            running = await quizzes.running_quiz(session, channel.id)
+        if running is not None:
+            await interaction.response.send_message(
+                render.running_elsewhere(interaction.guild_id, channel.id), ephemeral=True
+            )
+            return
+    # 2. the first question before any thread: a bad modality is answered where it was asked
+    await interaction.response.defer(thinking=True)
+    try:
+        first = await fetch_question(qc, request.kind, request.modality, used=set())
+    except EngineError as error:
+        await interaction.edit_original_response(content=f"❌ {friendly_error(error)}")
+        return
+    header = render.quiz_header(request.questions, request.kind, request.modality, interaction.user.id)
+    await interaction.edit_original_response(content=header, allowed_mentions=NO_MENTIONS)
+    # 3. where to play
+    thread_id = await _open_thread(interaction, in_thread, request.modality)
+    if thread_id is None:
+        return
+    # 4. the quiz's row (two starts in one thread at the same moment: the other won)
+    try:
+        async with qc.db.session() as session:
+            quiz = await quizzes.start_quiz(
+                session,
+                thread_id=thread_id,
+                guild_id=interaction.guild_id,
+                starter_id=interaction.user.id,
+                kind=request.kind,
+                modality=request.modality,
+                question_count=request.questions,
+            )
+    except QuizAlreadyRunning:
+        await interaction.followup.send(render.running_elsewhere(interaction.guild_id, thread_id), ephemeral=True)
+        return
+    # 5. the first question
+    live = LiveQuiz.from_row(quiz)
+    qc.quizzes.by_id[quiz.id] = live
+    async with live.lock:
+        try:
+            await ask_next(qc, live, first)
+        except (EngineError, discord.HTTPException) as error:
+            await abandon(qc, live, error)
+
+
+async def _open_thread(interaction: discord.Interaction[Any], in_thread: bool, modality: str | None) -> int | None:
+    """The thread to play in: this one, a new one on the command's message, or the DM itself."""
+    channel = interaction.channel
+    if channel is None:
+        return None
+    if in_thread or interaction.guild_id is None:
+        return channel.id
+    try:
+        message = await interaction.original_response()
+        thread = await message.create_thread(name=render.thread_name(modality), auto_archive_duration=1440)
+    except discord.HTTPException:
+        log.warning("could not open a quiz thread", exc_info=True)
+        await interaction.edit_original_response(content=render.NEED_THREADS)
+        return None
+    return thread.id

@@ -1,0 +1,1 @@
+"""The rules of the bot's games as pure values and functions: no Discord, no database, tested alone."""

@@ -1,0 +1,81 @@
+"""`/mirage quiz | review | progress | scores | forget-me`: parameters Discord checks, turned into requests
+(bot/requests.py) and handed to the services found on the client; the flows in bot/flows/quiz/ do the work.
+
+The commands are added to the `/mirage` group by `add_commands`, so the group's module needs to know
+nothing about quizzes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from engine.contract import MODALITIES
+
+from ..requests import ForgetMe, Progress, Review, Scores, StartQuiz
+from .dispatch import hand_over
+
+QUESTIONS_MIN, QUESTIONS_MAX, QUESTIONS_DEFAULT = 1, 20, 5
+MODALITY_CHOICES = [
+    app_commands.Choice(name=m.upper() if len(m) <= 3 else m.capitalize(), value=m) for m in MODALITIES
+]
+KIND_CHOICES = [
+    app_commands.Choice(name="Which caption is it? (default)", value="caption"),
+    app_commands.Choice(name="Which modality is it?", value="modality"),
+]
+
+
+@app_commands.describe(
+    modality="Only images of this kind",
+    questions=f"How many questions ({QUESTIONS_MIN}–{QUESTIONS_MAX}, default {QUESTIONS_DEFAULT})",
+    kind="What to guess: the caption (default) or the modality",
+)
+@app_commands.choices(modality=MODALITY_CHOICES, kind=KIND_CHOICES)
+async def quiz(
+    interaction: discord.Interaction[Any],
+    modality: app_commands.Choice[str] | None = None,
+    questions: app_commands.Range[int, QUESTIONS_MIN, QUESTIONS_MAX] = QUESTIONS_DEFAULT,
+    kind: app_commands.Choice[str] | None = None,
+) -> None:
+    """Start a case quiz in a thread."""
+    request = StartQuiz(questions, kind.value if kind else "caption", modality.value if modality else None)
+    await hand_over(interaction, request)
+
+
+async def review(interaction: discord.Interaction[Any]) -> None:
+    """Your due review cards, one by one (only you see them)."""
+    await hand_over(interaction, Review())
+
+
+async def progress(interaction: discord.Interaction[Any]) -> None:
+    """Your due cards, streak and accuracy (only you see it)."""
+    await hand_over(interaction, Progress())
+
+
+async def scores(interaction: discord.Interaction[Any]) -> None:
+    """This server's quiz leaderboard."""
+    await hand_over(interaction, Scores())
+
+
+async def forget_me(interaction: discord.Interaction[Any]) -> None:
+    """Delete everything MIRAGE keeps about you, after a confirm button."""
+    await hand_over(interaction, ForgetMe())
+
+
+COMMANDS: tuple[tuple[str, str, Callable[..., Awaitable[None]]], ...] = (
+    ("quiz", "A case quiz for the group in a thread: real atlas images, A–D answers, a scoreboard", quiz),
+    ("review", "Your spaced-review cards that are due, one by one (only you see them)", review),
+    ("progress", "Your due cards, study streak and accuracy by modality (only you see it)", progress),
+    ("scores", "This server's quiz leaderboard: top 10 this week and all time", scores),
+    ("forget-me", "Delete your quiz answers, cards and scores (asks you to confirm)", forget_me),
+)
+
+
+def add_commands(group: app_commands.Group) -> None:
+    """Add the quiz commands to the `/mirage` group (fresh command objects for each group). A database
+    that is down ends at the tree's error edge as a short "try again" (bot/errors.py)."""
+    for name, description, callback in COMMANDS:
+        group.add_command(app_commands.Command(name=name, description=description, callback=callback))

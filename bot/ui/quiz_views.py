@@ -1,0 +1,62 @@
+"""The buttons under each quiz and review message (pure builders the flows attach; no Discord calls)."""
+
+from __future__ import annotations
+
+import discord
+from fsrs import Rating
+
+from .quiz_buttons import (
+    AnswerButton,
+    ForgetMeButton,
+    HintButton,
+    RerateButton,
+    ReviewRateButton,
+    ShowAnswerButton,
+    StopButton,
+)
+
+
+def question_view(
+    quiz_id: int, question_id: int, n_choices: int, *, seed: int, disabled: bool = False
+) -> discord.ui.View:
+    """A–E, then Hint and Stop."""
+    view = discord.ui.View(timeout=None)
+    for choice in range(n_choices):
+        view.add_item(AnswerButton(question_id, choice))
+    view.add_item(HintButton(question_id, seed))
+    view.add_item(StopButton(quiz_id))
+    if disabled:
+        for item in view.children:
+            if isinstance(item, discord.ui.DynamicItem):
+                item.item.disabled = True
+    return view
+
+
+def rerate_view(question_id: int) -> discord.ui.View:
+    """Again / Hard / Good / Easy under a reveal."""
+    view = discord.ui.View(timeout=None)
+    for rating in Rating:
+        view.add_item(RerateButton(question_id, rating))
+    return view
+
+
+def show_answer_view(card_id: int) -> discord.ui.View:
+    """The front of a review card."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(ShowAnswerButton(card_id))
+    return view
+
+
+def review_rate_view(card_id: int) -> discord.ui.View:
+    """The back of a review card."""
+    view = discord.ui.View(timeout=None)
+    for rating in Rating:
+        view.add_item(ReviewRateButton(card_id, rating))
+    return view
+
+
+def forget_view(user_id: int) -> discord.ui.View:
+    """The forget-me confirmation."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(ForgetMeButton(user_id))
+    return view
