@@ -12,6 +12,9 @@ from pydantic import ValidationError
 
 from .client import MirageBot
 from .config import BotSettings
+from .lock import instance_lock, keep_lock, wait_for_lock
+from .metrics import LIVENESS, serve_metrics
+from .store.schema import database_url
 
 log = logging.getLogger("bot")
 
@@ -31,21 +34,54 @@ def main() -> int:
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per engine request is noise
     bot = MirageBot(settings)
     try:
-        asyncio.run(serve(bot, settings.discord_token.get_secret_value()))
+        return asyncio.run(serve(bot, settings))
     except discord.LoginFailure:
         log.error("Discord refused the token (MIRAGE_DISCORD_TOKEN); copy it again from the Developer Portal")
         return 2
     except KeyboardInterrupt:  # Ctrl-C: asyncio.run has cancelled the client, which closed itself
         return 0
-    return 0
 
 
-async def serve(bot: MirageBot, token: str) -> None:
-    """What `Client.run` does, plus SIGTERM: a graceful stop (bot/drain.py) instead of the default kill."""
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, bot.drain.begin)
-    async with bot:
-        await bot.start(token)
-    await bot.drain.wait()  # start() returns as soon as the gateway closes; let the drain finish its log
+async def serve(bot: MirageBot, settings: BotSettings) -> int:
+    """What `Client.run` does, behind the single-instance lock (bot/lock.py), plus SIGTERM: a graceful
+    stop (bot/drain.py) instead of the default kill. 0 after a stop, 1 when the lock was lost."""
+    stop = asyncio.Event()  # SIGTERM before the bot runs: stop waiting for the lock
+    running = False
+
+    def on_sigterm() -> None:
+        stop.set()
+        if running:
+            bot.drain.begin()
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, on_sigterm)
+    serve_metrics(settings.bot_metrics_port)  # /healthz answers while the bot waits for the lock
+    lock = instance_lock(database_url(settings))  # the database bot.store opens
+    lost = False
+
+    def on_lost() -> None:
+        nonlocal lost
+        lost = True
+        bot.drain.begin()
+
+    try:
+        if not await wait_for_lock(lock, stop=stop, on_waiting=_waiting):
+            log.info("stopped while waiting for the single-instance lock")
+            return 0
+        watch = asyncio.create_task(keep_lock(lock, on_lost), name="mirage-lock")
+        LIVENESS.client, running = bot, True
+        try:
+            async with bot:
+                await bot.start(settings.discord_token.get_secret_value())
+            await bot.drain.wait()  # start() returns as soon as the gateway closes; let the drain finish its log
+        finally:
+            watch.cancel()
+    finally:
+        await lock.release()
+    return 1 if lost else 0
+
+
+def _waiting(waiting: bool) -> None:
+    LIVENESS.waiting_for_lock = waiting
 
 
 if __name__ == "__main__":

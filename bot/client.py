@@ -47,7 +47,9 @@ class MirageBot(discord.Client):
         # Slash commands and buttons arrive as interactions (the guilds intent keeps the channel cache);
         # guild messages bring the @mentions in threads. Not message content, which is privileged: Discord
         # still fills it in for messages that mention the bot.
-        super().__init__(intents=discord.Intents(guilds=True, guild_messages=True))
+        # No mentions unless a message asks for them: text a user typed can never ping @everyone or a role
+        super().__init__(intents=discord.Intents(guilds=True, guild_messages=True),
+                         allowed_mentions=discord.AllowedMentions.none())
         self.settings = settings
         self.tree = MirageTree(self)
         self.engine_http: httpx.AsyncClient | None = None

@@ -8,6 +8,11 @@
 - read at scrape time: `mirage_bot_open_jobs{state}` (waiting, running) and
   `mirage_bot_engine_concurrency` (jobs allowed to talk to the engine at once).
 Labels are command names, outcomes and error codes from the code: never a user, a query or a token.
+
+The same port answers GET /healthz, the bot's liveness: 200 while the bot is starting, waiting for the
+single-instance lock (bot/lock.py) or hearing from its Discord gateway; 503 once the gateway has sent
+nothing (not even a heartbeat acknowledgement) for STUCK_AFTER_S seconds, or the bot has been
+disconnected that long. A probe that restarts it then is the cure.
 """
 
 from __future__ import annotations
@@ -15,10 +20,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -89,12 +97,94 @@ class _QueueCollector(Collector):
 
 
 METRICS = BotMetrics()  # the bot process's metrics; hooks in bot/flows/run.py and bot/engine_client.py
+STUCK_AFTER_S = 90.0  # a gateway silent this long (heartbeats are every ~41 s) is stuck
+STARTING_S = 180.0  # before the first connection: time to open the database and log in
 
 
-def serve_metrics(port: int | None, host: str = "0.0.0.0", metrics: BotMetrics = METRICS) -> Any:
-    """Serve `metrics` over HTTP on `port` (GET /metrics) in a background thread; None when off."""
+class Liveness:
+    """Whether the bot process is still doing its job; read by GET /healthz from the server's thread."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.clock = clock  # discord.py stamps gateway messages with time.perf_counter
+        self.waiting_for_lock = False
+        self.client: Any = None  # the discord.Client, once it runs
+        self._down_since = clock()  # not connected since (the process start, at first)
+        self._connected_once = False
+
+    def check(self) -> tuple[bool, str]:
+        """(alive, why) from what the gateway last did."""
+        now = self.clock()
+        if self.waiting_for_lock:
+            self._down_since = now  # the wait for the lock is not time spent failing to connect
+            return True, "waiting for the single-instance lock"
+        heard = self._last_heard()
+        if heard is not None:
+            self._connected_once, self._down_since = True, now
+            if now - heard > STUCK_AFTER_S:
+                return False, f"nothing from the Discord gateway for {now - heard:.0f} s (stuck)"
+            return True, "connected"
+        limit = STUCK_AFTER_S if self._connected_once else STARTING_S
+        if now - self._down_since > limit:
+            return False, f"not connected to the Discord gateway for {now - self._down_since:.0f} s"
+        return True, "connecting to the Discord gateway"
+
+    def _last_heard(self) -> float | None:
+        """When the gateway last sent anything (heartbeat acks included); None while not connected."""
+        if self.client is None or self.client.is_closed():
+            return None
+        keep_alive = getattr(getattr(self.client, "ws", None), "_keep_alive", None)  # per connection
+        last = getattr(keep_alive, "_last_recv", None)
+        return last if isinstance(last, float) else None
+
+
+LIVENESS = Liveness()
+
+
+def _app(metrics: BotMetrics, liveness: Liveness) -> Callable[..., Iterable[bytes]]:
+    scrape = make_wsgi_app(metrics.registry)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/healthz":
+            alive, why = liveness.check()
+            start_response("200 OK" if alive else "503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [f"{'ok' if alive else 'stuck'}: {why}\n".encode()]
+        return scrape(environ, start_response)
+
+    return app
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's name)
+        """Scrapes and probes every few seconds: not worth a log line each."""
+
+
+class _Server(WSGIServer):
+    daemon_threads = True
+
+
+_SERVERS: dict[int, WSGIServer] = {}
+
+
+def serve_metrics(
+    port: int | None, host: str = "0.0.0.0", metrics: BotMetrics = METRICS, liveness: Liveness = LIVENESS
+) -> Any:
+    """Serve GET /metrics and GET /healthz on `port` in a background thread; None when off. Started early
+    by `python -m bot` (so a bot waiting for the lock answers its probe) and again by the client: the
+    second call returns the running server."""
     if not port:
         return None
-    server, _thread = start_http_server(port, addr=host, registry=metrics.registry)
-    log.info("bot metrics on http://%s:%d/metrics", host, port)
+    if port in _SERVERS:
+        return _SERVERS[port]
+    server = make_server(host, port, _app(metrics, liveness), server_class=_Server, handler_class=_Quiet)
+    threading.Thread(target=server.serve_forever, name="bot-metrics", daemon=True).start()
+    _SERVERS[port] = server
+    log.info("bot metrics on http://%s:%d/metrics, liveness on /healthz", host, port)
     return server
+
+
+def stop_serving(port: int | None) -> None:
+    """Stop the server on `port`, if one runs."""
+    server = _SERVERS.pop(port, None) if port else None
+    if server is not None:
+        server.shutdown()
+        server.server_close()
