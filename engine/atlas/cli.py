@@ -75,12 +75,17 @@ def register(subparsers: Any) -> None:
 def run_index(args: argparse.Namespace) -> int:
     """The `index` command: source → CLIP → store (a new version on a server), then build the index or
     switch the alias; returns the exit status."""
-    from engine.config import get_settings
+    from pydantic import ValidationError
+
+    from engine.config import describe_settings_error, get_settings
     from engine.models.base import WeightsNotFoundError
     from engine.store.versioned import connect_server
     from engine.store.versions import ServerUnavailable
 
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as e:  # the one settings message every command prints, never a traceback
+        return _fail(f"invalid settings: {describe_settings_error(e)}", EXIT_USAGE)
     server: Server | None = None
     try:
         # 0. A Qdrant server first: unreachable or refusing the key fails in seconds, naming both
