@@ -56,7 +56,9 @@ async def search(body: SearchRequest, request: Request):
 )
 async def search_by_image(
     request: Request,
-    image: Annotated[UploadFile, File(description=f"PNG or JPEG, at most {IMAGE_MAX_BYTES} bytes")],
+    # minLength: an empty file is invalid by the schema itself (the route answers it 422, as the schema says)
+    image: Annotated[UploadFile, File(description=f"PNG or JPEG, 1 to {IMAGE_MAX_BYTES} bytes",
+                                      json_schema_extra={"minLength": 1})],
     k: Annotated[int, Form(ge=K_MIN, le=K_MAX)] = K_DEFAULT,
     modality: Annotated[Modality | None, Form()] = None,
 ):
