@@ -144,10 +144,12 @@ class MirageBot(discord.Client):
 
     async def close(self) -> None:
         """Close the engine client, then Discord."""
-        if self._capacity is not None:
-            self._capacity.cancel()
-        if self._retention is not None:
-            self._retention.cancel()
+        background = [task for task in (self._capacity, self._retention) if task is not None]
+        for task in background:
+            task.cancel()
+        # Wait for them to end: a task cancelled inside a database session must give its connection
+        # back before the database is closed, or closing waits on it forever.
+        await asyncio.gather(*background, return_exceptions=True)
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
         if self.services is not None:
