@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import Any
 
+import pytest
+
+from bot.requests import (
+    Answer,
+    ForgetConfirmed,
+    RateCard,
+    Request,
+    Rerate,
+    ShowCardAnswer,
+    StopQuiz,
+    TakeHint,
+)
 from bot.ui.buttons import PERSISTENT_ITEMS, CancelButton
+from bot.ui.quiz_buttons import PERSISTENT_ITEMS as QUIZ_ITEMS
 from engine.contract import DISCLAIMER
 
-from .conftest import invoke
+from .conftest import bot_settings, invoke
 from .engine_standin import Plan
 from .fakes import FakeInteraction, wait_until
 
 
 async def click(custom_id: str, interaction: FakeInteraction) -> None:
     """Dispatch a button click as discord.py does for registered dynamic items."""
-    for item_class in PERSISTENT_ITEMS:
+    for item_class in (*PERSISTENT_ITEMS, *QUIZ_ITEMS):
         match = re.fullmatch(item_class.__discord_ui_compiled_template__, custom_id)
         if match:
             item = await item_class.from_custom_id(interaction, None, match)
@@ -171,3 +185,42 @@ def test_a_compare_that_finds_the_same_image_twice_offers_one_button_not_two_wit
     assert same == ["mirage:ask", "mirage:img:ROCO_00042"]  # Discord refuses repeated custom_ids with a 400
     different = [item.custom_id for item in views.compare_view("ROCO_00001", "ROCO_00002").children]
     assert different == ["mirage:ask", "mirage:img:ROCO_00001", "mirage:img:ROCO_00002"]
+
+
+class Recorder:
+    """Services that only note what the UI handed over (the flows are tested elsewhere)."""
+
+    def __init__(self) -> None:
+        self.settings = bot_settings("http://127.0.0.1:1", allowed_channel_ids=[])
+        self.requests: list[Request] = []
+
+    async def handle(self, interaction: Any, request: Request) -> None:
+        self.requests.append(request)
+
+
+# Custom ids of quiz and review buttons on messages posted before the quiz joined the bot's one shape:
+# after a deploy they must still parse, each into its typed request.
+OLD_QUIZ_IDS = [
+    ("mirage:quiz:a:123456789012345678:4", Answer(123456789012345678, 4)),
+    ("mirage:quiz:h:77:4294967295", TakeHint(77, 4294967295)),
+    ("mirage:quiz:stop:9", StopQuiz(9)),
+    ("mirage:quiz:rate:77:1", Rerate(77, 1)),
+    ("mirage:review:show:5", ShowCardAnswer(5)),
+    ("mirage:review:rate:5:4", RateCard(5, 4)),
+    ("mirage:forget:1", ForgetConfirmed()),
+]
+
+
+@pytest.mark.parametrize(("custom_id", "request_"), OLD_QUIZ_IDS)
+async def test_a_quiz_buttons_old_custom_id_hands_over_its_typed_request(custom_id: str, request_: Request):
+    services = Recorder()
+    await click(custom_id, FakeInteraction(services, user_id=1))
+    assert services.requests == [request_]
+
+
+async def test_a_quiz_button_outside_the_allowed_channels_is_refused_before_any_request():
+    services = Recorder()
+    services.settings = bot_settings("http://127.0.0.1:1", allowed_channel_ids=[4242])
+    interaction = FakeInteraction(services)
+    await click("mirage:quiz:a:1:0", interaction)
+    assert services.requests == [] and interaction.ephemeral_text
