@@ -17,7 +17,10 @@ from PIL.PngImagePlugin import PngInfo
 from engine.contract import IMAGE_MAX_PIXELS
 
 from . import fonts
-from .lines import MESSAGE_MAX_CHARS, trim
+
+# Re-exported: the flows read the message limit and the hard trim here, beside the other limits.
+from .lines import MESSAGE_MAX_CHARS as MESSAGE_MAX_CHARS
+from .lines import trim as trim
 
 log = logging.getLogger(__name__)
 

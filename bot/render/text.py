@@ -23,7 +23,9 @@ from engine.contract import (
 
 from ..engine_client import EngineError
 from .images import THREAD_NAME_MAX
-from .lines import DISCLAIMER_LINE, source_line, trim, with_disclaimer
+from .lines import DISCLAIMER_LINE as DISCLAIMER_LINE  # re-exported: the flows end answers with it
+from .lines import source_line, trim
+from .lines import with_disclaimer as with_disclaimer
 
 SEARCH_MARK = "🔎 **Search:** "
 GENERATE_MARK = "🎨 **Generate:** "

@@ -75,7 +75,7 @@ class CancelButton(PersistentButton, template=r"mirage:cancel:(?P<job>[0-9a-f]{1
     """Cancel one's own queued or running request."""
 
     def __init__(self, job_id: str, owner_id: int) -> None:
-        button = discord.ui.Button(
+        button: discord.ui.Button[Any] = discord.ui.Button(
             label="Cancel",
             emoji="✖️",
             style=discord.ButtonStyle.secondary,
@@ -104,7 +104,7 @@ class MoreResultsButton(PersistentButton, template=r"mirage:more:(?P<shown>[0-9]
     """The next hits for the query in the message's marked line."""
 
     def __init__(self, shown: int, modality: str | None) -> None:
-        button = discord.ui.Button(
+        button: discord.ui.Button[Any] = discord.ui.Button(
             label="More results",
             emoji="➕",
             style=discord.ButtonStyle.primary,
@@ -134,7 +134,7 @@ class NewSeedButton(PersistentButton, template=r"mirage:seed:(?P<steps>[0-9]{1,3
     """Generate again from the same prompt with a new random seed."""
 
     def __init__(self, steps: int, fast: bool) -> None:
-        button = discord.ui.Button(
+        button: discord.ui.Button[Any] = discord.ui.Button(
             label="New seed",
             emoji="🎲",
             style=discord.ButtonStyle.primary,
@@ -159,7 +159,7 @@ class UseAsQueryButton(PersistentButton, template=rf"mirage:img:(?P<atlas_id>{AT
     """Search the atlas by this atlas image."""
 
     def __init__(self, atlas_id: str, label: str = "Use this as a query") -> None:
-        button = discord.ui.Button(
+        button: discord.ui.Button[Any] = discord.ui.Button(
             label=label[:80],
             emoji="🔍",
             style=discord.ButtonStyle.secondary,
@@ -181,7 +181,7 @@ class AskFollowUpButton(PersistentButton, template=r"mirage:ask"):
     accepts a modal only as the first answer to a click, never after a defer)."""
 
     def __init__(self) -> None:
-        button = discord.ui.Button(
+        button: discord.ui.Button[Any] = discord.ui.Button(
             label="Ask a follow-up", emoji="💬", style=discord.ButtonStyle.success, custom_id="mirage:ask"
         )
         super().__init__(button, row=0)

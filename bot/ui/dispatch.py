@@ -12,9 +12,9 @@ from ..requests import Request
 
 async def hand_over(interaction: discord.Interaction[Any], request: Request) -> None:
     """Let the bot's services carry out `request` for `interaction`."""
-    await interaction.client.services.handle(interaction, request)  # type: ignore[attr-defined]
+    await interaction.client.services.handle(interaction, request)
 
 
 def settings_of(interaction: discord.Interaction[Any]) -> Any:
     """The bot's settings (for the access checks made before any response)."""
-    return interaction.client.services.settings  # type: ignore[attr-defined]
+    return interaction.client.services.settings

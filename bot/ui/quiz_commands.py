@@ -7,7 +7,7 @@ nothing about quizzes.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import discord
@@ -65,7 +65,7 @@ async def forget_me(interaction: discord.Interaction[Any]) -> None:
     await hand_over(interaction, ForgetMe())
 
 
-COMMANDS: tuple[tuple[str, str, Callable[..., Awaitable[None]]], ...] = (
+COMMANDS: tuple[tuple[str, str, Callable[..., Coroutine[Any, Any, None]]], ...] = (
     ("quiz", "A case quiz for the group in a thread: real atlas images, A–D answers, a scoreboard", quiz),
     ("review", "Your spaced-review cards that are due, one by one (only you see them)", review),
     ("progress", "Your due cards, study streak and accuracy by modality (only you see it)", progress),

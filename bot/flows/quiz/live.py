@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -98,7 +98,7 @@ class LiveQuizzes:
         return next((live for live in self.by_id.values() if live.question_id == question_id), None)
 
     # --- timers and background tasks ---------------------------------------------------------
-    def arm_timer(self, live: LiveQuiz, deadline: datetime, ring: Callable[[], Awaitable[None]]) -> None:
+    def arm_timer(self, live: LiveQuiz, deadline: datetime, ring: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """At `deadline`, run `ring` (replacing the quiz's earlier timer)."""
         if live.timer is not None:
             live.timer.cancel()

@@ -11,8 +11,9 @@ import asyncio
 import io
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
+from typing import Any
 
 import discord
 
@@ -46,7 +47,7 @@ async def fetch_question(qc: QuizContext, kind: str, modality: str | None, used:
 
 
 async def post_question(
-    qc: QuizContext, live: LiveQuiz, response: QuizResponse, on_timeout: Callable[[int], Awaitable[None]]
+    qc: QuizContext, live: LiveQuiz, response: QuizResponse, on_timeout: Callable[[int], Coroutine[Any, Any, None]]
 ) -> None:
     """Save and post the next question, and arm its timer to call `on_timeout(question_id)` (the caller
     holds `live.lock`)."""
