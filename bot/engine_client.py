@@ -2,18 +2,21 @@
 
 Errors the engine marks `retryable` (busy, loading) and an unreachable engine are retried with
 exponential backoff that honours `Retry-After`; everything else becomes an `EngineError` carrying the
-engine's own message at once. Server-sent events are read by one reader into the contract's models.
+engine's own message at once. Server-sent events are read with `httpx-sse` into the contract's models;
+the LLM's words (`token` events of ask and search) reach `on_text` as the whole text written so far, so
+an attempt that is retried starts its text again instead of doubling it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
+from httpx_sse import EventSource
 from pydantic import BaseModel, ValidationError
 
 from engine.contract import (
@@ -37,6 +40,7 @@ from engine.contract import (
     SimilarRequest,
     SimilarResponse,
     StreamError,
+    TokenEvent,
     parse_sse_event,
 )
 
@@ -50,6 +54,7 @@ RETRYABLE_STATUS = frozenset({429, 503})
 KEEPALIVE_CONNECTIONS = 64  # idle connections to the engine kept open for reuse
 QueuedHook = Callable[[int], Awaitable[None]]
 ProgressHook = Callable[[int, int], Awaitable[None]]
+TextHook = Callable[[str], Awaitable[None]]  # the LLM's text so far (unchecked), after each token event
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -116,10 +121,13 @@ class EngineClient:
         )
 
     # --- routes ---------------------------------------------------------------------------
-    async def search(self, request: SearchRequest, *, on_queued: QueuedHook | None = None) -> SearchResponse:
-        """Text search with enrichment; engine queue places go to `on_queued`."""
+    async def search(
+        self, request: SearchRequest, *, on_queued: QueuedHook | None = None, on_text: TextHook | None = None
+    ) -> SearchResponse:
+        """Text search with enrichment; engine queue places go to `on_queued`, the explanation as it is
+        written to `on_text`."""
         data = await self._retrying(
-            lambda: self._stream("/v1/search", request.model_dump(exclude_none=True), on_queued, None)
+            lambda: self._stream("/v1/search", request.model_dump(exclude_none=True), on_queued, None, on_text)
         )
         return _parse(SearchResponse, data)
 
@@ -158,10 +166,15 @@ class EngineClient:
         """One atlas image's caption, modality and source."""
         return await self._call(Hit, "GET", f"/v1/atlas/{quote(atlas_id, safe='')}")
 
-    async def ask(self, request: AskRequest, *, on_queued: QueuedHook | None = None) -> AskResponse:
-        """A grounded answer to a question on the given atlas images, with its checked citations."""
+    async def ask(
+        self, request: AskRequest, *, on_queued: QueuedHook | None = None, on_text: TextHook | None = None
+    ) -> AskResponse:
+        """A grounded answer to a question on the given atlas images (and the thread's earlier turns), with
+        its checked citations; the answer as it is written goes to `on_text`."""
         payload = request.model_dump(exclude_none=True)
-        data = await self._retrying(lambda: self._stream("/v1/ask", payload, on_queued, None))
+        if not payload.get("history"):
+            payload.pop("history", None)  # a first question: the body an engine before history knew
+        data = await self._retrying(lambda: self._stream("/v1/ask", payload, on_queued, None, on_text))
         return _parse(AskResponse, data)
 
     async def similar(self, atlas_id: str, *, k: int, modality: str | None = None) -> SimilarResponse:
@@ -238,8 +251,10 @@ class EngineClient:
         payload: dict[str, Any],
         on_queued: QueuedHook | None,
         on_progress: ProgressHook | None,
+        on_text: TextHook | None = None,
     ) -> Any:
         headers = {"Accept": SSE_MEDIA_TYPE}
+        written = ""  # this attempt's text so far
         try:
             async with self.http.stream("POST", url, json=payload, headers=headers) as response:
                 if response.status_code >= 400:
@@ -248,12 +263,15 @@ class EngineClient:
                 if not response.headers.get("content-type", "").startswith(SSE_MEDIA_TYPE):
                     await response.aread()
                     return _json(response)  # an engine without streaming answers plain JSON
-                async for name, data in iter_sse(response.aiter_lines()):
-                    event = parse_sse_event(name, data)  # None: an event this contract does not know
+                async for sse in EventSource(response).aiter_sse():
+                    event = parse_sse_event(sse.event, sse.data)  # None: an event this contract does not know
                     if isinstance(event, QueuedEvent) and on_queued is not None:
                         await on_queued(event.position)
                     elif isinstance(event, ProgressEvent) and on_progress is not None:
                         await on_progress(event.step, event.total)
+                    elif isinstance(event, TokenEvent) and on_text is not None:
+                        written += event.text
+                        await on_text(written)
                     elif isinstance(event, ResultEvent):
                         return event.body
                     elif isinstance(event, StreamError):
@@ -263,27 +281,6 @@ class EngineClient:
         except ValueError as error:  # pydantic's ValidationError and JSON errors are ValueErrors
             raise EngineError("The engine sent an event I could not read.", code="bad_event") from error
         raise EngineError("The engine closed the connection before answering.", code="stream_ended")
-
-
-async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str]]:
-    """Server-sent events as (event name, data) pairs, for `parse_sse_event`; comments and ids are skipped."""
-    event, data = "message", []
-    async for line in lines:
-        if line == "":
-            if data:
-                yield event, "\n".join(data)
-            event, data = "message", []
-        elif line.startswith(":"):
-            continue
-        else:
-            field, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if field == "event":
-                event = value
-            elif field == "data":
-                data.append(value)
-    if data:
-        yield event, "\n".join(data)
 
 
 def _json(response: httpx.Response) -> Any:

@@ -1,5 +1,6 @@
 """What the bot keeps in its database while answering: jobs (for their buttons after a restart), answer
-threads (their atlas hits, for follow-ups) and follow-up turns.
+threads (their atlas hits, for follow-ups) and follow-up turns (read back as the history a follow-up
+sends the engine, so a thread remembers its conversation across restarts).
 
 Writing a job or a thread is best effort: an answer is never withheld because the database is down
 (the operator sees a warning). Reading a thread for a follow-up is not: `DatabaseUnavailable` reaches
@@ -15,6 +16,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from engine.contract import ASK_HISTORY_ANSWER_MAX_CHARS, ASK_QUESTION_MAX_CHARS, AskTurn
 
 from ..queue import Job
 from ..store import DatabaseUnavailable, jobs, threads, turns
@@ -126,6 +129,20 @@ async def thread_context(ctx: Context, thread_id: int) -> AnswerThread | None:
         return None
     async with _lookup(), ctx.db.session() as session:
         return await threads.get_thread(session, thread_id)
+
+
+async def thread_history(ctx: Context, thread_id: int, *, last: int) -> list[AskTurn]:
+    """The thread's `last` follow-ups, oldest first, as the engine takes them (each cut to the contract's
+    limits). Raises `DatabaseUnavailable` (also when it does not answer within `LOOKUP_TIMEOUT_S`)."""
+    if ctx.db is None or last < 1:
+        return []
+    async with _lookup(), ctx.db.session() as session:
+        rows = await turns.thread_turns(session, thread_id, last=last)
+    return [
+        AskTurn(question=row.question[:ASK_QUESTION_MAX_CHARS], answer=row.answer[:ASK_HISTORY_ANSWER_MAX_CHARS])
+        for row in rows
+        if row.question.strip() and row.answer.strip()
+    ]
 
 
 @asynccontextmanager

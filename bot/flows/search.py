@@ -1,5 +1,8 @@
 """Search: by text (explanation, best image, hits), more results, by an uploaded image, and by an atlas
-image ('Use as query'). Each answer thread remembers its hits, so follow-ups there are grounded in them."""
+image ('Use as query'). Each answer thread remembers its hits, so follow-ups there are grounded in them.
+
+A text search's explanation is shown as the engine's LLM writes it (bot/flows/live.py), then replaced by
+the checked one, labelled as written by a language model from the numbered captions it cites."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from ..requests import MoreResults, SearchImage, SearchText, SimilarTo
 from ..ui import views
 from . import memory
 from .context import Context
+from .live import LiveText
 from .pictures import footer, hit_files
 from .reply import Reply
 from .run import engine_status, run_job
@@ -34,9 +38,14 @@ async def search_text(interaction: discord.Interaction[Any], ctx: Context, reque
         working = "🔎 Searching the atlas and writing an explanation…"
         await status.set(working)
         search = SearchRequest(query=query, k=request.k, modality=modality)  # type: ignore[arg-type]
-        result = await ctx.engine.search(search, on_queued=engine_status(status, working))
+        live = LiveText(reply, min_interval_s=ctx.settings.progress_interval_s, heading="**Explanation**")
+        try:
+            result = await ctx.engine.search(search, on_queued=engine_status(status, working), on_text=live.update)
+        except BaseException:  # cancelled, failed, timed out: the words shown stay, marked as stopped
+            await live.stop()
+            raise
         await status.set("🖼️ Fetching images…")
-        await send_search_answer(reply, ctx.engine, result, modality=modality)
+        await send_search_answer(reply, ctx.engine, result, modality=modality, live=live)
         shown = ([result.best.id] if result.best else []) + [hit.id for hit in result.hits]
         await memory.remember_thread(ctx, reply.target, command="search", query=query, hit_ids=shown)
 
@@ -47,25 +56,38 @@ async def search_text(interaction: discord.Interaction[Any], ctx: Context, reque
     )
 
 
+def explanation_label(result: SearchResponse) -> str:
+    """Who wrote the explanation and from what: the captions [1]–[k] it was given, and which it cited."""
+    k = len(result.context_ids)
+    label = f"Written by a language model from the captions {'[1]' if k == 1 else f'[1]–[{k}]'}"
+    if result.grounded:
+        cited = ", ".join(f"[{c.n}] `{c.id}`" for c in result.citations)
+        return f"{label}; cited: {cited}."
+    return f"{label}. It cites none of them validly: check it against the hits below."
+
+
 async def send_search_answer(
-    reply: Reply, engine: EngineClient, result: SearchResponse, *, modality: str | None
+    reply: Reply, engine: EngineClient, result: SearchResponse, *, modality: str | None,
+    live: LiveText | None = None,
 ) -> None:
-    """Explanation, best image and first-pass hits, each with its source."""
+    """Explanation, best image and first-pass hits, each with its source (the explanation in place of its
+    streamed words when there were any)."""
     labelled = ([("best", result.best)] if result.best else []) + [
         (str(n), h) for n, h in enumerate(result.hits, 1)
     ]
     files, names = await hit_files(reply, engine, labelled)
     explanation = result.enriched or "(No explanation: the engine's language model is switched off.)"
+    label = f"-# {explanation_label(result)}\n" if result.enriched else ""
     parts: list[str] = []
     embed = None
     if reply.can_embed:
         embed = discord.Embed(
             title=trim(f"Explanation: {result.query}", EMBED_TITLE_MAX),
-            description=trim(explanation, EMBED_DESCRIPTION_MAX),
+            description=trim(f"{label}{explanation}", EMBED_DESCRIPTION_MAX),
             colour=EMBED_COLOUR,
         ).set_footer(text=text.DISCLAIMER_LINE.removeprefix("-# "))
     else:
-        parts.append(f"**Explanation**\n{text.escape(explanation)}")
+        parts.append(f"**Explanation**\n{label}{text.escape(explanation)}")
     offset = 0
     if result.best:
         parts.append("**Best match for the explanation**\n" + text.hit_block(result.best, "★", names.get(0)))
@@ -77,6 +99,8 @@ async def send_search_answer(
         parts.append(
             "The atlas has no images for this query" + (f" with modality {modality}." if modality else ".")
         )
+    if live is not None:
+        await live.discard()  # the checked explanation, with the images and hits, takes the streamed words' place
     await reply.send("\n\n".join(parts), embed=embed)
     last = footer(text.mark(text.SEARCH_MARK, result.query), _modality_line(modality))
     view = views.search_view(shown=len(result.hits), modality=modality, hit_ids=[h.id for h in result.hits])

@@ -42,6 +42,8 @@ class Plan:
     steps: int | None = None  # generate: number of progress events
     step_delay: float = 0.0
     queued: list[int] = field(default_factory=list)  # SSE queued positions to announce first
+    tokens: list[str] = field(default_factory=list)  # ask, search: SSE token events (the LLM's words)
+    token_delay: float = 0.0
 
 
 def png_bytes(
@@ -105,6 +107,7 @@ class EngineStandIn:
         self.streaming = True  # False: answer plain JSON even when asked for events (an older engine)
         self.in_flight = 0
         self.peak_in_flight = 0
+        self.closed_early = 0  # event streams the client closed before their last event
         self.url = ""
         app = web.Application(client_max_size=20 * 2**20)
         app.router.add_post("/v1/search", self._search)
@@ -191,6 +194,13 @@ class EngineStandIn:
         for step in range(1, steps + 1):
             await asyncio.sleep(plan.step_delay)
             await event("progress", {"step": step, "total": steps})
+        try:
+            for text in plan.tokens:
+                await asyncio.sleep(plan.token_delay)
+                await event("token", {"text": text})
+        except (ConnectionError, asyncio.CancelledError):  # the client went away: the engine would stop here
+            self.closed_early += 1
+            raise
         if plan.stream_error is not None:
             status, code, message = plan.stream_error
             await event("error", {"error": _detail(status, code, message, plan.retryable), "status": status})

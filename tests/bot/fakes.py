@@ -81,6 +81,14 @@ class FakeMessage:
             self.view = kwargs["view"]
         return self
 
+    async def delete(self) -> None:
+        """Gone from its channel, as Discord's delete leaves it (`deleted` stays for the test to see)."""
+        self.deleted = True
+        messages = getattr(self.channel, "messages", None)
+        if messages is not None and self in messages:
+            messages.remove(self)
+            self.channel.deleted = [*getattr(self.channel, "deleted", []), self]
+
     async def create_thread(self, *, name: str, auto_archive_duration: int | None = None) -> FakeThread:
         if self.channel.refuse_threads:
             raise forbidden()

@@ -4,8 +4,12 @@ short, friendly answers."""
 
 from __future__ import annotations
 
+import asyncio
+
 import discord
 
+from bot.flows.ask import HISTORY_TURNS
+from bot.flows.live import CURSOR, STOPPED, WRITING
 from bot.requests import AskFollowUp, CancelJob
 from bot.store import jobs, open_url, threads, turns
 from bot.store.database import Database, make_engine
@@ -16,7 +20,8 @@ from engine.contract import ASK_QUESTION_MAX_CHARS, DISCLAIMER
 
 from .conftest import invoke
 from .engine_standin import Plan, hit
-from .fakes import FakeChannel, FakeInteraction, FakePost, FakeThread, FakeUser
+from .fakes import FakeChannel, FakeInteraction, FakePost, FakeThread, FakeUser, wait_until
+from .test_buttons import click
 
 
 async def _search_thread(services, query: str = "pneumothorax", k: int = 3) -> FakeThread:
@@ -240,3 +245,78 @@ async def test_with_the_database_down_searches_still_answer(engine, make_service
         assert "not remembered yet: the database is unavailable (retrying" in caplog.text
     finally:
         await down.close()
+
+
+# --- issue 18: a conversation (history from the database) and streamed answers -------------------------
+async def test_each_follow_up_sends_the_threads_earlier_turns_oldest_first_button_and_mention_alike(
+    engine, make_services, bot_db
+):
+    services = make_services()
+    thread = await _search_thread(services)
+    await _ask_with_the_button(services, thread, "what does the x-ray show?")
+    bot_user = FakeUser(4242, bot=True)
+    post = FakePost(thread, "<@4242> and on CT?", author_id=7, mentions=(bot_user,))
+    await services.handle_message(post, follow_up_from(post, bot_user))  # type: ignore[arg-type]
+    # a restarted process reads the same turns from the database
+    reopened = await open_url(str(bot_db.engine.url))
+    try:
+        await _ask_with_the_button(make_services(db=reopened), thread, "compare it with the first answer")
+    finally:
+        await reopened.close()
+
+    first, second, third = (call["body"] for call in engine.calls("/v1/ask"))
+    assert "history" not in first  # nothing earlier in the thread
+    answer_1 = "About 'what does the x-ray show?': air collects in the pleural space [1] and the lung edge is visible [4]."
+    assert second["history"] == [{"question": "what does the x-ray show?", "answer": answer_1}]
+    assert [turn["question"] for turn in third["history"]] == ["what does the x-ray show?", "and on CT?"]
+    assert third["history"][0]["answer"] == answer_1  # the third question can refer to the first answer
+
+
+async def test_only_the_last_turns_are_sent(engine, services):
+    thread = await _search_thread(services)
+    async with services.db.session() as session:
+        for n in range(HISTORY_TURNS + 3):
+            await turns.add_turn(session, thread_id=thread.id, user_id=1, question=f"question {n}",
+                                 answer=f"answer {n} [1]", cited_ids=["ROCO_00099"], grounded=True)
+    await _ask_with_the_button(services, thread, "and now?")
+    history = engine.calls("/v1/ask")[0]["body"]["history"]
+    assert [t["question"] for t in history] == [f"question {n}" for n in range(3, HISTORY_TURNS + 3)]
+
+
+async def test_the_answer_streams_into_one_message_then_the_checked_cited_text_replaces_it(engine, make_services):
+    services = make_services(progress_interval_s=0.1)
+    thread = await _search_thread(services)
+    words = [f"word{n} " for n in range(12)]
+    engine.plan("/v1/ask", Plan(tokens=words, token_delay=0.03))
+    before = len(thread.messages)
+    await _ask_with_the_button(services, thread, "why is it dark?")
+
+    header, status, answer = thread.messages[before:]
+    shown = [c.replace("\\", "") for c in answer.content_history]
+    assert shown[0].startswith("word0") and shown[0].endswith(WRITING)  # the first words, marked as being written
+    partial = shown[:-1]
+    assert all(a.split(CURSOR)[0] in b for a, b in zip(partial, partial[1:], strict=False))  # it only grows
+    assert len(partial) >= 2  # the words arrived over ~0.36 s: at least one edit came in between
+    gaps = [b - a for a, b in zip(answer.edit_times, answer.edit_times[1:], strict=False)]
+    assert all(gap >= 0.1 - 0.01 for gap in gaps[:-1])  # at most one edit per MIRAGE_PROGRESS_INTERVAL_S
+    final = shown[-1]
+    assert final.startswith("About 'why is it dark?': air collects") and "**Sources:**" in final
+    assert DISCLAIMER in answer.content and WRITING not in final and answer.custom_ids == ["mirage:ask"]
+    assert status.content == "✅ Done."
+
+
+async def test_cancel_while_the_answer_is_written_stops_the_stream_and_says_so(engine, services):
+    thread = await _search_thread(services)
+    engine.plan("/v1/ask", Plan(tokens=[f"w{n} " for n in range(100)], token_delay=0.05))
+    before = len(thread.messages)
+    task = asyncio.create_task(_ask_with_the_button(services, thread, "slowly?"))
+    await wait_until(lambda: len(thread.messages) >= before + 3)  # header, status, the first words
+    status, live = thread.messages[before + 1], thread.messages[before + 2]
+
+    await click(status.custom_ids[0], FakeInteraction(services, user_id=1, message=status))
+    await asyncio.wait_for(task, 5)
+    assert status.content == "🛑 Cancelled."
+    await wait_until(lambda: engine.closed_early == 1)  # the engine's stream was closed: its generation stops
+    assert live.content.startswith("w0") and live.content.endswith(STOPPED) and "**Sources:**" not in live.content
+    async with services.db.session() as session:
+        assert await turns.thread_turns(session, thread.id) == []  # no answer, no turn

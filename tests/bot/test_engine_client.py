@@ -4,25 +4,42 @@ from __future__ import annotations
 
 import pytest
 
-from bot.engine_client import EngineError, iter_sse
-from engine.contract import GenerateRequest, SearchRequest
+from bot.engine_client import EngineError
+from engine.contract import AskRequest, AskTurn, GenerateRequest, SearchRequest
 
 from .engine_standin import Plan
 
 
-async def lines(*items: str):
-    for item in items:
-        yield item
+async def test_the_llms_words_reach_on_text_as_the_text_so_far_then_the_checked_answer_returns(engine, services):
+    engine.plan("/v1/ask", Plan(queued=[1], tokens=["Air ", "in the ", "pleural space [1", "]."]))
+    seen: list[str] = []
+
+    async def on_text(text: str) -> None:
+        seen.append(text)
+
+    result = await services.engine.ask(AskRequest(question="Why?", context_ids=["ROCO_1"]), on_text=on_text)
+    assert seen == ["Air ", "Air in the ", "Air in the pleural space [1", "Air in the pleural space [1]."]
+    assert result.grounded and result.answer.startswith("About 'Why?'")  # the checked answer, not the words
+    assert engine.calls("/v1/ask")[0]["headers"]["Accept"] == "text/event-stream"
 
 
-async def test_iter_sse_joins_data_lines_and_skips_comments():
-    events = [
-        e
-        async for e in iter_sse(
-            lines(": hi", "event: progress", 'data: {"step": 1,', 'data: "total": 2}', "", "data: x")
-        )
-    ]
-    assert events == [("progress", '{"step": 1,\n"total": 2}'), ("message", "x")]
+async def test_a_retried_stream_starts_its_text_again(engine, services):
+    engine.plan("/v1/search", Plan(tokens=["first ", "try"], stream_error=(503, "cancelled", "retry"),
+                                   retryable=True))
+    engine.plan("/v1/search", Plan(tokens=["second"]))
+    seen: list[str] = []
+
+    async def on_text(text: str) -> None:
+        seen.append(text)
+
+    await services.engine.search(SearchRequest(query="q"), on_text=on_text)
+    assert seen == ["first ", "first try", "second"]
+
+
+async def test_history_travels_with_the_question(engine, services):
+    turn = AskTurn(question="What is it?", answer="A pneumothorax [1].")
+    await services.engine.ask(AskRequest(question="And on CT?", context_ids=["ROCO_1"], history=[turn]))
+    assert engine.calls("/v1/ask")[0]["body"]["history"] == [{"question": "What is it?", "answer": "A pneumothorax [1]."}]
 
 
 async def test_progress_and_queue_places_reach_the_hooks(engine, services):

@@ -199,3 +199,50 @@ async def test_when_the_channel_refuses_messages_the_followup_carries_the_answer
     texts = "\n".join(m.content for m in interaction.followup.messages)
     assert "ROCO_00001" in texts and DISCLAIMER in texts
     assert len(interaction.followup.messages[-1].files) == 2
+
+
+# --- issue 18: a cited, streamed explanation ----------------------------------------------
+def _cited_search(grounded: bool) -> dict:
+    body = {
+        "query": "pneumothorax", "enriched": "Air in the pleural space [1], seen on both [1][3].",
+        "best": None, "hits": [], "context_ids": ["ROCO_00001", "ROCO_00002", "ROCO_00003"], "notes": [],
+        "citations": [{"n": 1, "id": "ROCO_00001"}, {"n": 3, "id": "ROCO_00003"}] if grounded else [],
+        "grounded": grounded,
+    }
+    if not grounded:
+        body["enriched"] = "Air in the pleural space."
+    return body
+
+
+async def test_the_explanation_is_labelled_as_written_by_a_language_model_from_the_captions(engine, services):
+    engine.plan("/v1/search", Plan(body=_cited_search(grounded=True)))
+    interaction = FakeInteraction(services)
+    await invoke(services, "search", interaction, query="pneumothorax", k=3)
+    _, body, _ = interaction.thread.messages
+    description = body.embeds[0].description
+    assert description.startswith(
+        "-# Written by a language model from the captions [1]–[3]; cited: [1] `ROCO_00001`, [3] `ROCO_00003`.\n"
+    )
+    assert description.endswith("Air in the pleural space [1], seen on both [1][3].")
+
+
+async def test_an_explanation_citing_nothing_says_to_check_it_against_the_hits(engine, services):
+    engine.plan("/v1/search", Plan(body=_cited_search(grounded=False)))
+    permissions = discord.Permissions(ALL_NEEDED.value)
+    permissions.embed_links = False
+    interaction = FakeInteraction(services, permissions=permissions)
+    await invoke(services, "search", interaction, query="pneumothorax", k=3)
+    body = interaction.thread.messages[1].content.replace("\\", "")
+    assert "-# Written by a language model from the captions [1]–[3]. It cites none of them validly" in body
+
+
+async def test_the_explanation_streams_then_the_checked_answer_takes_its_place(engine, services):
+    engine.plan("/v1/search", Plan(tokens=["Air ", "in the ", "pleural ", "space."], token_delay=0.06))
+    interaction = FakeInteraction(services)
+    await invoke(services, "search", interaction, query="pneumothorax", k=3)
+    thread = interaction.thread
+    status, body, footer = thread.messages  # the streamed words are gone, the full answer is there
+    (streamed,) = thread.deleted
+    seen = [c.replace("\\", "") for c in streamed.content_history]
+    assert seen[0].startswith("**Explanation**\nAir") and seen[-1].startswith("**Explanation**\nAir in the pleural space.")
+    assert "air in the pleural space" in body.embeds[0].description and status.content == "✅ Done."

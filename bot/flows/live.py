@@ -1,0 +1,159 @@
+"""An answer shown while the engine's LLM writes it, then replaced by the checked, cited text.
+
+The first words are posted as one message; later words edit it at most once per `min_interval_s`
+(MIRAGE_PROGRESS_INTERVAL_S: Discord allows five message edits per channel in five seconds, and
+discord.py paces the rest by the rate-limit headers), the latest text winning. `finish` writes the final
+text into that message right away (or posts it when there was none, or when it does not fit one
+message); `discard` deletes it for an answer posted in full (search's, with its images); `stop` marks
+a message whose answer will not come (cancelled, failed). Failing edits are logged; the final answer
+is never lost to one: it is posted instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import discord
+
+from ..render import text
+from ..render.images import MESSAGE_MAX_CHARS
+from .reply import Reply
+
+log = logging.getLogger(__name__)
+
+WRITING = "-# ✍️ being written by a language model; the checked answer with its sources replaces this"
+CURSOR = " ▌"
+STOPPED = "-# 🛑 stopped before the answer was finished"
+SUPERSEDED = "-# (the explanation was being written here; the checked one is below)"
+
+
+class LiveText:
+    """One message that follows the LLM's words, then becomes the final answer."""
+
+    def __init__(
+        self, reply: Reply, *, min_interval_s: float, heading: str = "", clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.reply = reply
+        self.min_interval_s = min_interval_s
+        self.heading = heading
+        self.message: Any | None = None
+        self.edits = 0  # edits made while writing (not counting the final one)
+        self._written = ""  # the newest words shown or waiting to be
+        self._clock = clock
+        self._last_edit = 0.0
+        self._pending: str | None = None
+        self._flush: asyncio.Task[None] | None = None
+        self._closed = False
+        self._lock = asyncio.Lock()
+
+    async def update(self, written: str) -> None:
+        """The LLM's text so far: posted the first time, then an edit when the interval allows (else later)."""
+        if self._closed or not written.strip():
+            return
+        self._written = written
+        content = self._render(written)
+        if self.message is None:
+            async with self._lock:
+                if self.message is None:
+                    self._last_edit = self._clock()
+                    self.message = await self.reply.send(content, notes=False)
+                    return
+        wait = self.min_interval_s - (self._clock() - self._last_edit)
+        self._pending = content
+        if wait <= 0 and self._flush is None:
+            await self._write_pending()
+        elif self._flush is None:
+            self._flush = asyncio.create_task(self._flush_later(wait))
+
+    async def finish(
+        self, final: str, *, view: discord.ui.View | None = None, embed: discord.Embed | None = None
+    ) -> None:
+        """Replace the words with the checked `final` text (with `view`, `embed`); posted anew when it cannot be."""
+        await self._close()
+        # notes still waiting on the reply (no thread, no files) go out with a posted answer, not an edit
+        notes_waiting = bool(getattr(self.reply, "_notes", None))
+        if self.message is not None and len(final) <= MESSAGE_MAX_CHARS and not notes_waiting:
+            try:
+                kwargs: dict[str, Any] = {"content": final, "allowed_mentions": discord.AllowedMentions.none()}
+                if view is not None:
+                    kwargs["view"] = view
+                if embed is not None:
+                    kwargs["embed"] = embed
+                await self.message.edit(**kwargs)
+                return
+            except discord.HTTPException:
+                log.warning("could not turn the streamed message into the answer; posting it instead", exc_info=True)
+        delete = getattr(self.message, "delete", None)
+        if callable(delete):
+            with contextlib.suppress(discord.HTTPException):
+                await delete()
+        await self.reply.send(final, view=view, embed=embed)
+
+    async def discard(self) -> None:
+        """The words are superseded by an answer posted in full (e.g. search's, with its images): delete them."""
+        await self._close()
+        delete = getattr(self.message, "delete", None)
+        if callable(delete):
+            try:
+                await delete()
+            except discord.HTTPException:
+                log.warning("could not delete the streamed words; marking them superseded", exc_info=True)
+                with contextlib.suppress(discord.HTTPException):
+                    await self.message.edit(content=SUPERSEDED)
+
+    async def stop(self) -> None:
+        """The answer will not come: say so under the words already shown (nothing when none were)."""
+        await self._close()
+        if self.message is None:
+            return
+        head = f"{self.heading}\n" if self.heading else ""
+        content = _fit(f"{head}{text.escape(self._written.strip())}\n{STOPPED}", keep_end=True, head=head)
+        with contextlib.suppress(discord.HTTPException):
+            await self.message.edit(content=content, allowed_mentions=discord.AllowedMentions.none())
+
+    # --- plumbing -------------------------------------------------------------------------
+    def _render(self, written: str) -> str:
+        head = f"{self.heading}\n" if self.heading else ""
+        return _fit(f"{head}{text.escape(written.strip())}{CURSOR}\n{WRITING}", keep_end=True, head=head)
+
+    async def _flush_later(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        self._flush = None
+        await self._write_pending()
+
+    async def _write_pending(self) -> None:
+        content, self._pending = self._pending, None
+        if content is None or self._closed or self.message is None:
+            return
+        self._last_edit = self._clock()
+        async with self._lock:
+            try:
+                await self.message.edit(content=content, allowed_mentions=discord.AllowedMentions.none())
+                self.edits += 1
+            except discord.HTTPException:
+                log.warning("could not edit the streamed answer", exc_info=True)
+
+    async def _close(self) -> None:
+        self._closed = True
+        if self._flush is not None:
+            self._flush.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flush
+            self._flush = None
+        async with self._lock:  # an edit in flight lands before the last word
+            pass
+
+
+def _fit(content: str, *, keep_end: bool = False, head: str = "") -> str:
+    """`content` within one message; while writing, the newest words are the ones kept."""
+    if len(content) <= MESSAGE_MAX_CHARS:
+        return content
+    if keep_end:
+        room = MESSAGE_MAX_CHARS - len(head) - 1
+        return head + "…" + content[len(content) - room :]
+    return content[: MESSAGE_MAX_CHARS - 1] + "…"
