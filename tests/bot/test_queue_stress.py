@@ -147,3 +147,15 @@ async def test_a_start_wakes_only_the_head_of_the_line_not_every_waiter(waiters:
         queue.cancel(job.id, job.user_id)
     await asyncio.gather(runner, *tasks, return_exceptions=True)
     assert queue.running == 0
+
+
+def test_near_the_front_the_place_is_exact_and_far_back_a_coarse_line_with_an_estimate() -> None:
+    from bot.flows.run import place_text
+
+    assert place_text(Place(ahead=0, exact=True)) == "⏳ You're next in the queue."
+    assert place_text(Place(ahead=3, exact=True)) == "⏳ Place 4 in the queue."
+    assert place_text(Place(ahead=437, exact=False, eta_s=350.0)) == (
+        "⏳ About 450 requests ahead of yours, ~6 min. This line updates now and then."
+    )
+    assert place_text(Place(ahead=37, exact=False, eta_s=20.0)).startswith("⏳ About 40 requests ahead of yours, under a minute.")
+    assert "~" not in place_text(Place(ahead=2500, exact=False, eta_s=None))  # no starts seen yet: no guess
