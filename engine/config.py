@@ -57,6 +57,16 @@ class EngineSettings(BaseSettings):
     search_exact: bool = False
     quantization: Literal["none", "int8"] = "int8"  # int8 graph walk, float32 rescoring
     dedup_threshold: float = Field(default=0.985, ge=0.0, le=1.0)
+    # quiz (engine/pipelines/quiz_fair.py, README "Quiz"): a distractor's caption is never closer to the
+    # right caption (CLIP text cosine) than this; measured on the demo atlas (bench/README.md "Quiz fairness")
+    quiz_distractor_threshold: float = Field(default=0.95, ge=0.0, le=1.0)
+    # a topic quiz's pool: the atlas images nearest the topic's CLIP text vector, at least this cosine,
+    # at most quiz_topic_pool_max of them, and at least quiz_pool_min of them (also for a concept quiz) or
+    # the request is refused with 409. Unset: the profile's (engine/pipelines/quiz_pools.py TOPIC_FLOORS:
+    # tiny 0.5, measured on the demo atlas in bench/README.md; real 0.2, not measured here)
+    quiz_topic_floor: float | None = Field(default=None, ge=-1.0, le=1.0)
+    quiz_topic_pool_max: int = Field(default=200, ge=1, le=2000)
+    quiz_pool_min: int = Field(default=5, ge=1, le=100)
     hnsw_m: int = Field(default=32, ge=4, le=128)  # HNSW graph degree, fixed when the atlas is created
     hnsw_ef_construct: int = Field(default=256, ge=4, le=1000)  # HNSW build effort, fixed at creation (bench/README.md)
     oversampling: float = Field(default=2.0, ge=1.0, le=16.0)  # int8: candidates x this, rescored in fp32

@@ -88,6 +88,15 @@ class Source(BaseModel):
     licence: str | None = None
 
 
+class Concept(BaseModel):
+    """One UMLS concept of an atlas caption."""
+
+    cui: str = Field(description="UMLS concept id, e.g. C0040405.")
+    name: str | None = Field(default=None, description="Its name, where the atlas's data carries one.")
+    semtype: str | None = Field(default=None, description="Its semantic type (TUI, e.g. T047), where the data "
+                                                          "maps CUIs to types (ROCO's files do not).")
+
+
 class Hit(BaseModel):
     """One real atlas image found for a query."""
 
@@ -99,6 +108,10 @@ class Hit(BaseModel):
     image_url: str = Field(description="Engine path of the image bytes, e.g. /v1/atlas/ROCO_00020/image.")
     keywords: list[str] = Field(default_factory=list)
     split: str | None = None
+    concepts: list[Concept] = Field(
+        default_factory=list,
+        description="UMLS concepts of the caption (ROCO's CUIs), in source order; empty where the atlas has none.",
+    )
 
 
 class ErrorDetail(BaseModel):
@@ -411,38 +424,97 @@ class AskResponse(BaseModel):
 # --- quiz: an atlas image, its caption hidden, choices to pick from ---------------------
 QUIZ_CHOICES_MIN, QUIZ_CHOICES_MAX, QUIZ_CHOICES_DEFAULT = 3, 5, 4
 QUIZ_CHOICE_DISPLAY_CHARS = 80  # Discord's button label limit; the full text travels beside it
+QUIZ_TOPIC_MAX_CHARS = 200
+QUIZ_ITEM_IDS_MAX = 200
+CUI_PATTERN = r"^C[0-9]{7}$"
 QuizKind = Literal["caption", "modality"]
+QuizHintKind = Literal["shows", "strike"]
+
+# Points for a right answer after n hints (index n); a wrong answer scores 0. The single source of the
+# rule: a right answer after every hint still scores (> 0) and at most a fifth of an unhinted one, and
+# guessing among the choices left after every hint is worth less than an unhinted right answer.
+QUIZ_POINTS_BY_HINTS: tuple[int, ...] = (10, 7, 4, 2)
+QUIZ_POINTS_WRONG = 0
+
+
+def quiz_points(correct: bool, hints_taken: int, rungs: int = len(QUIZ_POINTS_BY_HINTS) - 1) -> int:
+    """Points for one answer on a question whose ladder has `rungs` hints (len(QuizResponse.hints)):
+    QUIZ_POINTS_BY_HINTS[hints taken] when right, and its last entry once every rung was taken (a 3-choice
+    question has 2 rungs: 10, 7, then 2); QUIZ_POINTS_WRONG when wrong. QuizResponse.points_by_hints lists
+    the same numbers for its question."""
+    if not correct:
+        return QUIZ_POINTS_WRONG
+    last = len(QUIZ_POINTS_BY_HINTS) - 1
+    taken = max(hints_taken, 0)
+    return QUIZ_POINTS_BY_HINTS[last] if taken >= min(rungs, last) else QUIZ_POINTS_BY_HINTS[taken]
+
+
+def _not_both(a: str, b: str) -> dict[str, Any]:
+    """JSON Schema: not both `a` and `b` given with a value other than null."""
+    given = {"not": {"type": "null"}}
+    return {"not": {"required": [a, b], "properties": {a: given, b: given}}}
 
 
 class QuizRequest(RequestModel):
-    """A modality quiz needs a known modality: said in the schema (if/then) and checked here."""
+    """Said in the schema (if/then, not) and checked here: a modality question takes no modality filter
+    (its answer would always be that modality), and at most one of topic, concept, item_ids."""
 
     model_config = ConfigDict(
         **STRICT,
         json_schema_extra={
             "if": {"properties": {"kind": {"const": "modality"}}, "required": ["kind"]},
-            "then": {"properties": {"modality": {"not": {"const": "other"}}}},
+            "then": {"properties": {"modality": {"type": "null"}}},
+            "allOf": [_not_both("topic", "concept"), _not_both("topic", "item_ids"),
+                      _not_both("concept", "item_ids")],
         },
     )
 
-    modality: Modality | None = Field(default=None, description="Quiz only images of this modality.")
+    modality: Modality | None = Field(default=None, description="Quiz only images of this modality (caption "
+                                                                "questions; distractors of that modality too).")
     seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX,
                              description="Same seed, same item and choice order; none: a random one (returned).")
     choices: int = Field(default=QUIZ_CHOICES_DEFAULT, ge=QUIZ_CHOICES_MIN, le=QUIZ_CHOICES_MAX)
     kind: QuizKind = Field(default="caption", description="caption: which caption is this image's; "
                                                           "modality: which modality made it.")
+    topic: str | None = Field(
+        default=None, min_length=1, max_length=QUIZ_TOPIC_MAX_CHARS, pattern=NOT_BLANK_PATTERN,
+        description="Free text: the items are the atlas images nearest the topic's CLIP text vector, above "
+                    "the engine's floor (MIRAGE_QUIZ_TOPIC_FLOOR); too few answer 409 naming how many.")
+    concept: str | None = Field(default=None, pattern=CUI_PATTERN,
+                                description="A UMLS CUI: the items are the atlas images whose caption has it.")
+    item_ids: list[AtlasId] | None = Field(
+        default=None, min_length=1, max_length=QUIZ_ITEM_IDS_MAX,
+        description="An explicit set of atlas ids, walked in this order (seed k asks the k-th, modulo the "
+                    "set's size); ids not in the atlas are left out and named in `notes`.")
 
     @model_validator(mode="after")
-    def _modality_quiz_needs_a_known_modality(self) -> QuizRequest:
-        if self.kind == "modality" and self.modality == "other":
-            raise ValueError("modality: a modality quiz needs a known modality, not 'other'")
+    def _one_pool_and_no_modality_filter_on_a_modality_question(self) -> QuizRequest:
+        if self.kind == "modality" and self.modality is not None:
+            raise ValueError("kind, modality: a modality question takes no modality filter (its answer would "
+                             "always be that modality); leave out modality or ask kind 'caption'")
+        given = [name for name in ("topic", "concept", "item_ids") if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise ValueError(f"{', '.join(given)}: give at most one of topic, concept, item_ids")
         return self
 
 
 class QuizChoice(BaseModel):
     text: str = Field(description=f"For display: at most {QUIZ_CHOICE_DISPLAY_CHARS} characters, cut between words.")
-    full_text: str = Field(description="The whole caption (or modality name), for the reveal.")
+    full_text: str = Field(description="The whole caption (or modality name): list every choice in full.")
     id: str | None = Field(default=None, description="Atlas id whose caption this is (caption quizzes).")
+    source: Source | None = Field(default=None, description="Where that atlas image comes from (caption quizzes).")
+    image_url: str | None = Field(default=None, description="Engine path of that image's bytes, for the reveal "
+                                                            "(caption quizzes).")
+
+
+class QuizHint(BaseModel):
+    """One rung of the hint ladder."""
+
+    text: str = Field(description="What to show; never names or begins the right choice.")
+    kind: QuizHintKind = Field(description="shows: what the image shows (modality for caption questions, body "
+                                           "region, plane); strike: one wrong choice struck out.")
+    strike: int | None = Field(default=None, description="strike: index in `choices` of the wrong choice struck "
+                                                         "out (letter A = 0).")
 
 
 class QuizResponse(BaseModel):
@@ -452,8 +524,18 @@ class QuizResponse(BaseModel):
     question: str
     choices: list[QuizChoice]
     answer: int = Field(description="Index of the right choice in `choices`.")
-    hints: list[str] = Field(description="A ladder, to be shown one rung at a time: modality, then "
-                                         "region/keywords, then the first words of the answer.")
+    hints: list[str] = Field(description="The ladder's texts, one rung at a time (as `hint_ladder`): what the "
+                                         "image shows, then a wrong choice struck out, then a second.")
+    hint_ladder: list[QuizHint] = Field(default_factory=list, description="The same rungs with their kind and "
+                                                                           "the choice each strike removes.")
+    points_by_hints: list[int] = Field(
+        default_factory=list,
+        description="Points for a right answer after n hints at index n (0 … len(hints)); a wrong answer "
+                    "scores 0. The rule of engine.contract.quiz_points.")
+    pool_size: int | None = Field(default=None, description="How many usable items this request's pool holds "
+                                                            "(modality, topic, concept or item_ids).")
+    notes: list[str] = Field(default_factory=list, description="What was left out and why (e.g. item_ids not "
+                                                               "in the atlas).")
     seed: int
     disclaimer: str = DISCLAIMER
     timings_ms: dict[str, float] = Field(default_factory=dict)

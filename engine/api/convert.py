@@ -7,6 +7,7 @@ import base64
 from engine.contract import (
     Citation,
     CompareResponse,
+    Concept,
     GenerateResponse,
     Hit,
     HitList,
@@ -35,6 +36,7 @@ def to_hit(hit: StoredHit) -> Hit:
         image_url=image_url(hit.atlas_id),
         keywords=list(p.keywords),
         split=p.split,
+        concepts=[Concept(cui=str(c["cui"]), name=c.get("name"), semtype=c.get("semtype")) for c in p.concepts],
     )
 
 

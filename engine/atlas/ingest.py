@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from engine.atlas.concepts import concept_payload
 from engine.atlas.decode import ImageLimits, PreparedImage, prepare
 from engine.atlas.items import DUPLICATE_ID, EMPTY_CAPTION, AtlasItem, Item, SourceProblem
 from engine.atlas.modality import derive_modality
@@ -163,6 +164,7 @@ class _Run:
             vectors = self._embed(prepared)
             self.store.upsert([AtlasRecord(vector=v, payload=_payload(p)) for v, p in zip(vectors, prepared, strict=True)])
             self.report.added += len(prepared)
+            self.report.count_concepts(p.item for p in prepared)
         self.problems.flush()
         bar.update(len(results))
         bar.set_postfix(added=self.report.added, existing=self.report.skipped_existing,
@@ -184,6 +186,7 @@ class _Run:
 
 def _payload(p: PreparedImage) -> AtlasPayload:
     item = p.item
+    concepts, semtypes = concept_payload(item)
     return AtlasPayload(
         atlas_id=item.atlas_id,
         caption=item.caption,
@@ -194,6 +197,8 @@ def _payload(p: PreparedImage) -> AtlasPayload:
         keywords=list(item.keywords),
         image_path=item.image_location,
         image_jpeg_b64=p.jpeg_b64,
+        concepts=concepts,
+        semtypes=semtypes,
     )
 
 

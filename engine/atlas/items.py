@@ -24,6 +24,15 @@ SUBSETS = ("radiology", "non-radiology")
 
 
 @dataclass(frozen=True)
+class Concept:
+    """One UMLS concept of a caption: its CUI, and its name and semantic type (a TUI) where the source says."""
+
+    cui: str
+    name: str | None = None
+    semtype: str | None = None
+
+
+@dataclass(frozen=True)
 class AtlasItem:
     """One image–caption pair from a source, before decoding. The image is a file or bytes."""
 
@@ -35,6 +44,10 @@ class AtlasItem:
     licence: str | None = None
     keywords: tuple[str, ...] = ()
     semtypes: tuple[str, ...] = ()
+    # UMLS concepts (cuis.txt, ROCOv2's concept files, parquet columns) and ROCO's per-image semantic
+    # types as (TUI, name) pairs; ROCO does not say which CUI has which type (engine/atlas/concepts.py)
+    concepts: tuple[Concept, ...] = ()
+    semantic_types: tuple[tuple[str, str | None], ...] = ()
     image_path: Path | None = None
     image_bytes: bytes | None = field(default=None, repr=False)
     # Where the original image lives, as stored in the payload's `image_path` (a file, or file#row).

@@ -1,7 +1,9 @@
 """Reader for ROCO's parquet mirrors on the Hugging Face hub (e.g. `eltorio/ROCO-radiology`).
 
 Columns: `image` (a struct {bytes, path} as `datasets` writes it, or raw bytes), `image_id`, `caption`;
-optional `keywords`, `pmc_id`, `licence`/`license`. Files are streamed in record batches, so a
+optional `keywords`, `pmc_id`, `licence`/`license`, and concepts where a mirror has them: `cuis`
+(or `cui`/`concepts`: a list or a ";"-separated string of CUIs), `semtypes`/`semantic_types` (TUIs,
+names or both), `concept_names` (names in the order of the CUIs). Files are streamed in record batches, so a
 multi-GB split never sits in memory at once. The split of a file comes from its name
 (`train-00000-of-00004.parquet`, `validation.parquet`) or its folder (`test/….parquet`).
 """
@@ -13,12 +15,22 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.atlas.items import MALFORMED_LINE, SPLITS, AtlasItem, AtlasSourceError, Item, SourceProblem
+from engine.atlas.concepts import CUI, TUI, split_values
+from engine.atlas.items import (
+    MALFORMED_LINE,
+    SPLITS,
+    AtlasItem,
+    AtlasSourceError,
+    Concept,
+    Item,
+    SourceProblem,
+)
 from engine.atlas.roco import ATLAS_ID, canonical_split
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 ID_COLUMNS = ("image_id", "id", "roco_id")
-OPTIONAL_COLUMNS = ("keywords", "pmc_id", "licence", "license")
+OPTIONAL_COLUMNS = ("keywords", "pmc_id", "licence", "license", "cuis", "cui", "concepts", "semtypes",
+                    "semantic_types", "concept_names")
 ROWS_PER_BATCH = 64
 
 
@@ -141,6 +153,8 @@ def _item(path: Path, split: str | None, row: int, values: dict[str, Any], id_co
         pmc_id=values.get("pmc_id") or None,
         licence=licence or None,
         keywords=_keywords(values.get("keywords")),
+        concepts=_concepts(values),
+        semantic_types=_semantic_types(values),
         image_path=image_path,
         image_bytes=image_bytes,
         image_location=where,
@@ -166,3 +180,26 @@ def _keywords(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = re.split(r"[,;\t]", value)
     return tuple(str(v).strip() for v in value if str(v).strip())
+
+
+def _concepts(values: dict[str, Any]) -> tuple[Concept, ...]:
+    """CUIs of the first concept column present (values that are not CUIs dropped), named when a
+    `concept_names` column lists names in the same order."""
+    raw = next((values[c] for c in ("cuis", "cui", "concepts") if values.get(c)), None)
+    cuis = [v for v in split_values(raw) if CUI.match(v)]
+    names = split_values(values.get("concept_names"))
+    named = len(names) == len(cuis)
+    return tuple(Concept(cui, names[i] if named else None) for i, cui in enumerate(dict.fromkeys(cuis)))
+
+
+def _semantic_types(values: dict[str, Any]) -> tuple[tuple[str, str | None], ...]:
+    """(TUI, name) pairs from `semtypes`/`semantic_types`: "T047", "T047 Disease or Syndrome", or T047, name."""
+    pairs: list[tuple[str, str | None]] = []
+    raw = values.get("semtypes") or values.get("semantic_types")
+    for value in split_values(raw):
+        code, _, rest = value.partition(" ")
+        if TUI.match(code):
+            pairs.append((code, rest.strip() or None))
+        elif pairs and pairs[-1][1] is None:
+            pairs[-1] = (pairs[-1][0], value)
+    return tuple(dict.fromkeys(pairs))

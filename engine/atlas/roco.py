@@ -5,7 +5,9 @@
         licences.txt   ROCO_ID,PMC_ID,CC                  (CSV, usually with that header)
         keywords.txt   ROCO_00020<TAB><TAB>kw<TAB>kw ...
         semtypes.txt   ROCO_00020<TAB><TAB>T060<TAB>Diagnostic Procedure ...
+        cuis.txt       ROCO_00020<TAB><TAB>C0040405<TAB>C0577559 ...   (0–20 CUIs, engine/atlas/concepts.py)
         images/ROCO_00020.jpg
+    a CUI mapping (ROCOv2's cui_mapping.csv: CUI, Canonical name) in the folder or above it names the CUIs.
 
 Files are read line by line; a line that cannot be parsed becomes a `SourceProblem` (fatal for a
 caption line, not for a licence/keyword line: the item then just lacks that field).
@@ -18,6 +20,7 @@ import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from engine.atlas.concepts import mapping_near, read_concept_dir
 from engine.atlas.items import (
     MALFORMED_LINE,
     SPLITS,
@@ -133,7 +136,8 @@ def _read_dir(path: Path, split: str, subset: str, data_dir: Path) -> Iterator[I
     problems: list[SourceProblem] = []
     licences = read_licences(_find_file(path, "licences"), data_dir, problems)
     keywords = _read_tabbed(_find_file(path, "keywords"), data_dir, problems, names_only=False)
-    semtypes = _read_tabbed(_find_file(path, "semtypes"), data_dir, problems, names_only=True)
+    concepts = read_concept_dir(path, problems, base=data_dir)  # cuis.txt, semtypes.txt, ROCOv2 CSVs
+    concepts.merge(type(concepts)(known=mapping_near(path, data_dir.parent)))
     yield from problems
 
     captions = _find_file(path, "captions")
@@ -157,7 +161,9 @@ def _read_dir(path: Path, split: str, subset: str, data_dir: Path) -> Iterator[I
             pmc_id=pmc_id,
             licence=licence,
             keywords=keywords.get(atlas_id, ()),
-            semtypes=semtypes.get(atlas_id, ()),
+            semtypes=tuple(name for _, name in concepts.semtypes.get(atlas_id, ()) if name),
+            concepts=concepts.concepts_of(atlas_id),
+            semantic_types=concepts.semantic_types_of(atlas_id),
             image_path=image,
             image_location=str(image),
         )

@@ -1,21 +1,20 @@
 """Quiz (docs/ARCHITECTURE.md §7): an atlas image with its caption hidden, and choices to pick from.
 
-    seed ──▶ item: a fixed walk over the usable items (engine/pipelines/quiz_items.py)
+    pool ──▶ the items asked about: a modality, a topic, a concept or a set of ids (quiz_pools.py)
+    seed ──▶ item: a fixed walk over the pool's usable items (quiz_items.py)
     caption kind:  the item's CLIP image vector ──▶ the atlas images nearest to it (hard negatives)
-                   ──their captions, minus near-duplicates (CLIP text cosine)──▶ distractors
+                   ──only fair ones: other articles, other texts, no shared finding (quiz_fair.py)──▶ distractors
     modality kind: the item's modality against other modalities
-    choices shuffled by the seed ──▶ question, choices (display text + full text), answer, hint ladder
+    choices shuffled by the seed ──▶ question, choices (full text, source), answer, hint ladder (quiz_hints.py)
 """
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.atlas.modality import derive_modality
 from engine.config import EngineSettings
 from engine.contract import (
     MODALITIES,
@@ -27,34 +26,20 @@ from engine.contract import (
 from engine.models.base import ClipEncoder
 from engine.store.base import AtlasStore, StoredHit
 
+from .quiz_fair import DistractorRules
+from .quiz_hints import MODALITY_NAMES, Hint, hint_ladder, points_by_hints
 from .quiz_items import ItemPools, caption_problem
+from .quiz_pools import TOPIC_FLOORS, Pool, PoolFinder, QuizUnavailable
 from .results import InvalidInput, Stopwatch, check_seed
+
+__all__ = ["MODALITY_NAMES", "QuizPipeline", "QuizResult", "QuizUnavailable", "shorten"]
 
 KINDS = ("caption", "modality")
 QUESTIONS = {"caption": "Which caption belongs to this image?", "modality": "Which imaging modality made this image?"}
-MODALITY_NAMES = {"x-ray": "X-ray", "ct": "CT", "mri": "MRI", "ultrasound": "Ultrasound",
-                  "angiography": "Angiography", "nuclear": "Nuclear medicine"}
 # Hard negatives are looked for among this many nearest images at first, doubling up to the maximum.
 FIRST_CANDIDATES, MAX_CANDIDATES = 24, 256
 # Items tried after the seeded one when an item has too few distinct neighbours (deterministic).
 ITEM_ATTEMPTS = 5
-ANSWER_HINT_WORDS = 4
-REGIONS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(pattern, re.IGNORECASE)) for name, pattern in (
-    ("head and brain", r"\b(?:brain|head|skull|cerebr\w*|intracranial|cranial)\b"),
-    ("face and sinuses", r"\b(?:sinus\w*|orbit\w*|mandib\w*|maxill\w*|dental|teeth|tooth)\b"),
-    ("neck", r"\b(?:neck|thyroid|cervical|larynx|pharyn\w*)\b"),
-    ("spine", r"\b(?:spine|spinal|vertebr\w*|lumbar|thoracic spine|disc)\b"),
-    ("chest", r"\b(?:chest|thora\w*|lungs?|pulmonary|pleura\w*|mediastin\w*|heart|cardiac)\b"),
-    ("breast", r"\b(?:breast|mammar\w*)\b"),
-    ("abdomen", r"\b(?:abdom\w*|liver|hepat\w*|spleen|pancrea\w*|kidneys?|renal|bowel|colon|stomach|gall\w*)\b"),
-    ("pelvis", r"\b(?:pelvi\w*|bladder|uter\w*|ovar\w*|prostat\w*)\b"),
-    ("upper limb", r"\b(?:shoulder|humer\w*|elbow|forearm|radius|ulna|wrist|hand|fingers?)\b"),
-    ("lower limb", r"\b(?:hip|femur|femoral|knee|tibia\w*|fibula\w*|ankle|foot|toes?)\b"),
-))
-
-
-class QuizUnavailable(InvalidInput):
-    """The atlas cannot make this quiz (too few usable items); the message lists what is available."""
 
 
 @dataclass
@@ -64,6 +49,7 @@ class QuizOption:
     text: str
     full_text: str
     atlas_id: str | None = None
+    hit: StoredHit | None = None  # the atlas image whose caption this is (its source, for the reveal)
 
 
 @dataclass
@@ -77,6 +63,11 @@ class QuizResult:
     answer: int
     hints: list[str]
     seed: int
+    ladder: list[Hint] = field(default_factory=list)
+    points: list[int] = field(default_factory=list)
+    pool_size: int = 0
+    notes: list[str] = field(default_factory=list)
+    refused: dict[str, int] = field(default_factory=dict)  # candidates refused as unfair, by reason
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -84,107 +75,125 @@ class QuizPipeline:
     """Quiz questions from the atlas, reproducible under a seed."""
 
     def __init__(self, clip: ClipEncoder, store: AtlasStore, *, dedup_threshold: float,
-                 pools: ItemPools | None = None) -> None:
+                 distractor_threshold: float = 0.95, topic_floor: float = TOPIC_FLOORS["real"], topic_pool_max: int = 200,
+                 pool_min: int = 5, pools: ItemPools | None = None) -> None:
         self.clip = clip
         self.store = store
         self.dedup_threshold = dedup_threshold
+        self.distractor_threshold = distractor_threshold
         self.pools = pools or _POOLS
+        self.finder = PoolFinder(clip, store, topic_floor, topic_pool_max, pool_min)
 
     @classmethod
     def from_settings(cls, clip: ClipEncoder, store: AtlasStore, settings: EngineSettings) -> QuizPipeline:
-        """The pipeline with the atlas's near-duplicate threshold."""
-        return cls(clip, store, dedup_threshold=settings.dedup_threshold)
+        """The pipeline with the atlas's near-duplicate threshold and the quiz settings."""
+        return cls(clip, store, dedup_threshold=settings.dedup_threshold,
+                   distractor_threshold=settings.quiz_distractor_threshold,
+                   topic_floor=settings.quiz_topic_floor if settings.quiz_topic_floor is not None
+                   else TOPIC_FLOORS[settings.profile],
+                   topic_pool_max=settings.quiz_topic_pool_max, pool_min=settings.quiz_pool_min)
 
     def __call__(self, *, modality: str | None = None, seed: int | None = None, choices: int = 4,
-                 kind: str = "caption") -> QuizResult:
-        """One question; raises QuizUnavailable (listing usable items per modality) when it cannot be made."""
+                 kind: str = "caption", topic: str | None = None, concept: str | None = None,
+                 item_ids: list[str] | None = None) -> QuizResult:
+        """One question; raises QuizUnavailable (saying how many usable items there are) when it cannot be made."""
         watch = Stopwatch()
         # 1. Check inputs; no seed → a random one, returned so the question can be replayed
-        self.check_inputs(modality, seed, choices, kind)
+        self.check_inputs(modality, seed, choices, kind, topic=topic, concept=concept, item_ids=item_ids)
         seed = secrets.randbelow(SEED_MAX + 1) if seed is None else seed
 
-        # 2. The usable items of the modality (cached per atlas)
+        # 2. The pool: the usable items of the modality, topic, concept or set (the atlas's are cached)
         with watch("items"):
-            walk = self.items(modality, kind, choices)
+            pool = self.pool(modality, kind, choices, topic=topic, concept=concept, item_ids=item_ids)
+            walk = pool.walk
 
-        # 3. The item at the seed's place in the walk, and its distractors (the next item if it has too few)
+        # 3. The item at the seed's place in the walk, and its fair distractors (the next item if too few)
+        rules = None
         with watch("distractors"):
             for attempt in range(min(ITEM_ATTEMPTS, len(walk))):
                 item = self._fetch(walk[(seed + attempt) % len(walk)])
-                wrong = self.caption_distractors(item, choices - 1, modality) if kind == "caption" \
+                rules = DistractorRules(item, self.distractor_threshold, self.dedup_threshold)
+                wrong = self.caption_distractors(item, choices - 1, modality, rules) if kind == "caption" \
                     else self.modality_distractors(item, choices - 1, seed)
                 if len(wrong) == choices - 1:
                     break
             else:
-                raise QuizUnavailable(f"choices: the atlas has too few distinct captions near these items for "
-                                      f"{choices} choices; try fewer choices or another modality")
+                raise QuizUnavailable(f"choices: the atlas has too few fair distractors near these items for "
+                                      f"{choices} choices; try fewer choices or another pool")
 
-        # 4. Shuffle the choices by the seed; the hint ladder
+        # 4. Shuffle the choices by the seed; the hint ladder and its points
         right = _right_option(item, kind)
         order = np.random.default_rng([seed, 1]).permutation(choices)
         options = [right, *wrong]
         shuffled = [options[i] for i in order]
-        return QuizResult(kind=kind, item=item, question=QUESTIONS[kind], choices=shuffled,
-                          answer=int(np.flatnonzero(order == 0)[0]), hints=hint_ladder(item, kind),
-                          seed=seed, timings_ms=watch.total())
+        answer = int(np.flatnonzero(order == 0)[0])
+        ladder = hint_ladder(item, kind, [c.full_text for c in shuffled], answer, seed)
+        return QuizResult(kind=kind, item=item, question=QUESTIONS[kind], choices=shuffled, answer=answer,
+                          hints=[h.text for h in ladder], seed=seed, ladder=ladder,
+                          points=points_by_hints(len(ladder)), pool_size=len(walk), notes=pool.notes,
+                          refused=dict(rules.refused) if rules else {}, timings_ms=watch.total())
 
-    def check_inputs(self, modality: str | None, seed: int | None, choices: int, kind: str) -> None:
+    def check_inputs(self, modality: str | None, seed: int | None, choices: int, kind: str, *,
+                     topic: str | None = None, concept: str | None = None,
+                     item_ids: list[str] | None = None) -> None:
         """Raise InvalidInput naming the field and the limit."""
         if kind not in KINDS:
             raise InvalidInput(f"kind: one of {', '.join(KINDS)} (got {kind!r})")
         if modality is not None and modality not in MODALITIES:
             raise InvalidInput(f"modality: one of {', '.join(MODALITIES)} (got {modality!r})")
-        if kind == "modality" and modality == "other":
-            raise InvalidInput("modality: a modality quiz needs a known modality, not 'other'")
+        if kind == "modality" and modality is not None:
+            raise InvalidInput("kind, modality: a modality question takes no modality filter (its answer would "
+                               "always be that modality); leave out modality or ask kind 'caption'")
         if not QUIZ_CHOICES_MIN <= choices <= QUIZ_CHOICES_MAX:
             raise InvalidInput(f"choices: between {QUIZ_CHOICES_MIN} and {QUIZ_CHOICES_MAX} (got {choices})")
+        given = [name for name, value in (("topic", topic), ("concept", concept), ("item_ids", item_ids))
+                 if value is not None]
+        if len(given) > 1:
+            raise InvalidInput(f"{', '.join(given)}: give at most one of topic, concept, item_ids")
+        if topic is not None and not topic.strip():
+            raise InvalidInput("topic: must not be blank")
         check_seed(seed)
 
-    def items(self, modality: str | None, kind: str, choices: int) -> list[str]:
-        """The walk of usable item ids; QuizUnavailable when there are fewer than `choices`."""
-        pool = self.pools.get(self.store)
-        walk = pool.ids(modality, known_modality=kind == "modality")
-        if len(walk) < choices:
-            counts = pool.counts()
-            available = ", ".join(f"{m} {n}" for m, n in counts.items()) or "none"
-            wanted = repr(modality) if modality else "the atlas"
-            raise QuizUnavailable(f"modality: {wanted} has {len(walk)} usable quiz items, a quiz needs at least "
-                                  f"{choices}; usable items per modality: {available}")
-        return walk
+    def pool(self, modality: str | None, kind: str, choices: int, *, topic: str | None = None,
+             concept: str | None = None, item_ids: list[str] | None = None) -> Pool:
+        """The walk of usable item ids for this request; QuizUnavailable when it holds too few."""
+        items = self.pools.get(self.store)
+        if topic is not None:
+            return self.finder.topic(items, topic, modality, kind)
+        if concept is not None:
+            return self.finder.concept(items, concept, modality, kind)
+        if item_ids is not None:
+            return self.finder.items(items, item_ids, modality, kind)
+        return self.finder.modality(items, modality, kind, choices)
 
-    def caption_distractors(self, item: StoredHit, n: int, modality: str | None) -> list[QuizOption]:
-        """Captions of the images nearest to the item in CLIP image space, none a near-duplicate."""
+    def items(self, modality: str | None, kind: str, choices: int) -> list[str]:
+        """The walk of usable item ids of a modality; QuizUnavailable when there are fewer than `choices`."""
+        return self.pool(modality, kind, choices).walk
+
+    def caption_distractors(self, item: StoredHit, n: int, modality: str | None,
+                            rules: DistractorRules | None = None) -> list[QuizOption]:
+        """Captions of the images nearest to the item in CLIP image space that are fair (quiz_fair.py)."""
         if item.vector is None:
             raise RuntimeError(f"the store returned no vector for {item.atlas_id}")
+        rules = rules or DistractorRules(item, self.distractor_threshold, self.dedup_threshold)
         text_vectors: dict[str, np.ndarray] = {}
         wanted = FIRST_CANDIDATES
         while True:
             near = self.store.search(item.vector, wanted, modality=modality)
-            picked = self._distinct(item, near, n, text_vectors)
+            candidates = [(h, _flat(h.payload.caption)) for h in near if h.atlas_id != item.atlas_id
+                          and h.score < self.dedup_threshold and caption_problem(h.payload.caption) is None]
+            self._encode([_flat(item.payload.caption), *(t for _, t in candidates)], text_vectors)
+            rules.refused.clear()
+            picked = rules.pick(candidates, n, text_vectors.__getitem__)
             if len(picked) == n or len(near) < wanted or wanted >= MAX_CANDIDATES:
-                return picked
+                return [QuizOption(shorten(text), text, hit.atlas_id, hit) for hit, text in picked]
             wanted = min(wanted * 2, MAX_CANDIDATES)
 
-    def _distinct(self, item: StoredHit, near: list[StoredHit], n: int,
-                  text_vectors: dict[str, np.ndarray]) -> list[QuizOption]:
-        """The first `n` candidates, in image-similarity order, that are usable and not near-duplicates."""
-        candidates = [h for h in near if h.atlas_id != item.atlas_id and h.score < self.dedup_threshold
-                      and caption_problem(h.payload.caption) is None]
-        texts = [_flat(item.payload.caption), *(_flat(h.payload.caption) for h in candidates)]
-        new = [t for t in dict.fromkeys(texts) if t not in text_vectors]
+    def _encode(self, texts: list[str], cache: dict[str, np.ndarray]) -> None:
+        """CLIP text vectors of the texts not yet in `cache`, added to it."""
+        new = [t for t in dict.fromkeys(texts) if t not in cache]
         if new:
-            text_vectors.update(zip(new, np.asarray(self.clip.encode_text(new), dtype=np.float32), strict=True))
-        kept: list[str] = [texts[0]]  # the right caption first: nothing may come near it
-        picked: list[QuizOption] = []
-        for hit, text in zip(candidates, texts[1:], strict=True):
-            if len(picked) == n:
-                break
-            if any(text.lower() == k.lower() or float(text_vectors[text] @ text_vectors[k]) > self.dedup_threshold
-                   for k in kept):
-                continue
-            kept.append(text)
-            picked.append(QuizOption(shorten(text), text, hit.atlas_id))
-        return picked
+            cache.update(zip(new, np.asarray(self.clip.encode_text(new), dtype=np.float32), strict=True))
 
     def modality_distractors(self, item: StoredHit, n: int, seed: int) -> list[QuizOption]:
         """Other modalities than the item's, drawn by the seed."""
@@ -200,31 +209,6 @@ class QuizPipeline:
 
 
 _POOLS = ItemPools()
-
-
-def hint_ladder(item: StoredHit, kind: str) -> list[str]:
-    """Hints from least to most telling: modality → region/keywords → the first words of the answer.
-
-    A modality quiz skips the first rung (it is the answer) and ends with the answer's first letters.
-    """
-    payload = item.payload
-    caption = _flat(payload.caption)
-    rungs = []
-    if kind == "caption":
-        name = MODALITY_NAMES.get(payload.modality, "other (not one of the common modalities)")
-        rungs.append(f"Modality: {name}")
-    # keywords naming the modality would give a modality question away
-    keywords = [k for k in payload.keywords if k.strip() and derive_modality(k) == "other"][:4]
-    region = next((name for name, pattern in REGIONS if pattern.search(caption)), None)
-    parts = ([f"Region: {region}"] if region else []) + ([f"Keywords: {', '.join(keywords)}"] if keywords else [])
-    rungs.append(" · ".join(parts) if parts else "Region: not named in the caption")
-    if kind == "caption":
-        words = caption.split()
-        rungs.append(f"The answer begins: “{' '.join(words[:ANSWER_HINT_WORDS])}…”")
-    else:
-        name = MODALITY_NAMES[payload.modality]
-        rungs.append(f"The answer begins with “{name[:2]}…”")
-    return rungs
 
 
 def shorten(text: str, limit: int = QUIZ_CHOICE_DISPLAY_CHARS) -> str:
@@ -243,7 +227,7 @@ def _right_option(item: StoredHit, kind: str) -> QuizOption:
         name = MODALITY_NAMES[item.payload.modality]
         return QuizOption(name, name)
     caption = _flat(item.payload.caption)
-    return QuizOption(shorten(caption), caption, item.atlas_id)
+    return QuizOption(shorten(caption), caption, item.atlas_id, item)
 
 
 def _flat(text: str) -> str:

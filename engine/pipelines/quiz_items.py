@@ -64,6 +64,8 @@ class ItemPool:
 
     points: int
     by_modality: dict[str, list[str]] = field(default_factory=dict)
+    by_concept: dict[str, list[str]] = field(default_factory=dict)  # CUI → usable ids, in walk order
+    modality_of: dict[str, str] = field(default_factory=dict)  # every usable id → its modality
     _merged: dict[bool, list[str]] = field(default_factory=dict, repr=False)
 
     def ids(self, modality: str | None, *, known_modality: bool = False) -> list[str]:
@@ -72,8 +74,15 @@ class ItemPool:
             return self.by_modality.get(modality, [])
         if known_modality not in self._merged:
             keys = [m for m in self.by_modality if not (known_modality and m == "other")]
-            self._merged[known_modality] = _walk_order([i for m in keys for i in self.by_modality[m]])
+            self._merged[known_modality] = walk_order([i for m in keys for i in self.by_modality[m]])
         return self._merged[known_modality]
+
+    def usable(self, atlas_id: str, *, known_modality: bool = False, modality: str | None = None) -> bool:
+        """Whether the id is a usable item (of a known modality / of `modality` when asked)."""
+        found = self.modality_of.get(atlas_id)
+        if found is None or (known_modality and found == "other"):
+            return False
+        return modality is None or found == modality
 
     def counts(self) -> dict[str, int]:
         """Usable items per modality, in the contract's order, leaving out empty ones."""
@@ -100,14 +109,21 @@ class ItemPools:
 def build_pool(store: AtlasStore, points: int) -> ItemPool:
     """Scroll the atlas once and keep the ids of usable captions per modality."""
     found: dict[str, list[str]] = {}
+    concepts: dict[str, list[str]] = {}
+    modality_of: dict[str, str] = {}
     for batch in store.scroll(with_images=False):
         for record in batch:
             payload = record.payload
             if caption_problem(payload.caption) is None:
-                found.setdefault(payload.modality or "other", []).append(payload.atlas_id)
-    return ItemPool(points, {m: _walk_order(ids) for m, ids in found.items()})
+                modality = payload.modality or "other"
+                found.setdefault(modality, []).append(payload.atlas_id)
+                modality_of[payload.atlas_id] = modality
+                for cui in dict.fromkeys(payload.cuis):
+                    concepts.setdefault(cui, []).append(payload.atlas_id)
+    return ItemPool(points, {m: walk_order(ids) for m, ids in found.items()},
+                    {c: walk_order(ids) for c, ids in concepts.items()}, modality_of)
 
 
-def _walk_order(ids: list[str]) -> list[str]:
+def walk_order(ids: list[str]) -> list[str]:
     """A fixed pseudo-random order (by a hash of the id), the same on every backend and every run."""
     return sorted(ids, key=lambda i: hashlib.blake2b(i.encode(), digest_size=8).digest())

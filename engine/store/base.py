@@ -53,6 +53,11 @@ class AtlasPayload:
     keywords: list[str] = field(default_factory=list)
     image_path: str | None = None
     image_jpeg_b64: str | None = None
+    # UMLS concepts of the caption (docs/ARCHITECTURE.md §4): each {"cui", "name", "semtype"}, name and
+    # semtype (a TUI such as T047) only where the source says them; ROCO's per-image semantic types,
+    # which its files do not map to CUIs, as {"tui", "name"}. Empty for a point indexed before concepts.
+    concepts: list[dict[str, str | None]] = field(default_factory=list)
+    semtypes: list[dict[str, str | None]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The payload as stored in Qdrant."""
@@ -66,6 +71,8 @@ class AtlasPayload:
             "keywords": list(self.keywords),
             "image_path": self.image_path,
             IMAGE_KEY: self.image_jpeg_b64,
+            "concepts": [dict(c) for c in self.concepts],
+            "semtypes": [dict(t) for t in self.semtypes],
         }
 
     @classmethod
@@ -81,7 +88,14 @@ class AtlasPayload:
             keywords=list(d.get("keywords") or []),
             image_path=d.get("image_path"),
             image_jpeg_b64=d.get(IMAGE_KEY),
+            concepts=[dict(c) for c in d.get("concepts") or [] if isinstance(c, dict) and c.get("cui")],
+            semtypes=[dict(t) for t in d.get("semtypes") or [] if isinstance(t, dict)],
         )
+
+    @property
+    def cuis(self) -> list[str]:
+        """The CUIs of the caption's concepts, in source order."""
+        return [str(c["cui"]) for c in self.concepts]
 
 
 @dataclass

@@ -6,7 +6,15 @@ trained on these pairs can find an image from a caption. Deterministic for a giv
 
 Layout (as `roco-dataset`): root/data/{train,validation,test}/radiology/ with captions.txt
 (`ROCO_00001<TAB> caption`), licences.txt (CSV with header `ROCO_ID,PMC_ID,CC`), keywords.txt,
-semtypes.txt, cuis.txt, dlinks.txt (tab-separated, id first) and images/ROCO_00001.jpg.
+semtypes.txt, cuis.txt, dlinks.txt (tab-separated, id first) and images/ROCO_00001.jpg, plus
+data/cui_mapping.csv (ROCOv2's `CUI,Canonical name`) naming every CUI the atlas uses.
+
+Like ROCO, figures come from articles with several of them: the images of one modality, brightness
+and place (four shapes) are the panels of two articles (two panels each, one PMC id per article), so
+siblings look alike (the tiny CLIP puts them among each other's nearest images) and their captions
+differ in a word or two. Each caption has two CUIs, in ROCO's
+own format: its modality (a procedure concept) and its finding (the noun: lesion, mass, nodule,
+opacity), so captions with the same noun share a finding concept.
 """
 
 from __future__ import annotations
@@ -26,7 +34,8 @@ from PIL import Image, ImageDraw, ImageFilter
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # of the captions and pixels (the tiny models are trained on them: their cache key)
+META_VERSION = 3  # of the side files (articles, concepts): a change rebuilds the atlas, not the models
 IMAGE_SIZE = 96
 SPLITS = ("train", "validation", "test")
 MARKER = "DEMO_ATLAS.json"
@@ -50,6 +59,15 @@ POSITIONS: dict[str, tuple[float, float]] = {
     "center": (0.5, 0.5),
 }
 NOUNS = ("lesion", "mass", "nodule", "opacity")
+# the finding concept of each noun (UMLS-like CUIs), and every CUI's name for cui_mapping.csv
+FINDINGS: dict[str, str] = {"lesion": "C0221198", "mass": "C0577559", "nodule": "C0028259", "opacity": "C1265876"}
+CUI_NAMES: dict[str, str] = {
+    "C0043299": "Diagnostic radiologic examination", "C0040405": "X-Ray Computed Tomography",
+    "C0024485": "Magnetic Resonance Imaging", "C0041618": "Ultrasonography", "C0002978": "Angiogram",
+    "C0032743": "Positron-Emission Tomography", "C0221198": "Lesion", "C0577559": "Mass of body structure",
+    "C0028259": "Nodule", "C1265876": "Opacity",
+}
+ARTICLE_SIZES = (2, 2)  # the four shapes of one look, as two articles
 
 
 @dataclass(frozen=True)
@@ -74,7 +92,7 @@ def build_demo_atlas(root: Path, *, n: int = 240, seed: int = 0) -> Path:
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     root = Path(root)
-    wanted = {"version": FORMAT_VERSION, "n": n, "seed": seed}
+    wanted = {"version": FORMAT_VERSION, "meta": META_VERSION, "n": n, "seed": seed}
     if _marker(root) == wanted:
         return root
     if root.exists() and _marker(root) is None and any(root.iterdir()):
@@ -107,6 +125,33 @@ def demo_items(n: int, seed: int) -> list[DemoItem]:
         split = SPLITS[1] if i % 10 == 8 else SPLITS[2] if i % 10 == 9 else SPLITS[0]
         items.append(DemoItem(f"ROCO_{i + 1:05d}", split, modality, shape, brightness, position, caption))
     return items
+
+
+def demo_articles(items: list[DemoItem]) -> dict[str, str]:
+    """roco id → PMC id: the items of one modality, brightness and place, in shape order, cut into
+    articles of ARTICLE_SIZES panels."""
+    looks: dict[tuple[str, str, str], list[DemoItem]] = {}
+    for it in items:
+        looks.setdefault((it.modality, it.brightness, it.position), []).append(it)
+    pmc: dict[str, str] = {}
+    article = 0
+    shapes = list(SHAPES)
+    for look in looks.values():
+        look.sort(key=lambda it: (shapes.index(it.shape), it.roco_id))
+        start = 0
+        while start < len(look):
+            size = ARTICLE_SIZES[article % len(ARTICLE_SIZES)]
+            article += 1
+            for it in look[start : start + size]:
+                pmc[it.roco_id] = f"PMC{9000000 + article}"
+            start += size
+    return pmc
+
+
+def finding_of(item: DemoItem) -> str:
+    """The CUI of the item's finding (the noun its caption uses)."""
+    noun = next(n for n in NOUNS if f" {n} in the " in item.caption)
+    return FINDINGS[noun]
 
 
 def demo_pairs(root: Path) -> list[tuple[str, str, Path]]:
@@ -181,23 +226,27 @@ def _lesion_mask(item: DemoItem, rng: np.random.Generator) -> np.ndarray:
 
 
 def _write_atlas(tmp: Path, items: list[DemoItem], seed: int) -> None:
+    articles = demo_articles(items)
+    (tmp / "data").mkdir(parents=True)
+    _write_lines(tmp / "data" / "cui_mapping.csv",
+                 ["CUI,Canonical name", *(f"{cui},{name}" for cui, name in sorted(CUI_NAMES.items()))])
     for split in SPLITS:
         folder = tmp / "data" / split / "radiology"
         (folder / "images").mkdir(parents=True)
         rows = [it for it in items if it.split == split]
         for it in rows:
             render(it, seed).save(folder / "images" / f"{it.roco_id}.jpg", quality=92)
-        pmc = {it.roco_id: f"PMC{9000000 + int(it.roco_id[5:])}" for it in rows}
+        pmc = {it.roco_id: articles[it.roco_id] for it in rows}
         _write_lines(folder / "captions.txt", [f"{it.roco_id}\t {it.caption}" for it in rows])
         _write_lines(
             folder / "licences.txt",
             ["ROCO_ID,PMC_ID,CC", *(f"{it.roco_id},{pmc[it.roco_id]},CC BY" for it in rows)],
         )
         _write_lines(folder / "keywords.txt", [f"{it.roco_id}\t" + "\t".join(_keywords(it)) for it in rows])
-        _write_lines(folder / "semtypes.txt", [f"{it.roco_id}\tT060\tT191" for it in rows])
-        _write_lines(
-            folder / "cuis.txt", [f"{it.roco_id}\t{MODALITIES[it.modality][2]}\tC0221198" for it in rows]
-        )
+        _write_lines(folder / "semtypes.txt",
+                     [f"{it.roco_id}\t\tT060\tDiagnostic Procedure\tT033\tFinding" for it in rows])
+        _write_lines(folder / "cuis.txt",
+                     [f"{it.roco_id}\t\t{MODALITIES[it.modality][2]}\t{finding_of(it)}" for it in rows])
         _write_lines(
             folder / "dlinks.txt",
             [

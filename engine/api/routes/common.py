@@ -18,6 +18,8 @@ _ERRORS = {
     401: "Missing or wrong bearer token (checked before the body is read).",
     404: "No atlas image with that id; the message names it.",
     408: "The body did not arrive within MIRAGE_BODY_TIMEOUT_S; retryable.",
+    409: "The request is valid but the atlas as it is cannot answer it (e.g. too few usable quiz items for "
+         "this modality, topic, concept or set); the message says how many there are. Not retryable as sent.",
     413: "The body (or image) is larger than the route accepts; the message names the limit.",
     422: "Invalid input; the message names the field and the limit.",
     429: "The model queue is full; see Retry-After. Retryable.",

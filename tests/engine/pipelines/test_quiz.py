@@ -86,13 +86,13 @@ def test_a_modality_filter_quizzes_only_that_modality(quiz):
         assert result.item.payload.modality == "mri"
 
 
-def test_the_hint_ladder_goes_modality_then_keywords_then_the_first_words(quiz):
+def test_the_hint_ladder_says_what_the_image_shows_then_strikes_two_wrong_choices(quiz):
     result = quiz(seed=3)
-    caption = result.item.payload.caption
-    modality, keywords, opening = result.hints
-    assert modality == f"Modality: {MODALITY_NAMES[result.item.payload.modality]}"
-    assert "Keywords: " in keywords
-    assert opening == f"The answer begins: “{' '.join(caption.split()[:4])}…”"
+    shows, first, second = result.hints
+    assert shows.startswith(f"The image shows — modality: {MODALITY_NAMES[result.item.payload.modality]}")
+    struck = [h.strike for h in result.ladder[1:]]
+    assert first == f"Not {'ABCD'[struck[0]]}." and second == f"Not {'ABCD'[struck[1]]}."
+    assert result.answer not in struck and struck[0] != struck[1]
 
 
 def test_a_modality_question_offers_the_items_modality_against_others(quiz):
@@ -101,8 +101,8 @@ def test_a_modality_question_offers_the_items_modality_against_others(quiz):
         names = [c.full_text for c in result.choices]
         assert len(set(names)) == 5 and set(names) <= set(MODALITY_NAMES.values())
         assert names[result.answer] == MODALITY_NAMES[result.item.payload.modality]
-        # the ladder never names the modality before its last rung
-        assert all(MODALITY_NAMES[result.item.payload.modality] not in hint for hint in result.hints[:-1])
+        # no rung names the modality
+        assert all(MODALITY_NAMES[result.item.payload.modality] not in hint for hint in result.hints)
 
 
 def test_a_modality_without_usable_items_says_what_is_available(quiz):
@@ -119,7 +119,13 @@ def test_a_modality_without_usable_items_says_what_is_available(quiz):
     ({"choices": 6}, "choices: between 3 and 5 (got 6)"),
     ({"kind": "region"}, "kind: one of caption, modality (got 'region')"),
     ({"modality": "pet"}, "modality: one of x-ray, ct, mri, ultrasound, angiography, nuclear, other (got 'pet')"),
-    ({"kind": "modality", "modality": "other"}, "modality: a modality quiz needs a known modality, not 'other'"),
+    ({"kind": "modality", "modality": "other"}, "kind, modality: a modality question takes no modality filter "
+                                                "(its answer would always be that modality); leave out modality "
+                                                "or ask kind 'caption'"),
+    ({"kind": "modality", "modality": "ct"}, "kind, modality: a modality question takes no modality filter "
+                                             "(its answer would always be that modality); leave out modality "
+                                             "or ask kind 'caption'"),
+    ({"topic": "mass", "concept": "C0577559"}, "topic, concept: give at most one of topic, concept, item_ids"),
     ({"seed": 2**32}, "seed: between 0 and 4294967295 (got 4294967296)"),
 ])
 def test_bad_input_names_the_field_and_the_limit(quiz, kwargs, message):
