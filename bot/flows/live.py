@@ -2,7 +2,9 @@
 
 The first words are posted as one message; later words edit it at most once per `min_interval_s`
 (MIRAGE_PROGRESS_INTERVAL_S: Discord allows five message edits per channel in five seconds, and
-discord.py paces the rest by the rate-limit headers), the latest text winning. `finish` writes the final
+discord.py paces the rest by the rate-limit headers), the latest text winning. Those edits are progress
+for the bot's REST budget (bot/ratelimit.py): they never hold up an answer, and never run in the
+caller's stream-reading loop (a task writes them). `finish` writes the final
 text into that message right away (or posts it when there was none, or when it does not fit one
 message); `discard` deletes it for an answer posted in full (search's, with its images); `stop` marks
 a message whose answer will not come (cancelled, failed). Failing edits are logged; the final answer
@@ -20,6 +22,7 @@ from typing import Any
 
 import discord
 
+from .. import ratelimit
 from ..render import text
 from ..render.images import MESSAGE_MAX_CHARS
 from .reply import Reply
@@ -63,12 +66,10 @@ class LiveText:
                     self._last_edit = self._clock()
                     self.message = await self.reply.send(content, notes=False)
                     return
-        wait = self.min_interval_s - (self._clock() - self._last_edit)
         self._pending = content
-        if wait <= 0 and self._flush is None:
-            await self._write_pending()
-        elif self._flush is None:
-            self._flush = asyncio.create_task(self._flush_later(wait))
+        if self._flush is None:
+            wait = self.min_interval_s - (self._clock() - self._last_edit)
+            self._flush = asyncio.create_task(self._flush_later(max(wait, 0.0)))
 
     async def finish(
         self, final: str, *, view: discord.ui.View | None = None, embed: discord.Embed | None = None
@@ -122,21 +123,21 @@ class LiveText:
         return _fit(f"{head}{text.escape(written.strip())}{CURSOR}\n{WRITING}", keep_end=True, head=head)
 
     async def _flush_later(self, wait: float) -> None:
-        await asyncio.sleep(wait)
+        with ratelimit.priority(ratelimit.PROGRESS):
+            while True:
+                await asyncio.sleep(wait)
+                content, self._pending = self._pending, None
+                if content is None or self._closed or self.message is None:
+                    break
+                self._last_edit = self._clock()
+                async with self._lock:
+                    try:
+                        await self.message.edit(content=content, allowed_mentions=discord.AllowedMentions.none())
+                        self.edits += 1
+                    except discord.HTTPException:
+                        log.warning("could not edit the streamed answer", exc_info=True)
+                wait = max(0.0, self.min_interval_s - (self._clock() - self._last_edit))  # newer words may wait
         self._flush = None
-        await self._write_pending()
-
-    async def _write_pending(self) -> None:
-        content, self._pending = self._pending, None
-        if content is None or self._closed or self.message is None:
-            return
-        self._last_edit = self._clock()
-        async with self._lock:
-            try:
-                await self.message.edit(content=content, allowed_mentions=discord.AllowedMentions.none())
-                self.edits += 1
-            except discord.HTTPException:
-                log.warning("could not edit the streamed answer", exc_info=True)
 
     async def _close(self) -> None:
         self._closed = True
