@@ -4,6 +4,7 @@
     python -m engine index --parquet eltorio/ROCO-radiology --split train --batch-size 256 --workers 12
     python -m engine index --parquet eltorio/ROCO-radiology --licences ~/roco-dataset   # PMC ids, licences
     python -m engine index --list-versions                                               # Qdrant server
+    python -m engine index --concepts-only --roco ~/roco-dataset     # CUIs into an existing atlas, no CLIP
 
 Models and store come from the settings (MIRAGE_CLIP_MODEL, MIRAGE_DATA_DIR, MIRAGE_QDRANT_URL …).
 Stopping it (Ctrl-C) at any point and running the same command again finishes the job: stored
@@ -46,10 +47,21 @@ def register(subparsers: Any) -> None:
                         help="ROCO in its official layout (DIR/data/<split>/<subset>/captions.txt, images/)")
     source.add_argument("--parquet", metavar="PATH_OR_HUB_ID",
                         help="a parquet file, a folder of them, or a hub dataset id (e.g. eltorio/ROCO-radiology)")
+    source.add_argument("--rocov2", type=Path, metavar="DIR",
+                        help="ROCOv2's layout (DIR/<split>_captions.csv, <split>_concepts.csv, <split>/*.jpg)")
+    source.add_argument("--figures", type=Path, action="append", metavar="PATH",
+                        help="a figure-caption collection: JSONL or parquet rows of {id, image, caption, source, "
+                             "licence} (engine/atlas/figures.py); repeat for several (an id in two is refused)")
     source.add_argument("--list-versions", action="store_true",
                         help="Qdrant server: list the atlas versions of MIRAGE_COLLECTION (* = live)")
+    p.add_argument("--concepts-only", action="store_true",
+                   help="give the existing atlas its UMLS concepts (cuis.txt, semtypes.txt, ROCOv2 concept files, "
+                        "parquet columns) from the source, without loading CLIP or re-embedding anything")
     p.add_argument("--licences", type=Path, metavar="ROCO_DIR",
                    help="join PMC ids and licences from ROCO's licences.txt files (a ROCO folder or one file)")
+    p.add_argument("--allow-unknown-licences", action="store_true",
+                   help="with --rocov2/--figures: store images whose licence is missing or not a recognised "
+                        "open licence (counted as warnings) instead of refusing them")
     p.add_argument("--shards", type=at_least(1), default=DEFAULT_SHARDS,
                    help=f"Qdrant server: shards of a new version (default {DEFAULT_SHARDS}: two per node on 3 nodes)")
     p.add_argument("--replicas", type=at_least(1), default=DEFAULT_REPLICAS,
@@ -93,6 +105,8 @@ def run_index(args: argparse.Namespace) -> int:
             server = connect_server(settings)
         if args.list_versions:
             return _versions(args, server)
+        if args.concepts_only:
+            return _concepts_only(args, settings)
         return _index(args, settings, server)
     except ServerUnavailable as e:
         return _fail(str(e), EXIT_FAILED)
@@ -160,6 +174,47 @@ def _index(args: argparse.Namespace, settings: EngineSettings, server: Server | 
     return 0
 
 
+def _concepts_only(args: argparse.Namespace, settings: EngineSettings) -> int:
+    """Set the concepts of every point of the configured atlas (the live version on a server) from the
+    source's concept files; vectors and images are kept as stored."""
+    from engine.atlas.concepts import find_concepts, table_payload
+    from engine.atlas.items import AtlasItem
+    from engine.store.backfill import backfill_concepts
+    from engine.store.edge import stored_dim
+    from engine.store.factory import open_embedded_store, open_server_store
+
+    # 1. The concepts of the source: every concept file of a ROCO tree, or a parquet mirror's columns
+    if args.roco is not None:
+        problems: list = []
+        table = find_concepts(args.roco, problems)
+        if not table:
+            return _fail(f"no concept files (cuis.txt, semtypes.txt, *concepts*.csv) under {args.roco}", EXIT_USAGE)
+
+        def lookup(atlas_id: str):
+            return table_payload(table, atlas_id) if atlas_id in table.ids() else None
+    else:
+        from engine.atlas.concepts import concept_payload
+
+        found = {i.atlas_id: concept_payload(i) for i in _open_source(args) if isinstance(i, AtlasItem)
+                 and (i.concepts or i.semantic_types)}
+        if not found:
+            return _fail(f"{args.parquet} has no concept columns (cuis, semtypes)", EXIT_USAGE)
+        lookup = found.get
+    # 2. The atlas as it is (never created here), then every point rewritten with its concepts
+    if settings.qdrant_url:
+        store = open_server_store(settings, settings.qdrant_url, collection=settings.collection, dim=None)
+    elif stored_dim(settings.atlas_dir) is None:
+        return _fail(f"no atlas at {settings.atlas_dir}: run `engine index` first", EXIT_USAGE)
+    else:
+        store = open_embedded_store(settings, settings.atlas_dir, stored_dim(settings.atlas_dir) or 1)
+    try:
+        report = backfill_concepts(store, lookup)
+    finally:
+        store.close()
+    print(report.summary())  # noqa: T201
+    return 0
+
+
 def _versions(args: argparse.Namespace, server: Server | None) -> int:
     from engine.store.versioned import versions_report
 
@@ -185,8 +240,27 @@ def _open_source(args: argparse.Namespace):
         from engine.atlas.roco import read_roco_layout
 
         return read_roco_layout(args.roco, splits=args.splits, subsets=args.subsets or ("radiology",))
+    if getattr(args, "rocov2", None) is not None or getattr(args, "figures", None):
+        return _collections(args)
     if args.subsets:
         raise AtlasSourceError("--subset applies to --roco only; parquet mirrors hold the radiology subset")
     from engine.atlas.parquet import read_parquet
 
     return read_parquet(args.parquet, splits=args.splits)
+
+
+def _collections(args: argparse.Namespace):
+    """--rocov2 or --figures (several): the readers under one licence, language and duplicate-id policy."""
+    from engine.atlas.sources import Collections
+
+    if args.subsets:
+        raise AtlasSourceError("--subset applies to --roco only")
+    if args.rocov2 is not None:
+        from engine.atlas.rocov2 import read_rocov2_layout
+
+        sources = [(f"ROCOv2 {args.rocov2}", read_rocov2_layout(args.rocov2, splits=args.splits))]
+    else:
+        from engine.atlas.figures import read_figures
+
+        sources = [(str(path), read_figures(path)) for path in args.figures]
+    return Collections(sources, allow_unknown_licences=args.allow_unknown_licences)

@@ -71,3 +71,24 @@ def test_a_foreign_directory_is_not_overwritten(tmp_path):
 def test_n_below_one_is_refused():
     with pytest.raises(ValueError, match="n must be at least 1"):
         build_demo_atlas(Path("/nonexistent"), n=0)
+
+
+def test_the_atlas_has_sibling_panels_and_concepts_with_names(demo_atlas_dir):
+    from engine.atlas.items import AtlasItem
+    from engine.atlas.roco import read_roco_layout
+    from engine.tiny.demo_atlas import FINDINGS
+
+    items = [i for i in read_roco_layout(demo_atlas_dir) if isinstance(i, AtlasItem)]
+    assert len(items) == 240
+    per_article: dict[str, list[AtlasItem]] = {}
+    for item in items:
+        per_article.setdefault(item.pmc_id, []).append(item)
+    assert sorted({len(v) for v in per_article.values()}) == [2]  # every figure has a sibling panel
+    for siblings in per_article.values():
+        a, b = siblings
+        assert (a.keywords[0], a.keywords[1], a.keywords[3]) == (b.keywords[0], b.keywords[1], b.keywords[3])
+    for item in items:
+        assert len(item.concepts) == 2 and all(c.name for c in item.concepts)
+        noun = next(n for n, cui in FINDINGS.items() if cui == item.concepts[1].cui)
+        assert f" {noun} in the " in item.caption
+        assert item.semantic_types == (("T060", "Diagnostic Procedure"), ("T033", "Finding"))
