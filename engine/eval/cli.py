@@ -1,6 +1,7 @@
 """`python -m engine eval`: evaluate the configured models on an indexed split and write a report.
 
     python -m engine eval [--split test] [--roco DIR] [--n-synthetic 16] [--pairs 2000] [--out DIR] [--seed 0]
+    python -m engine eval --n-quiz 200 --topic pneumothorax --topic "pleural effusion"   # quiz.md beside it
 
 Models come from the settings through engine/models/factory.py; the pairs from the atlas (the
 split's stored image vectors) or, with `--roco DIR`, from a ROCO tree whose images are encoded
@@ -41,6 +42,10 @@ def register(subparsers: Any) -> None:
                    help="captions turned into synthetic images (0 skips; default 16)")
     p.add_argument("--n-ask", type=at_least(0), default=50,
                    help="follow-up questions answered with checked citations (0 skips; default 50)")
+    p.add_argument("--n-quiz", type=at_least(0), default=200,
+                   help="caption questions for the quiz's distractor hardness, on the atlas (0 skips; default 200)")
+    p.add_argument("--topic", action="append", dest="topics", metavar="TEXT",
+                   help="a topic whose quiz pool precision to report; repeat for several (default: a built-in list)")
     p.add_argument("--synthetic-steps", type=at_least(1), help="diffusion steps (default the engine's setting)")
     p.add_argument("--fast", action="store_true", help="generate the synthetic images in the LCM fast mode")
     p.set_defaults(func=eval_command)
@@ -104,7 +109,46 @@ def _run(args: argparse.Namespace, settings: Any) -> int:
     written = write_report(results, out_dir)
     log.info("wrote %s", ", ".join(str(p) for p in written.values()))
     print(f"report: {written['report.md']}")  # noqa: T201 - the command's answer on stdout
+
+    # 5. The quiz on the atlas: distractor hardness under the fairness rules, topic precision
+    if args.n_quiz or args.topics:
+        quiz_report = _quiz(args, settings, clip, out_dir)
+        if quiz_report is not None:
+            print(f"quiz: {quiz_report}")  # noqa: T201
     return 0
+
+
+def _quiz(args: argparse.Namespace, settings: Any, clip: Any, out_dir: Path) -> Path | None:
+    """The quiz section on the configured atlas (tiny profile without one: the demo atlas, indexed in a
+    temporary store); None when there is no atlas to quiz."""
+    import tempfile
+
+    from engine.pipelines.quiz import QuizPipeline
+    from engine.store.factory import open_store
+
+    from .quiz import DEFAULT_TOPICS, DEMO_TOPICS, evaluate_quiz, write_quiz_report
+
+    demo = settings.profile == "tiny" and settings.qdrant_url is None and not settings.atlas_dir.exists()
+    if not demo and settings.qdrant_url is None and not settings.atlas_dir.exists():
+        log.info("no atlas at %s: the quiz section is skipped", settings.atlas_dir)
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        if demo:
+            from engine.atlas.ingest import index_roco_layout
+            from engine.store.edge import EdgeStore
+            from engine.tiny.demo_atlas import build_demo_atlas
+
+            store = EdgeStore.open_or_create(Path(tmp) / "atlas", clip.dim)
+            index_roco_layout(build_demo_atlas(settings.demo_atlas_dir), store, clip, progress=False)
+        else:
+            store = open_store(settings, clip.dim, clip_model=clip.model_id)
+        try:
+            topics = args.topics or list(DEMO_TOPICS if settings.profile == "tiny" else DEFAULT_TOPICS)
+            result = evaluate_quiz(QuizPipeline.from_settings(clip, store, settings), store,
+                                   questions=args.n_quiz, topics=topics, seed=args.seed)
+        finally:
+            store.close()
+    return write_quiz_report(result, out_dir)
 
 
 def _load_split(args: argparse.Namespace, settings: Any, clip: Any):
