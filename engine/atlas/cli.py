@@ -4,6 +4,8 @@
     python -m engine index --parquet eltorio/ROCO-radiology --split train --batch-size 256 --workers 12
     python -m engine index --parquet eltorio/ROCO-radiology --licences ~/roco-dataset   # PMC ids, licences
     python -m engine index --list-versions                                               # Qdrant server
+    python -m engine index --rocov2 ~/rocov2                     # ROCOv2 (CSV captions and concepts)
+    python -m engine index --figures pmcoa.jsonl --figures more.parquet   # generic {id, image, caption, licence}
     python -m engine index --concepts-only --roco ~/roco-dataset     # CUIs into an existing atlas, no CLIP
 
 Models and store come from the settings (MIRAGE_CLIP_MODEL, MIRAGE_DATA_DIR, MIRAGE_QDRANT_URL …).
@@ -47,6 +49,11 @@ def register(subparsers: Any) -> None:
                         help="ROCO in its official layout (DIR/data/<split>/<subset>/captions.txt, images/)")
     source.add_argument("--parquet", metavar="PATH_OR_HUB_ID",
                         help="a parquet file, a folder of them, or a hub dataset id (e.g. eltorio/ROCO-radiology)")
+    source.add_argument("--rocov2", type=Path, metavar="DIR",
+                        help="ROCOv2's layout (DIR/<split>_captions.csv, <split>_concepts.csv, <split>/*.jpg)")
+    source.add_argument("--figures", type=Path, action="append", metavar="PATH",
+                        help="a figure-caption collection: JSONL or parquet rows of {id, image, caption, source, "
+                             "licence} (engine/atlas/figures.py); repeat for several (an id in two is refused)")
     source.add_argument("--list-versions", action="store_true",
                         help="Qdrant server: list the atlas versions of MIRAGE_COLLECTION (* = live)")
     p.add_argument("--concepts-only", action="store_true",
@@ -54,6 +61,9 @@ def register(subparsers: Any) -> None:
                         "parquet columns) from the source, without loading CLIP or re-embedding anything")
     p.add_argument("--licences", type=Path, metavar="ROCO_DIR",
                    help="join PMC ids and licences from ROCO's licences.txt files (a ROCO folder or one file)")
+    p.add_argument("--allow-unknown-licences", action="store_true",
+                   help="with --rocov2/--figures: store images whose licence is missing or not a recognised "
+                        "open licence (counted as warnings) instead of refusing them")
     p.add_argument("--shards", type=at_least(1), default=DEFAULT_SHARDS,
                    help=f"Qdrant server: shards of a new version (default {DEFAULT_SHARDS}: two per node on 3 nodes)")
     p.add_argument("--replicas", type=at_least(1), default=DEFAULT_REPLICAS,
@@ -232,8 +242,27 @@ def _open_source(args: argparse.Namespace):
         from engine.atlas.roco import read_roco_layout
 
         return read_roco_layout(args.roco, splits=args.splits, subsets=args.subsets or ("radiology",))
+    if getattr(args, "rocov2", None) is not None or getattr(args, "figures", None):
+        return _collections(args)
     if args.subsets:
         raise AtlasSourceError("--subset applies to --roco only; parquet mirrors hold the radiology subset")
     from engine.atlas.parquet import read_parquet
 
     return read_parquet(args.parquet, splits=args.splits)
+
+
+def _collections(args: argparse.Namespace):
+    """--rocov2 or --figures (several): the readers under one licence, language and duplicate-id policy."""
+    from engine.atlas.sources import Collections
+
+    if args.subsets:
+        raise AtlasSourceError("--subset applies to --roco only")
+    if args.rocov2 is not None:
+        from engine.atlas.rocov2 import read_rocov2_layout
+
+        sources = [(f"ROCOv2 {args.rocov2}", read_rocov2_layout(args.rocov2, splits=args.splits))]
+    else:
+        from engine.atlas.figures import read_figures
+
+        sources = [(str(path), read_figures(path)) for path in args.figures]
+    return Collections(sources, allow_unknown_licences=args.allow_unknown_licences)
