@@ -276,3 +276,24 @@ async def test_an_answer_streams_as_edits_no_faster_than_the_interval_then_the_c
     assert module_standin.calls_matching("* /channels/*") and not [
         c for c in module_standin.calls_matching("* /channels/*") if c.status == 429
     ]
+
+
+async def test_fifty_students_asking_at_once_get_streamed_answers_without_a_single_429(
+    module_standin: StandIn, slow_tokens: SlowTokens
+) -> None:
+    slow_tokens.token_delay_s = 0.05  # still slower than the tiny LLM, so most answers are edited as they come
+    calls_before = len(module_standin.calls)
+    records = await asyncio.gather(*(
+        module_standin.run_slash("mirage ask", {"question": f"what does a round lesion look like, case {i}?"},
+                                 user=f"student{i}")
+        for i in range(50)
+    ))
+    answers = await asyncio.gather(*(wait_for_answer(module_standin, r, 600) for r in records))
+    assert all(a.ok for a in answers), [a.status.content for a in answers if not a.ok]
+    assert all("**Sources:**" in a.text and DISCLAIMER in a.text for a in answers)
+    streamed = [a for a in answers if any(WRITING in (e.get("content") or "") for m in a.posts for e in m.edits)]
+    calls = module_standin.calls[calls_before:]
+    refused = [str(c) for c in calls if c.status == 429]
+    assert refused == [], refused[:5]
+    assert streamed, "no answer was edited while it was written: the run proved nothing about streaming"
+    print(f"\n50 students: {len(streamed)} answers streamed with edits, {len(calls)} REST calls, 0 × 429")
