@@ -180,20 +180,18 @@ def _concepts_only(args: argparse.Namespace, settings: EngineSettings) -> int:
     """Set the concepts of every point of the configured atlas (the live version on a server) from the
     source's concept files; vectors and images are kept as stored."""
     from engine.atlas.concepts import find_concepts, table_payload
-    from engine.atlas.items import AtlasItem
+    from engine.atlas.items import AtlasItem, SourceProblem
     from engine.store.backfill import backfill_concepts
     from engine.store.edge import stored_dim
     from engine.store.factory import open_embedded_store, open_server_store
 
     # 1. The concepts of the source: every concept file of a ROCO tree, or a parquet mirror's columns
     if args.roco is not None:
-        problems: list = []
+        problems: list[SourceProblem] = []
         table = find_concepts(args.roco, problems)
         if not table:
             return _fail(f"no concept files (cuis.txt, semtypes.txt, *concepts*.csv) under {args.roco}", EXIT_USAGE)
-
-        def lookup(atlas_id: str):
-            return table_payload(table, atlas_id) if atlas_id in table.ids() else None
+        found = {atlas_id: table_payload(table, atlas_id) for atlas_id in table.ids()}
     else:
         from engine.atlas.concepts import concept_payload
 
@@ -201,7 +199,6 @@ def _concepts_only(args: argparse.Namespace, settings: EngineSettings) -> int:
                  and (i.concepts or i.semantic_types)}
         if not found:
             return _fail(f"{args.parquet} has no concept columns (cuis, semtypes)", EXIT_USAGE)
-        lookup = found.get
     # 2. The atlas as it is (never created here), then every point rewritten with its concepts
     if settings.qdrant_url:
         store = open_server_store(settings, settings.qdrant_url, collection=settings.collection, dim=None)
@@ -210,7 +207,7 @@ def _concepts_only(args: argparse.Namespace, settings: EngineSettings) -> int:
     else:
         store = open_embedded_store(settings, settings.atlas_dir, stored_dim(settings.atlas_dir) or 1)
     try:
-        report = backfill_concepts(store, lookup)
+        report = backfill_concepts(store, found.get)
     finally:
         store.close()
     print(report.summary())  # noqa: T201

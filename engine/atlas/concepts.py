@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -214,7 +214,7 @@ def _cuis(values: Iterable[str], where: str, problems: list[SourceProblem]) -> l
     return list(dict.fromkeys(good))
 
 
-def _tabbed(path: Path, problems: list[SourceProblem], base: Path):
+def _tabbed(path: Path, problems: list[SourceProblem], base: Path) -> Iterator[tuple[str, str, list[str]]]:
     """(where, atlas id, values) per non-blank `ID<TAB>…` line; a line without a tab is a warning."""
     where_file = str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
     with path.open(encoding="utf-8", errors="replace", newline="") as handle:

@@ -124,6 +124,7 @@ def _quiz(args: argparse.Namespace, settings: Any, clip: Any, out_dir: Path) -> 
     import tempfile
 
     from engine.pipelines.quiz import QuizPipeline
+    from engine.store.base import AtlasStore
     from engine.store.factory import open_store
 
     from .quiz import DEFAULT_TOPICS, DEMO_TOPICS, evaluate_quiz, write_quiz_report
@@ -132,6 +133,7 @@ def _quiz(args: argparse.Namespace, settings: Any, clip: Any, out_dir: Path) -> 
     if not demo and settings.qdrant_url is None and not settings.atlas_dir.exists():
         log.info("no atlas at %s: the quiz section is skipped", settings.atlas_dir)
         return None
+    store: AtlasStore
     with tempfile.TemporaryDirectory() as tmp:
         if demo:
             from engine.atlas.ingest import index_roco_layout

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 
 from engine.contract import QuizChoice, QuizHint, QuizRequest, QuizResponse, Source
 from engine.pipelines.quiz import QuizPipeline, QuizResult, QuizUnavailable
@@ -18,7 +20,7 @@ TOO_FEW_ITEMS = 409  # the request is valid; the atlas as it is cannot make this
 
 @router.post("/quiz", response_model=QuizResponse,
              responses=EVENT_STREAM_RESPONSE | error_responses(*QUEUED_STATUSES, TOO_FEW_ITEMS))
-async def quiz(body: QuizRequest, request: Request):
+async def quiz(body: QuizRequest, request: Request) -> BaseModel | StreamingResponse:
     """One question. Same seed, same item and choice order; no seed, a random one (returned).
 
     The items come from a modality, a topic, a concept or an explicit set. A pool with too few usable
