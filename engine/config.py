@@ -56,6 +56,9 @@ class EngineSettings(BaseSettings):
     hnsw_ef: int = Field(default=128, ge=1, le=4096)  # bench/README.md: recall@10 0.966 at 0.15 of a full scan (81k x 768, m=32, ef_construct=256, int8)
     search_exact: bool = False
     quantization: Literal["none", "int8"] = "int8"  # int8 graph walk, float32 rescoring
+    # where a NEW embedded atlas keeps its downsized JPEGs: "pack" files beside it (payload holds a reference;
+    # bench/README.md "The atlas at 1.6M") or in each point's "payload"; an existing atlas keeps its own way
+    image_storage: Literal["payload", "pack"] = "pack"
     dedup_threshold: float = Field(default=0.985, ge=0.0, le=1.0)
     # quiz (engine/pipelines/quiz_fair.py, README "Quiz"): a distractor's caption is never closer to the
     # right caption (CLIP text cosine) than this; measured on the demo atlas (bench/README.md "Quiz fairness")

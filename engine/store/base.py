@@ -18,6 +18,8 @@ import numpy as np
 VECTOR_NAME = "clip"
 # Payload key holding a downsized JPEG of the image (bytes travel with the atlas, docs/ARCHITECTURE.md §1).
 IMAGE_KEY = "image_jpeg_b64"
+# Payload key holding a reference into the atlas's pack image store instead (large atlases).
+IMAGE_REF_KEY = "image_ref"
 POINT_NAMESPACE = uuid.UUID("6f1c1f0e-6d1a-4c53-9a51-3b0f2b6c7e01")
 # The atlas's own record (which CLIP filled it, whether it is the generated demo) lives INSIDE the
 # store, in one reserved point, so it travels with the atlas (migrate, a shared Qdrant server). The
@@ -53,6 +55,8 @@ class AtlasPayload:
     keywords: list[str] = field(default_factory=list)
     image_path: str | None = None
     image_jpeg_b64: str | None = None
+    # Where the JPEG lives when the atlas keeps images outside the payload (engine/store/images.py).
+    image_ref: str | None = None
     # UMLS concepts of the caption (docs/ARCHITECTURE.md §4): each {"cui", "name", "semtype"}, name and
     # semtype (a TUI such as T047) only where the source says them; ROCO's per-image semantic types,
     # which its files do not map to CUIs, as {"tui", "name"}. Empty for a point indexed before concepts.
@@ -73,6 +77,7 @@ class AtlasPayload:
             IMAGE_KEY: self.image_jpeg_b64,
             "concepts": [dict(c) for c in self.concepts],
             "semtypes": [dict(t) for t in self.semtypes],
+            **({IMAGE_REF_KEY: self.image_ref} if self.image_ref else {}),
         }
 
     @classmethod
@@ -88,6 +93,7 @@ class AtlasPayload:
             keywords=list(d.get("keywords") or []),
             image_path=d.get("image_path"),
             image_jpeg_b64=d.get(IMAGE_KEY),
+            image_ref=d.get(IMAGE_REF_KEY),
             concepts=[dict(c) for c in d.get("concepts") or [] if isinstance(c, dict) and c.get("cui")],
             semtypes=[dict(t) for t in d.get("semtypes") or [] if isinstance(t, dict)],
         )

@@ -10,6 +10,7 @@ closed store answers with a clear error instead of the binding's "Shard is not i
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import threading
@@ -29,6 +30,7 @@ from qdrant_edge import (
     HasIdCondition,
     HnswIndexConfig,
     MatchValue,
+    Memory,
     PayloadSchemaType,
     PayloadSelector,
     Point,
@@ -44,6 +46,7 @@ from qdrant_edge import SearchParams as EdgeSearchParams
 
 from engine.store.base import (
     IMAGE_KEY,
+    IMAGE_REF_KEY,
     META_KEY,
     META_POINT_ID,
     VECTOR_NAME,
@@ -54,6 +57,7 @@ from engine.store.base import (
     StoredHit,
     point_id,
 )
+from engine.store.images import IMAGES_DIR, PackImageStore
 from engine.store.points import (
     ID_CHUNK,
     check_k,
@@ -76,6 +80,7 @@ INDEXED_FIELDS = ("modality", "atlas_id")
 FULL_SCAN_THRESHOLD_KB = 10_000
 UPSERT_CHUNK = 512
 Quantization = Literal["none", "int8"]
+ImageStorage = Literal["payload", "pack"]
 
 
 class EdgeStore(AtlasStore):
@@ -89,6 +94,8 @@ class EdgeStore(AtlasStore):
         self.location = str(path)
         self.dim = dim
         self.default_params = default_params or SearchParams()
+        # An atlas created with image_storage="pack" has an images/ folder; older ones keep JPEGs in the payload.
+        self.images = PackImageStore(path / IMAGES_DIR) if (path / IMAGES_DIR).is_dir() else None
         self._ensure_payload_indexes()
 
     # ---- opening -------------------------------------------------------------------------
@@ -103,10 +110,20 @@ class EdgeStore(AtlasStore):
         ef_construct: int = 100,
         quantization: Quantization = "none",
         default_params: SearchParams | None = None,
+        vectors_on_disk: bool = False,
+        image_storage: ImageStorage = "payload",
     ) -> EdgeStore:
-        """A new, empty atlas at `path` for `dim`-d unit vectors (cosine)."""
+        """A new, empty atlas at `path` for `dim`-d unit vectors (cosine).
+
+        `vectors_on_disk` keeps the float32 originals in a memory map that is read on demand (Cold)
+        instead of cached in RAM; with int8 the graph walk reads only the in-RAM int8 copy and the
+        originals are read for rescoring alone (bench/README.md, "The atlas at 1.6M").
+        `image_storage="pack"` keeps each point's JPEG in pack files under `path/images/` and only
+        a reference in its payload (engine/store/images.py); "payload" keeps the JPEG in the payload."""
         path = Path(path)
         check_new_atlas(dim, quantization)
+        if image_storage not in ("payload", "pack"):
+            raise ValueError(f"image_storage: must be 'payload' or 'pack', got {image_storage!r}")
         if (path / CONFIG_FILE).exists():
             raise FileExistsError(f"an atlas already exists at {path}; open it instead")
         quant = (
@@ -116,13 +133,20 @@ class EdgeStore(AtlasStore):
         )
         config = EdgeConfig(
             vectors={
-                VECTOR_NAME: EdgeVectorParams(size=dim, distance=Distance.Cosine, quantization_config=quant)
+                VECTOR_NAME: EdgeVectorParams(
+                    size=dim,
+                    distance=Distance.Cosine,
+                    quantization_config=quant,
+                    memory=Memory.Cold if vectors_on_disk else None,
+                )
             },
             hnsw_config=HnswIndexConfig(
                 m=hnsw_m, ef_construct=ef_construct, full_scan_threshold=FULL_SCAN_THRESHOLD_KB
             ),
         )
         path.mkdir(parents=True, exist_ok=True)
+        if image_storage == "pack":
+            (path / IMAGES_DIR).mkdir(exist_ok=True)
         shard = EdgeShard.create(str(path), config)
         log.info(
             "created atlas at %s (%d-d, m=%d, ef_construct=%d, %s)",
@@ -177,7 +201,7 @@ class EdgeStore(AtlasStore):
                 Point(
                     id=point_id(rec.payload.atlas_id),
                     vector={VECTOR_NAME: rows[start + i].tolist()},
-                    payload=rec.payload.to_dict(),
+                    payload=self._stored_payload(rec),
                 )
                 for i, rec in enumerate(records[start : start + UPSERT_CHUNK])
             ]
@@ -195,6 +219,8 @@ class EdgeStore(AtlasStore):
         with self._close_lock:
             if self._shard is None:
                 return
+            if self.images is not None:
+                self.images.close()  # before the shard: no stored point may reference unwritten bytes
             self._shard.flush()
             self._shard.close()
             self._shard = None
@@ -249,10 +275,15 @@ class EdgeStore(AtlasStore):
         """The stored JPEG bytes of one point, or None (unknown id or no image)."""
         records = self._open_shard().retrieve(
             [point_id(atlas_id)],
-            with_payload=PayloadSelector.Include([IMAGE_KEY, "atlas_id"]),
+            with_payload=PayloadSelector.Include([IMAGE_KEY, IMAGE_REF_KEY, "atlas_id"]),
             with_vector=False,
         )
-        return decode_image(records[0].payload) if records else None
+        if not records:
+            return None
+        ref = (records[0].payload or {}).get(IMAGE_REF_KEY)
+        if ref and self.images is not None:
+            return self.images.read(ref)
+        return decode_image(records[0].payload)
 
     def existing_ids(self, atlas_ids: Sequence[str]) -> set[str]:
         """Which of these atlas ids are stored already."""
@@ -282,6 +313,10 @@ class EdgeStore(AtlasStore):
                 )
             )
             batch = [record_from_point(r.payload, vector_of(r.vector)) for r in records if str(r.id) != META_POINT_ID]
+            if with_images and self.images is not None:
+                for rec in batch:  # exports carry the bytes, whatever the target store keeps
+                    if rec.payload.image_ref and not rec.payload.image_jpeg_b64:
+                        rec.payload.image_jpeg_b64 = base64.b64encode(self.images.read(rec.payload.image_ref)).decode()
             if batch:
                 yield batch
             if offset is None:
@@ -305,6 +340,24 @@ class EdgeStore(AtlasStore):
         if shard is None:
             raise RuntimeError(f"the atlas at {self.path} is closed")
         return shard
+
+    def _stored_payload(self, rec: AtlasRecord) -> dict[str, Any]:
+        """The payload to store: in a pack atlas the JPEG goes to the pack and the payload keeps its reference."""
+        payload = rec.payload.to_dict()
+        if self.images is not None and payload.get(IMAGE_KEY):
+            data = base64.b64decode(payload[IMAGE_KEY])
+            # a record scrolled from this atlas and written back (a concepts backfill) keeps its bytes where they are
+            if not (rec.payload.image_ref and self._holds(rec.payload.image_ref, data)):
+                payload[IMAGE_REF_KEY] = self.images.write(data)
+            payload[IMAGE_KEY] = None
+        return payload
+
+    def _holds(self, ref: str, data: bytes) -> bool:
+        """True when `ref` points at exactly `data` in this atlas's packs."""
+        try:
+            return self.images is not None and self.images.read(ref) == data
+        except ValueError:  # a reference into another atlas's packs
+            return False
 
     def _ensure_payload_indexes(self) -> None:
         """Keyword indexes on modality and atlas_id, so filters are exact and cheap (idempotent)."""

@@ -83,6 +83,7 @@ def open_embedded_store(settings: EngineSettings, path: Path, dim: int) -> Atlas
         path,
         dim,
         **index_options(settings),
+        image_storage=settings.image_storage,
     )
     try:
         adopt_legacy_sidecar(store, path)
