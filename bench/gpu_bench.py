@@ -14,6 +14,9 @@ The estimates are guesses until a first full run replaces them with measured fig
 
     python bench/gpu_bench.py --out bench/results/gpu_bench.json
     python bench/gpu_bench.py --tiny --out /tmp/gpu_bench.json   # same code paths, tiny configs, CPU
+    python bench/gpu_bench.py --device cpu --full                 # every pipeline at full shapes on the CPU,
+                                                                  # through the real loaders and the HTTP app
+                                                                  # (bench/full_cpu.py; budget 20 min)
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # run as a script: make `engine` importable
     sys.path.insert(0, str(REPO_ROOT))
+if str(REPO_ROOT / "bench") not in sys.path:  # and the --full CPU run's modules beside this one
+    sys.path.insert(0, str(REPO_ROOT / "bench"))
 
 log = logging.getLogger("gpu_bench")
 
@@ -752,6 +757,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--budget-s", type=float, default=None,
                         help="stop starting stages after this many seconds (default 390 full, unlimited tiny)")
     parser.add_argument("--device", default="cuda", help="CUDA device for the full-size run (default cuda)")
+    parser.add_argument("--full", action="store_true",
+                        help="with --device cpu: every pipeline at full shapes through the real loaders and the "
+                             "HTTP app (bench/full_cpu.py)")
+    parser.add_argument("--cache", type=Path, default=REPO_ROOT / ".cache" / "bench-full",
+                        help="--full: where the random full-size models are built once")
+    parser.add_argument("--new-tokens", type=int, default=8, help="--full on CPU: LLM tokens per answer")
+    parser.add_argument("--steps", type=int, default=2, help="--full on CPU: diffusion steps of the full mode")
+    parser.add_argument("--shapes", choices=("full", "tiny"), default="full",
+                        help="--full on CPU: tiny shapes test the run's mechanics in a minute")
     parser.add_argument("--stages", default=",".join(STAGES),
                         help=f"comma-separated subset of {','.join(STAGES)}")
     return parser.parse_args(argv)
@@ -761,6 +775,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the selected stages, print the table, write the JSON; 0 on success, 2 on bad arguments."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = parse_args(argv)
+    if args.full and args.device == "cpu":
+        from full_cpu import run_full_cpu
+
+        out = args.out if args.out.name != "gpu_bench.json" else args.out.with_name("gpu_bench_cpu_full.json")
+        return run_full_cpu(out, args.cache, args.budget_s or 1200.0, args.new_tokens, args.steps, args.shapes)
     if args.tiny:
         scale = tiny_scale()
         torch.set_num_threads(1)  # tiny tensors: threads only add contention on a shared CI machine

@@ -256,6 +256,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--sets", default="low-rank,clusters")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="20k x 256, 100 queries")
+    ap.add_argument("--scale", action="store_true",
+                    help="the large-n run of bench/store_scale.py (automatic above 400k points): int8 store only")
+    ap.add_argument("--scan-rows", type=int, default=None,
+                    help="large-n run: rows the timed NumPy scan holds in RAM (default all that fit)")
+    ap.add_argument("--vectors-on-disk", action="store_true", help="large-n run: float32 originals Cold (mmap)")
+    ap.add_argument("--workdir", type=Path, default=None, help="large-n run: where the memmap and store go")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--tag", default="", help="suffix for the result files")
     args = ap.parse_args(argv)
@@ -283,8 +289,14 @@ def main(argv: list[str] | None = None) -> int:
         ),
     }
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="mirage-bench-") as tmp:
-        for name in args.sets.split(","):
+    with tempfile.TemporaryDirectory(prefix="mirage-bench-", dir=args.workdir) as tmp:
+        if args.scale or args.n > 400_000:
+            from store_scale import run_scale  # the 1.6M run: chunked data, fresh serving process
+
+            rows, meta["scale"] = run_scale(args, meta, Path(tmp))
+            print(markdown(rows, {**meta, "loadavg_end": os.getloadavg()}).split("\n\n", 1)[1])
+            print(json.dumps(meta["scale"], indent=1))
+        for name in [] if (args.scale or args.n > 400_000) else args.sets.split(","):
             atlas, queries = generators[name]()
             set_rows, builds = bench_set(name, atlas, queries, args, Path(tmp))
             rows += set_rows

@@ -99,3 +99,36 @@ def test_full_size_configs_have_the_published_parameter_counts() -> None:
         assert count(UNet2DConditionModel(**scale.unet)) == 859_520_964
         assert count(AutoencoderKL(**scale.vae)) == 83_653_863
         assert count(CLIPTextModel(CLIPTextConfig(**scale.text))) == 123_060_480
+
+
+def test_full_cpu_models_load_through_the_real_loaders(tmp_path: Path) -> None:
+    """`--device cpu --full` builds its models with bench/full_models.py and the engine's own loaders read
+    them (checked here at tiny shapes; the full-size run is recorded in bench/README.md)."""
+    _load_module()
+    import full_models
+
+    from engine.models.clip import load_clip
+    from engine.models.llm import load_llm
+
+    clip_record = full_models.build_role("clip", tmp_path, "tiny")
+    llm_record = full_models.build_role("llm", tmp_path, "tiny")
+    assert full_models.build_role("clip", tmp_path, "tiny") == clip_record  # built once, then reused
+    clip = load_clip(str(tmp_path / "clip"), device="cpu")
+    assert clip.dim == clip_record["dim"] and clip.encode_text(["a chest x-ray"]).shape == (1, clip.dim)
+    llm = load_llm(str(tmp_path / "llm"), device="cpu")
+    assert llm_record["dtype"] == "bfloat16" and next(llm.model.parameters()).dtype == bench_torch().bfloat16
+
+
+def test_full_cpu_report_table() -> None:
+    _load_module()
+    import full_cpu
+
+    report = {"elapsed_s": 12.0, "budget_s": 1200, "start": {}, "end": {}, "rss_mb": {"llm": 7000},
+              "stages": [{"stage": "ask", "s": 3.5, "load_before": [1.0], "load_after": [2.0],
+                          "engine_timings_ms": {"llm": 3400}}], "skipped": ["quiz: budget of 1200 s spent"]}
+    text = full_cpu.markdown(report)
+    assert "| ask | 3.5 | 1.0 / 2.0 | llm 3400 |" in text and "skipped: quiz" in text
+
+
+def bench_torch():
+    return _load_module().torch
