@@ -271,7 +271,10 @@ class ClientStore(AtlasStore):
         )
         self.client.create_collection(
             self.collection,
-            vectors_config={VECTOR_NAME: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
+            # with int8 in RAM the float32 originals are read only to rescore a few candidates: on disk (mmap),
+            # so a node's RAM holds ~1 KB per point instead of ~4 KB (bench/README.md, "The atlas at 1.6M")
+            vectors_config={VECTOR_NAME: models.VectorParams(size=dim, distance=models.Distance.COSINE,
+                                                             on_disk=quantization == "int8" or None)},
             hnsw_config=models.HnswConfigDiff(m=hnsw_m, ef_construct=ef_construct),
             quantization_config=quant,
             on_disk_payload=True,  # images travel in the payload; keep them out of RAM
