@@ -73,7 +73,7 @@ class Component(Generic[T]):
         elif status == "loaded":
             what = self.summary if private else ""
         elif status == "failed":
-            what = self.error if private else "see the engine log"
+            what = (self.error or "") if private else "see the engine log"
         else:
             what = self.doing
         return f"{status}: {what}" if what else status

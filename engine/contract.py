@@ -363,8 +363,9 @@ def parse_sse_event(name: str, data: str) -> SseEvent | None:
         if not isinstance(body, dict):
             raise ValueError(f"event {name!r}: a JSON object is expected")
         return ResultEvent(body=body)
-    model = {SSE_QUEUED: QueuedEvent, SSE_PROGRESS: ProgressEvent, SSE_TOKEN: TokenEvent,
-             SSE_ERROR: StreamError}.get(name)
+    models: dict[str, type[QueuedEvent | ProgressEvent | TokenEvent | StreamError]] = {
+        SSE_QUEUED: QueuedEvent, SSE_PROGRESS: ProgressEvent, SSE_TOKEN: TokenEvent, SSE_ERROR: StreamError}
+    model = models.get(name)
     return None if model is None else model.model_validate_json(data)
 
 

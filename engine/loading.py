@@ -63,7 +63,10 @@ def load_components(
         return
 
     def open_atlas(part: Component[Any]) -> tuple[AtlasStore, str]:
-        store, points = open_serving_atlas(settings, parts["clip"].value, ids.clip, progress=part.set_doing)
+        clip = parts["clip"].value
+        if clip is None:  # only ever called once CLIP has loaded (step 3)
+            raise RuntimeError("the atlas needs CLIP, which is not loaded")
+        store, points = open_serving_atlas(settings, clip, ids.clip, progress=part.set_doing)
         on_atlas_count(points)
         return store, f"{points} images"
 

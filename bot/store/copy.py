@@ -43,9 +43,9 @@ async def copy_database(source_url: str, target_url: str, *, batch_rows: int = B
         target = await open_url(target_url)
         async with target.engine.connect() as connection:
             for table in Base.metadata.sorted_tables:
-                rows = await connection.scalar(select(func.count()).select_from(table))
-                if rows:
-                    raise CopyRefused(f"the target database is not empty: table {table.name} has {rows} rows")
+                present = await connection.scalar(select(func.count()).select_from(table))
+                if present:
+                    raise CopyRefused(f"the target database is not empty: table {table.name} has {present} rows")
         # 3. parents first, in batches
         copied: dict[str, int] = {}
         async with source.connect() as reading, target.engine.begin() as writing:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ._sql import insert
@@ -79,19 +80,19 @@ async def award(
     )
 
 
-def _standings(*conditions: object, limit: int | None):
+def _standings(*conditions: ColumnElement[bool], limit: int | None) -> Select[int, int, Any, int]:
     points = func.sum(ScoreEvent.points)
     correct = func.sum(case((ScoreEvent.correct, 1), else_=0))
     query = (
         select(ScoreEvent.user_id, points, correct, func.count())
-        .where(*conditions)  # type: ignore[arg-type]
+        .where(*conditions)
         .group_by(ScoreEvent.user_id)
         .order_by(points.desc(), correct.desc(), ScoreEvent.user_id)
     )
     return query.limit(limit) if limit is not None else query
 
 
-async def _run(session: AsyncSession, query) -> list[Standing]:  # noqa: ANN001
+async def _run(session: AsyncSession, query: Select[int, int, Any, int]) -> list[Standing]:
     rows = (await session.execute(query)).all()
     return [Standing(int(u), int(p or 0), int(c or 0), int(n)) for u, p, c, n in rows]
 

@@ -175,7 +175,7 @@ def rebuild_demo_store(settings: EngineSettings, store: AtlasStore, dim: int) ->
     elif not isinstance(store, EdgeStore):
         refusal = (f"refusing to delete {store.location}: the engine never deletes a collection on a Qdrant "
                    "server; drop it yourself, or point MIRAGE_COLLECTION at another one")
-    if refusal is not None:
+    if refusal is not None or recorded is None or not isinstance(store, EdgeStore):
         raise PermissionError(refusal)
     logger.warning("rebuilding the demo atlas in %s (it was indexed with %s)", store.location, recorded.clip_model)
     path = store.path
