@@ -64,7 +64,11 @@ class LiveText:
             async with self._lock:
                 if self.message is None:
                     self._last_edit = self._clock()
-                    self.message = await self.reply.send(content, notes=False)
+                    try:
+                        self.message = await self.reply.send(content, notes=False)
+                    except discord.HTTPException:  # the answer itself still comes, posted in full
+                        log.warning("could not post the streamed words; the answer will come whole", exc_info=True)
+                        self._closed = True
                     return
         self._pending = content
         if self._flush is None:

@@ -9,7 +9,7 @@ import asyncio
 import discord
 
 from bot.flows.ask import HISTORY_TURNS
-from bot.flows.live import CURSOR, STOPPED, WRITING
+from bot.flows.live import CURSOR, STOPPED, WRITING, LiveText
 from bot.requests import AskFollowUp, CancelJob
 from bot.store import jobs, open_url, threads, turns
 from bot.store.database import Database, make_engine
@@ -20,7 +20,7 @@ from engine.contract import ASK_QUESTION_MAX_CHARS, DISCLAIMER
 
 from .conftest import invoke
 from .engine_standin import Plan, hit
-from .fakes import FakeChannel, FakeInteraction, FakePost, FakeThread, FakeUser, wait_until
+from .fakes import FakeChannel, FakeInteraction, FakePost, FakeThread, FakeUser, forbidden, wait_until
 from .test_buttons import click
 
 
@@ -320,3 +320,25 @@ async def test_cancel_while_the_answer_is_written_stops_the_stream_and_says_so(e
     assert live.content.startswith("w0") and live.content.endswith(STOPPED) and "**Sources:**" not in live.content
     async with services.db.session() as session:
         assert await turns.thread_turns(session, thread.id) == []  # no answer, no turn
+
+
+async def test_words_that_cannot_be_posted_do_not_cost_the_answer():
+    class RefusesFirst:
+        """A reply whose first message is refused by Discord; the next ones go through."""
+
+        def __init__(self) -> None:
+            self.sent: list[str] = []
+
+        async def send(self, content: str, **kwargs: object) -> object:
+            if not self.sent:
+                self.sent.append("refused")
+                raise forbidden()
+            self.sent.append(content)
+            return object()
+
+    reply = RefusesFirst()
+    live = LiveText(reply, min_interval_s=0.0)  # type: ignore[arg-type]
+    await live.update("Air in")
+    await live.update("Air in the pleural space")  # no more tries once refused
+    await live.finish("the checked answer [1]")
+    assert reply.sent == ["refused", "the checked answer [1]"]
