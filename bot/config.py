@@ -31,6 +31,8 @@ class BotSettings(BaseSettings):
     # who may use the bot where (empty = everyone, everywhere)
     allowed_channel_ids: IdList = Field(default_factory=list)
     allowed_role_ids: IdList = Field(default_factory=list)
+    # study sets (/mirage set): who may build them besides members with Manage Messages
+    set_editor_roles: IdList = Field(default_factory=list)
 
     # fairness
     user_open_jobs_max: int = Field(default=2, ge=1)
@@ -75,7 +77,7 @@ class BotSettings(BaseSettings):
     # deleted every few hours (bot/flows/retention.py); 0 keeps them until /mirage forget-me
     retention_days: int = Field(default=180, ge=0, le=36500)
 
-    @field_validator("allowed_channel_ids", "allowed_role_ids", mode="before")
+    @field_validator("allowed_channel_ids", "allowed_role_ids", "set_editor_roles", mode="before")
     @classmethod
     def _split_ids(cls, value: Any) -> Any:
         """Accept `123,456`, `123 456` or a JSON-ish list from the environment."""

@@ -93,6 +93,7 @@ FORGET_LABELS = {
     "jobs": "requests",
     "thread_queries": "search texts kept with answer threads (the threads stay, without your text)",
     "quizzes_started": "quizzes you started (kept for the others, without your name)",
+    "sets_owned": "study sets you made (kept for your server, without your name)",
 }
 
 

@@ -29,6 +29,8 @@ Modules, one per aggregate (every time is an aware UTC datetime; `now=` defaults
   quiz_scoreboard, points_for.
 - `progress`: progress → Progress(due, streak_days, accuracy by modality).
 - `people`: count_user_rows, forget_user — everything about one user (their texts in answer threads too).
+- `sets`: create_set, find_set, server_sets, set_items, add_items, remove_items, delete_set, disown — study
+  sets (revision 0004).
 - `retention`: expire_old_texts — turns, jobs and thread queries older than MIRAGE_RETENTION_DAYS.
 
 Errors (`errors`): DatabaseUnavailable (down/locked: tell the user "try again"), SchemaTooNew,
@@ -37,6 +39,7 @@ QuestionClosed ("this question is closed"), QuizAlreadyRunning (.quiz_id: link t
 Operators: `python -m bot.store upgrade --url URL` and `python -m bot.store copy --from URL --to URL`.
 """
 
+from . import sets as sets  # registers the study-set tables on models.Base (migrations, copy, forget-me)
 from .database import Database
 from .errors import DatabaseUnavailable, QuestionClosed, QuizAlreadyRunning, SchemaTooNew, StoreError
 from .schema import open_database, open_url, upgrade_to_head

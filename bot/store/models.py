@@ -180,6 +180,7 @@ class Quiz(Base):
     kind: Mapped[str] = mapped_column(String(16))
     modality: Mapped[str | None] = mapped_column(String(ID_LEN))
     question_count: Mapped[int] = mapped_column(Integer)
+    item_ids: Mapped[list[Any] | None]  # a study set's atlas ids, asked in this order (revision 0004)
     state: Mapped[QuizState] = mapped_column(StateColumn(QuizState))
     deadline: Mapped[datetime | None]
     created_at: Mapped[datetime]

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ._sql import rowcount
 from .models import AnswerThread, Base, Card, Job, PlayerAnswer, Quiz, Review, ScoreEvent, Turn
 from .retention import FORGOTTEN_QUERY
+from .sets import count_owned, disown
 
 # Dependants before what they depend on (the review log before its cards).
 USER_ROWS: tuple[type[Base], ...] = (PlayerAnswer, ScoreEvent, Review, Card, Turn, Job)
@@ -41,6 +42,7 @@ async def count_user_rows(session: AsyncSession, user_id: int) -> dict[str, int]
     counts["quizzes_started"] = int(
         await session.scalar(select(func.count()).select_from(Quiz).where(Quiz.starter_id == user_id)) or 0
     )
+    counts["sets_owned"] = await count_owned(session, user_id)
     return counts
 
 
@@ -71,5 +73,7 @@ async def forget_user(session: AsyncSession, user_id: int) -> dict[str, int]:
         .execution_options(synchronize_session=False)
     )
     deleted["quizzes_started"] = rowcount(result)
+    # 4. Study sets they made stay their servers', without their id (only moderators may change them then)
+    deleted["sets_owned"] = await disown(session, user_id)
     session.expunge_all()  # nothing loaded before may be written back
     return deleted

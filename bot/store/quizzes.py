@@ -35,8 +35,10 @@ async def start_quiz(
     modality: str | None,
     question_count: int,
     now: datetime | None = None,
+    item_ids: list[str] | None = None,
 ) -> Quiz:
-    """Open a running quiz in a thread; `QuizAlreadyRunning` (with its id) when one already runs there."""
+    """Open a running quiz in a thread; `QuizAlreadyRunning` (with its id) when one already runs there.
+    `item_ids`: a study set's atlas ids, asked in this order (one question each)."""
     if kind not in QUIZ_KINDS:
         raise ValueError(f"kind must be one of {', '.join(QUIZ_KINDS)}; got {kind!r}")
     if question_count < 1:
@@ -51,6 +53,7 @@ async def start_quiz(
         kind=kind,
         modality=modality,
         question_count=question_count,
+        item_ids=list(item_ids) if item_ids is not None else None,
         state=QuizState.RUNNING,
         created_at=now or utcnow(),
     )

@@ -89,9 +89,9 @@ async def test_forget_me_deletes_every_row_about_the_user_and_nothing_else(db: D
     assert deleted == counted
     assert deleted == {
         "player_answers": 2, "score_events": 1, "review_log": 2, "review_cards": 2, "turns": 1, "jobs": 1,
-        "thread_queries": 1, "quizzes_started": 1,
+        "thread_queries": 1, "quizzes_started": 1, "sets_owned": 0,
     }  # fmt: skip
-    assert set(deleted) - {"quizzes_started", "thread_queries"} | {"quizzes"} == set(before_me)
+    assert set(deleted) - {"quizzes_started", "thread_queries", "sets_owned"} | {"quizzes"} == set(before_me)
     # queried straight from the tables: nothing names me any more
     assert await _rows_naming(db, ME) == dict.fromkeys(before_me, 0)
     # the other player keeps everything, the quiz and the thread stay
@@ -113,9 +113,10 @@ async def test_forget_me_deletes_every_row_about_the_user_and_nothing_else(db: D
 
 def test_forget_me_knows_every_table_that_names_a_user():
     naming = {
-        t.name for t in Base.metadata.sorted_tables if any(c.name in ("user_id", "starter_id") for c in t.c)
+        t.name for t in Base.metadata.sorted_tables
+        if any(c.name in ("user_id", "starter_id", "owner_id") for c in t.c)
     }
-    assert naming == {m.__tablename__ for m in people.USER_ROWS} | {"quizzes"}
+    assert naming == {m.__tablename__ for m in people.USER_ROWS} | {"quizzes", "study_sets"}
     # and no other column could hold a person: only ids of Discord places and atlas items
     for table in Base.metadata.sorted_tables:
         for column in inspect(table).c:
