@@ -48,6 +48,7 @@ from tests.e2e.standin import InteractionRecord, StandIn  # noqa: E402
 from tests.postgres import PostgresServer  # noqa: E402
 
 ACK_LIMIT_S = 3.0
+STILL_GOING = ("⏳", "⚙️", "🔎", "🖼️", "🎨", "⚖️")  # a queue place or a working line (bot/render/text.py)
 
 
 def command_for(i: int, scan: bytes) -> tuple[str, dict[str, object]]:
@@ -73,7 +74,7 @@ class Outcome:
     command: str
     ack_s: float | None
     final_s: float | None
-    verdict: str  # answer | error | lost | doubled
+    verdict: str  # answer | error | waiting (at the timeout, still queued or working) | lost | doubled
     detail: str
 
 
@@ -102,13 +103,10 @@ def judge(standin: StandIn, record: InteractionRecord) -> Outcome:
         m for m in posts[1:] if DISCLAIMER in m.content
     ]  # the closing message (an embed may repeat it)
     if not finals:
+        # still in line or working when the run's timeout hit: told where it stands, not (yet) answered
+        verdict = "waiting" if status.content.startswith(STILL_GOING) else "lost"
         return Outcome(
-            record.user_name,
-            kind,
-            record.ack_latency,
-            None,
-            "lost",
-            f"status stuck at {status.content[:80]!r}",
+            record.user_name, kind, record.ack_latency, None, verdict, f"status stuck at {status.content[:80]!r}"
         )
     final_s = finals[0]["_at"] - record.dispatched_at
     if len(finals) > 1 or len(footers) > 1:
@@ -235,7 +233,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             pg.stop()
     acks = [o.ack_s for o in outcomes if o.ack_s is not None]
     finals = [o.final_s for o in outcomes if o.final_s is not None]
-    verdicts = {v: sum(o.verdict == v for o in outcomes) for v in ("answer", "error", "lost", "doubled")}
+    verdicts = {v: sum(o.verdict == v for o in outcomes) for v in ("answer", "error", "waiting", "lost", "doubled")}
     last_answer = max((o.final_s for o in outcomes if o.verdict == "answer" and o.final_s), default=None)
     answers_per_s = verdicts["answer"] / last_answer if last_answer else None
     return {
@@ -291,7 +289,8 @@ def markdown(result: dict[str, object]) -> str:
         f"| final answer (s) | {f(final['p50'])} | {f(final['p99'])} | {f(final['max'])} |",  # type: ignore[index]
         "",
         f"acknowledged within 3 s: {result['acked_within_3s']}/{result['users']}; wall {result['wall_s']} s",
-        f"outcomes: {v['answer']} answers, {v['error']} clear errors, {v['lost']} lost, {v['doubled']} doubled",  # type: ignore[index]
+        f"outcomes: {v['answer']} answers, {v['error']} clear errors, {v['waiting']} still waiting at the timeout, "  # type: ignore[index]
+        f"{v['lost']} lost, {v['doubled']} doubled",  # type: ignore[index]
         f"answers/s: {result['answers_per_s']} vs the engine alone {result['engine_alone']['answers_per_s']}"  # type: ignore[index]
         f" ({result['vs_engine_alone']}x); database {result['database']}",
         f"forgotten: {result['forgotten']}",
@@ -325,7 +324,11 @@ def main() -> int:
     print(report)
     if not args.no_write:
         write_results(f"load_bot_{args.tag}" if args.tag else "load_bot", result, report)
-    clean = result["exactly_one_outcome_each"] and result["forgotten"]["total"] == 0  # type: ignore[index]
+    clean = (
+        result["exactly_one_outcome_each"]
+        and result["verdicts"]["waiting"] == 0  # type: ignore[index]
+        and result["forgotten"]["total"] == 0  # type: ignore[index]
+    )
     return 0 if clean else 1
 
 
