@@ -97,6 +97,8 @@ class StartQuiz:
     questions: int
     kind: str = "caption"  # engine.contract.QuizKind
     modality: str | None = None
+    topic: str | None = None  # free text: the engine's pool is the atlas images nearest it
+    concept: str | None = None  # a UMLS CUI: the atlas images whose caption has it
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,27 @@ class StopQuiz:
     """The Stop button (the starter, or someone who may manage messages)."""
 
     quiz_id: int
+
+
+# --- fair questions: reports (bot/flows/quiz/report.py) ------------------------------------------
+@dataclass(frozen=True)
+class ReportQuestion:
+    """The Report button under a question: ask the clicker why, privately."""
+
+    question_id: int
+
+
+@dataclass(frozen=True)
+class ReportGiven:
+    """A reason picked for a report (`reason`: a bot.rules.quiz_fair.ReportReason value)."""
+
+    question_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class ListReports:
+    """/mirage reports: the server's reported questions (Manage Messages only)."""
 
 
 # --- one student's review, progress and data (bot/flows/quiz/review.py, people.py) -------------
@@ -174,5 +197,6 @@ class ForgetConfirmed:
 
 AtlasRequest = SearchText | SearchImage | MoreResults | SimilarTo | Compare | Generate | CancelJob | AskFollowUp | AskNew
 QuizAction = StartQuiz | Answer | TakeHint | StopQuiz
+FairAction = ReportQuestion | ReportGiven | ListReports
 StudyAction = Review | ShowCardAnswer | RateCard | Rerate | Progress | Scores | ForgetMe | ForgetConfirmed
-Request = AtlasRequest | QuizAction | StudyAction
+Request = AtlasRequest | QuizAction | StudyAction | FairAction

@@ -17,7 +17,7 @@ from .engine_client import EngineClient
 from .errors import DB_BUSY, say_privately
 from .flows import ask, cancel, compare, generate, search
 from .flows.context import Context
-from .flows.quiz import people, play, recovery, review, start
+from .flows.quiz import people, play, recovery, report, review, start
 from .flows.quiz.live import LiveQuizzes, Poster, QuizContext
 from .queue import JobQueue
 from .requests import (
@@ -26,13 +26,17 @@ from .requests import (
     AskNew,
     CancelJob,
     Compare,
+    FairAction,
     ForgetConfirmed,
     ForgetMe,
     Generate,
+    ListReports,
     MoreResults,
     Progress,
     QuizAction,
     RateCard,
+    ReportGiven,
+    ReportQuestion,
     Request,
     Rerate,
     Review,
@@ -75,7 +79,7 @@ class Services(Context):
 
     async def handle(self, interaction: discord.Interaction[Any], request: Request) -> None:
         """Carry out `request` for `interaction` with the flow for its kind."""
-        if isinstance(request, QuizAction | StudyAction):
+        if isinstance(request, QuizAction | StudyAction | FairAction):
             await self._handle_quiz(interaction, request)
             return
         match request:
@@ -100,7 +104,9 @@ class Services(Context):
             case _:
                 raise TypeError(f"no flow for {type(request).__name__}")
 
-    async def _handle_quiz(self, interaction: discord.Interaction[Any], request: QuizAction | StudyAction) -> None:
+    async def _handle_quiz(
+        self, interaction: discord.Interaction[Any], request: QuizAction | StudyAction | FairAction
+    ) -> None:
         """The quiz's and review's requests: they all need the database."""
         qc = self.quiz
         if qc is None:
@@ -131,6 +137,12 @@ class Services(Context):
                 await people.forget_me(interaction, qc, request)
             case ForgetConfirmed():
                 await people.forget_confirmed(interaction, qc, request)
+            case ReportQuestion():
+                await report.ask_reason(interaction, qc, request)
+            case ReportGiven():
+                await report.report(interaction, qc, request)
+            case ListReports():
+                await report.list_reports(interaction, qc, request)
             case _:
                 raise TypeError(f"no flow for {type(request).__name__}")
 

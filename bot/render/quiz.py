@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from PIL import Image
 
 from bot.rules.quiz import letter
-from bot.store.scores import HINT_COST, Standing
+from bot.store.scores import Standing
 from bot.store.settle import PlayerResult
-from engine.contract import Hit
+from engine.contract import QUIZ_POINTS_BY_HINTS, Hit
 
 from .lines import DISCLAIMER_LINE, fit, mention, source_line, trim_words
+from .quiz_fair import cost_line, question_body
 
 CAPTION_MAX = 900
 CASE_MAX_SIDE = 1024
@@ -86,15 +87,14 @@ class QuestionCard:
     position: int  # 1-based
     total: int
     question: str
-    choices: Sequence[str]
+    choices: Sequence[str]  # every choice's whole text (quiz_fair cuts them only past Discord's limit)
     reveal_s: float
     solo: bool
+    points_by_hints: Sequence[int] = QUIZ_POINTS_BY_HINTS  # the engine's points for this question
 
 
 def question_text(card: QuestionCard) -> str:
     """The question, its lettered choices, and how answering works."""
-    lines = [f"**Question {card.position}/{card.total}** · {card.question}"]
-    lines += [f"**{letter(i)}** · {trim_words(text, 300)}" for i, text in enumerate(card.choices)]
     if card.solo:
         how = "Pick a letter; the answer shows as soon as you do."
     elif card.position == 1:
@@ -107,8 +107,8 @@ def question_text(card: QuestionCard) -> str:
             f"Only you see your choice; change it until the reveal. Reveal when everyone playing has "
             f"answered, or in {card.reveal_s:g} s."
         )
-    lines.append(f"-# {how} 💡 Hints cost {HINT_COST} points each.")
-    return "\n".join(lines)
+    footer = [f"-# {how}", f"-# {cost_line(card.points_by_hints)} ⚠️ *Report* flags an unfair question."]
+    return question_body(f"**Question {card.position}/{card.total}** · {card.question}", card.choices, footer)
 
 
 def locked_in_text(choice: int, previous: int | None) -> str:
@@ -116,11 +116,6 @@ def locked_in_text(choice: int, previous: int | None) -> str:
     if previous is not None and previous != choice:
         return f"🔁 Changed to **{letter(choice)}** (was {letter(previous)}). You can change it until the reveal."
     return f"🔒 Locked in: **{letter(choice)}**. You can change it until the reveal."
-
-
-def hint_text(level: int, rungs: int, hint: str) -> str:
-    """One rung of the hint ladder, privately."""
-    return f"💡 Hint {level}/{rungs}: {hint}\n-# Each hint costs {HINT_COST} points if you answer right."
 
 
 def no_more_hints(rungs: int) -> str:

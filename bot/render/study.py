@@ -91,6 +91,7 @@ FORGET_LABELS = {
     "review_cards": "review cards",
     "turns": "follow-up questions",
     "jobs": "requests",
+    "reports": "question reports",
     "thread_queries": "search texts kept with answer threads (the threads stay, without your text)",
     "quizzes_started": "quizzes you started (kept for the others, without your name)",
     "sets_owned": "study sets you made (kept for your server, without your name)",

@@ -50,6 +50,7 @@ Snowflake = BigInteger
 RowId = BigInteger().with_variant(Integer(), "sqlite")
 ATLAS_ID_LEN = 128
 ID_LEN = 32
+TOPIC_LEN = 200  # engine.contract.QUIZ_TOPIC_MAX_CHARS
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -185,6 +186,8 @@ class Quiz(Base):
     deadline: Mapped[datetime | None]
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+    topic: Mapped[str | None] = mapped_column(String(TOPIC_LEN))  # revision 0005: a topic or a CUI pool
+    concept: Mapped[str | None] = mapped_column(String(16))
 
 
 class Question(Base):
@@ -274,3 +277,20 @@ class ScoreEvent(Base):
     points: Mapped[int] = mapped_column(Integer)
     correct: Mapped[bool] = mapped_column(Boolean)
     awarded_at: Mapped[datetime]
+
+
+class Report(Base):
+    """A report that a question was wrong or unfair (revision 0005): one per (server, atlas item, student);
+    `guild_id` 0 in DMs; `question_id` is no foreign key, as a report outlives its quiz."""
+
+    __tablename__ = "reports"
+    __table_args__ = (UniqueConstraint("guild_id", "atlas_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    guild_id: Mapped[int] = mapped_column(Snowflake)
+    atlas_id: Mapped[str] = mapped_column(String(ATLAS_ID_LEN))
+    question_id: Mapped[int] = mapped_column(Snowflake)
+    user_id: Mapped[int] = mapped_column(Snowflake, index=True)
+    reason: Mapped[str] = mapped_column(String(16))
+    is_moderator: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]

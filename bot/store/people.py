@@ -13,12 +13,12 @@ from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ._sql import rowcount
-from .models import AnswerThread, Base, Card, Job, PlayerAnswer, Quiz, Review, ScoreEvent, Turn
+from .models import AnswerThread, Base, Card, Job, PlayerAnswer, Quiz, Report, Review, ScoreEvent, Turn
 from .retention import FORGOTTEN_QUERY
 from .sets import count_owned, disown
 
 # Dependants before what they depend on (the review log before its cards).
-USER_ROWS: tuple[type[Base], ...] = (PlayerAnswer, ScoreEvent, Review, Card, Turn, Job)
+USER_ROWS: tuple[type[Base], ...] = (PlayerAnswer, ScoreEvent, Review, Card, Turn, Job, Report)
 
 
 def _their_thread_queries(user_id: int) -> ColumnElement[bool]:

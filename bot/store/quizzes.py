@@ -36,9 +36,12 @@ async def start_quiz(
     question_count: int,
     now: datetime | None = None,
     item_ids: list[str] | None = None,
+    topic: str | None = None,
+    concept: str | None = None,
 ) -> Quiz:
     """Open a running quiz in a thread; `QuizAlreadyRunning` (with its id) when one already runs there.
-    `item_ids`: a study set's atlas ids, asked in this order (one question each)."""
+    `item_ids`: a study set's atlas ids, asked in this order (one question each); `topic` or `concept`
+    (a UMLS CUI): the engine's pool for every question."""
     if kind not in QUIZ_KINDS:
         raise ValueError(f"kind must be one of {', '.join(QUIZ_KINDS)}; got {kind!r}")
     if question_count < 1:
@@ -54,6 +57,8 @@ async def start_quiz(
         modality=modality,
         question_count=question_count,
         item_ids=list(item_ids) if item_ids is not None else None,
+        topic=topic,
+        concept=concept,
         state=QuizState.RUNNING,
         created_at=now or utcnow(),
     )

@@ -15,20 +15,18 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.rules.quiz_fair import points
+
 from ._sql import insert
 from .models import ScoreEvent, utcnow
 
-POINTS_RIGHT = 10
-HINT_COST = 3  # per rung of the hint ladder
-POINTS_RIGHT_MIN = 1  # a right answer after every hint still beats a wrong one
 LEADERBOARD_SIZE = 10
 
 
-def points_for(correct: bool, hint_level: int) -> int:
-    """Points for one answer: 10 when right, 3 less per hint rung used (at least 1); 0 when wrong."""
-    if not correct:
-        return 0
-    return max(POINTS_RIGHT - HINT_COST * max(hint_level, 0), POINTS_RIGHT_MIN)
+def points_for(correct: bool, hint_level: int, ladder: Sequence[int] = ()) -> int:
+    """Points for one answer: the question's ladder (`points_by_hints` from the engine) at the hints taken
+    when right, 0 when wrong; without a ladder, the contract's `quiz_points` (one rule: bot.rules.quiz_fair)."""
+    return points(correct, hint_level, ladder)
 
 
 def week_start(now: datetime | None = None) -> datetime:
@@ -56,9 +54,10 @@ async def award(
     question_id: int,
     outcomes: Sequence[tuple[int, bool, int]],
     now: datetime | None = None,
+    ladder: Sequence[int] = (),
 ) -> None:
     """Record each player's points for a question, one (user id, correct, hint level) per player, in one
-    statement; a player who already had points for it keeps them (never counted twice)."""
+    statement, by the question's points `ladder`; a player who already had points for it keeps them."""
     if not outcomes:
         return
     now = now or utcnow()
@@ -68,7 +67,7 @@ async def award(
             "quiz_id": quiz_id,
             "question_id": question_id,
             "user_id": user_id,
-            "points": points_for(correct, hint_level),
+            "points": points_for(correct, hint_level, ladder),
             "correct": correct,
             "awarded_at": now,
         }

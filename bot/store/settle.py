@@ -12,6 +12,8 @@ from datetime import datetime
 from fsrs import Scheduler
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.rules.quiz_fair import points_ladder
+
 from . import answers, cards, quizzes, scores
 from .models import Question, utcnow
 
@@ -37,6 +39,13 @@ class Settlement:
     scoreboard: list[scores.Standing]
 
 
+def question_points(question: Question) -> list[int]:
+    """The question's points by hints taken: the engine's `points_by_hints` kept in its row, else the
+    contract's rule for its ladder (`bot.rules.quiz_fair.points_ladder`)."""
+    payload = question.payload or {}
+    return points_ladder(payload.get("points_by_hints"), len(payload.get("hints") or []))
+
+
 async def settle_question(
     session: AsyncSession,
     question_id: int,
@@ -57,9 +66,11 @@ async def settle_question(
     # (a hint taken but never answered has nothing to score or schedule)
     answered = [a for a in await answers.question_answers(session, question_id) if a.choice is not None]
     outcomes = [(a.user_id, a.choice == question.answer_index, a.hint_level) for a in answered]
+    ladder = question_points(question)
     await scores.award(
-        session, guild_id=quiz.guild_id, quiz_id=quiz.id, question_id=question.id, outcomes=outcomes, now=now
-    )
+        session, guild_id=quiz.guild_id, quiz_id=quiz.id, question_id=question.id, outcomes=outcomes, now=now,
+        ladder=ladder,
+    )  # fmt: skip
     reviewed = await cards.review_all(
         session,
         ratings={user_id: cards.rating_for(correct, hints) for user_id, correct, hints in outcomes},
@@ -71,7 +82,7 @@ async def settle_question(
     )
     results = [
         PlayerResult(
-            answer.user_id, answer.choice, correct, hints, scores.points_for(correct, hints), reviewed[answer.user_id].id
+            answer.user_id, answer.choice, correct, hints, scores.points_for(correct, hints, ladder), reviewed[answer.user_id].id
         )
         for answer, (_, correct, hints) in zip(answered, outcomes, strict=True)
     ]

@@ -13,9 +13,9 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from engine.contract import MODALITIES
+from engine.contract import MODALITIES, QUIZ_TOPIC_MAX_CHARS
 
-from ..requests import ForgetMe, Progress, Review, Scores, StartQuiz
+from ..requests import ForgetMe, ListReports, Progress, Review, Scores, StartQuiz
 from .dispatch import hand_over
 
 QUESTIONS_MIN, QUESTIONS_MAX, QUESTIONS_DEFAULT = 1, 20, 5
@@ -29,9 +29,11 @@ KIND_CHOICES = [
 
 
 @app_commands.describe(
-    modality="Only images of this kind",
+    modality="Only images of this kind (caption questions; a modality quiz takes none)",
     questions=f"How many questions ({QUESTIONS_MIN}–{QUESTIONS_MAX}, default {QUESTIONS_DEFAULT})",
     kind="What to guess: the caption (default) or the modality",
+    topic="A topic, e.g. pneumothorax: the atlas images nearest it",
+    concept="A UMLS concept id (CUI), e.g. C0032326: the images whose caption has it",
 )
 @app_commands.choices(modality=MODALITY_CHOICES, kind=KIND_CHOICES)
 async def quiz(
@@ -39,9 +41,13 @@ async def quiz(
     modality: app_commands.Choice[str] | None = None,
     questions: app_commands.Range[int, QUESTIONS_MIN, QUESTIONS_MAX] = QUESTIONS_DEFAULT,
     kind: app_commands.Choice[str] | None = None,
+    topic: app_commands.Range[str, 1, QUIZ_TOPIC_MAX_CHARS] | None = None,
+    concept: app_commands.Range[str, 1, 16] | None = None,
 ) -> None:
     """Start a case quiz in a thread."""
-    request = StartQuiz(questions, kind.value if kind else "caption", modality.value if modality else None)
+    request = StartQuiz(
+        questions, kind.value if kind else "caption", modality.value if modality else None, topic, concept
+    )
     await hand_over(interaction, request)
 
 
@@ -60,6 +66,11 @@ async def scores(interaction: discord.Interaction[Any]) -> None:
     await hand_over(interaction, Scores())
 
 
+async def reports(interaction: discord.Interaction[Any]) -> None:
+    """This server's reported quiz questions (members who can manage messages)."""
+    await hand_over(interaction, ListReports())
+
+
 async def forget_me(interaction: discord.Interaction[Any]) -> None:
     """Delete everything MIRAGE keeps about you, after a confirm button."""
     await hand_over(interaction, ForgetMe())
@@ -71,6 +82,7 @@ COMMANDS: tuple[tuple[str, str, Callable[..., Coroutine[Any, Any, None]]], ...] 
     ("progress", "Your due cards, study streak and accuracy by modality (only you see it)", progress),
     ("scores", "This server's quiz leaderboard: top 10 this week and all time", scores),
     ("forget-me", "Delete your quiz answers, cards and scores (asks you to confirm)", forget_me),
+    ("reports", "Quiz questions reported as wrong or unfair in this server (moderators)", reports),
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import discord
 from fsrs import Rating
 
+from ..rules.quiz_fair import ReportReason
 from .quiz_buttons import (
     AnswerButton,
     ForgetMeButton,
@@ -14,21 +15,23 @@ from .quiz_buttons import (
     ShowAnswerButton,
     StopButton,
 )
+from .quiz_report_buttons import ReportButton, ReportReasonButton
 
 
 def question_view(
     quiz_id: int, question_id: int, n_choices: int, *, seed: int, disabled: bool = False
 ) -> discord.ui.View:
-    """A–E, then Hint and Stop."""
+    """A–E, then Hint, Stop and Report."""
     view = discord.ui.View(timeout=None)
     for choice in range(n_choices):
         view.add_item(AnswerButton(question_id, choice))
     view.add_item(HintButton(question_id, seed))
     view.add_item(StopButton(quiz_id))
+    view.add_item(ReportButton(question_id))
     if disabled:
         for item in view.children:
-            if isinstance(item, discord.ui.DynamicItem):
-                item.item.disabled = True
+            if isinstance(item, discord.ui.DynamicItem) and not isinstance(item, ReportButton):
+                item.item.disabled = True  # Report stays: unfairness often shows only at the reveal
     return view
 
 
@@ -59,4 +62,12 @@ def forget_view(user_id: int) -> discord.ui.View:
     """The forget-me confirmation."""
     view = discord.ui.View(timeout=None)
     view.add_item(ForgetMeButton(user_id))
+    return view
+
+
+def report_reasons_view(question_id: int) -> discord.ui.View:
+    """The reasons a student may report a question for, one button each (on a private message)."""
+    view = discord.ui.View(timeout=None)
+    for reason in ReportReason:
+        view.add_item(ReportReasonButton(question_id, reason))
     return view

@@ -19,6 +19,7 @@ import discord
 from ...config import BotSettings
 from ...engine_client import EngineClient
 from ...rules.quiz import QuestionPlay
+from ...rules.quiz_fair import QuizPool
 from ...store import Database
 from ...store.models import Quiz, utcnow
 from .payload import AskedQuestion
@@ -57,14 +58,21 @@ class LiveQuiz:
     timer: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     ended: bool = False
+    topic: str | None = None  # the engine's pool: a topic, or a concept (UMLS CUI); None: the whole atlas
+    concept: str | None = None
 
     @classmethod
     def from_row(cls, quiz: Quiz) -> LiveQuiz:
         """A running quiz's facts from its row, with no question in hand."""
         return cls(
             quiz.id, quiz.thread_id, quiz.guild_id, quiz.starter_id, quiz.kind, quiz.modality,
-            quiz.question_count, solo=quiz.guild_id is None,
+            quiz.question_count, solo=quiz.guild_id is None, topic=quiz.topic, concept=quiz.concept,
         )  # fmt: skip
+
+    @property
+    def pool(self) -> QuizPool:
+        """What the engine draws this quiz's items from."""
+        return QuizPool(self.kind, self.modality, self.topic, self.concept)
 
     @property
     def open(self) -> bool:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
-from engine.contract import Hit, QuizResponse
+from engine.contract import Hit, QuizHint, QuizResponse
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +28,22 @@ class AskedQuestion:
 
     hints: list[str]
     item: Hit
+    ladder: list[QuizHint] = field(default_factory=list)  # the rungs' kinds and struck choices
+    points_by_hints: list[int] = field(default_factory=list)  # the engine's points rule for this question
 
     @classmethod
     def from_response(cls, response: QuizResponse) -> AskedQuestion:
         """What the engine's question asked."""
-        return cls(list(response.hints), response.item)
+        return cls(list(response.hints), response.item, list(response.hint_ladder), list(response.points_by_hints))
 
     def to_payload(self) -> dict[str, Any]:
         """The JSON kept in the question's `payload` column."""
-        return {"hints": list(self.hints), "item": self.item.model_dump(mode="json", include=ITEM_FIELDS)}
+        return {
+            "hints": list(self.hints),
+            "item": self.item.model_dump(mode="json", include=ITEM_FIELDS),
+            "ladder": [rung.model_dump(mode="json") for rung in self.ladder],
+            "points_by_hints": list(self.points_by_hints),
+        }
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any] | None) -> AskedQuestion | None:
@@ -47,8 +54,10 @@ class AskedQuestion:
             hints = payload["hints"]
             if not isinstance(hints, list) or not all(isinstance(h, str) for h in hints):
                 raise TypeError(f"hints must be a list of strings, got {hints!r}")
-            return cls(hints, Hit.model_validate(payload["item"]))
-        except (KeyError, TypeError, ValidationError):
+            ladder = [QuizHint.model_validate(rung) for rung in payload.get("ladder") or []]
+            points = [int(p) for p in payload.get("points_by_hints") or []]
+            return cls(hints, Hit.model_validate(payload["item"]), ladder, points)
+        except (KeyError, TypeError, ValueError, ValidationError):
             # Never fatal: the flow falls back to the engine as for a question without a payload.
             log.warning("unreadable quiz question payload; asking the engine instead", exc_info=True)
             return None

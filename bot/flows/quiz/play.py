@@ -8,17 +8,18 @@ from typing import Any
 
 import discord
 
-from engine.contract import QuizRequest
-
 from ...engine_client import EngineError
 from ...errors import DB_BUSY, say_privately
 from ...render import quiz as render
+from ...render import quiz_fair as fair
 from ...requests import Answer, StopQuiz, TakeHint
 from ...rules.quiz import QuizState
+from ...rules.quiz_fair import points_ladder
 from ...store import answers, quizzes
 from ...store.errors import DatabaseUnavailable, QuestionClosed
 from .live import LiveQuiz, QuizContext
 from .payload import AskedQuestion
+from .pool import quiz_request
 from .questions import disable_buttons
 from .recovery import live_for
 from .reveal import end, reveal
@@ -74,7 +75,15 @@ async def hint(interaction: discord.Interaction[Any], qc: QuizContext, request: 
         await say_privately(interaction, render.CLOSED)
         return
     live.play.took_hint(interaction.user.id, reached)
-    await say_privately(interaction, render.hint_text(reached, len(hints), hints[reached - 1]))
+    await say_privately(interaction, _rung_text(live, reached, hints))
+
+
+def _rung_text(live: LiveQuiz, level: int, hints: list[str]) -> str:
+    """Rung `level` of the ladder as the student sees it: its kind (shows, strike) and the points now."""
+    asked = live.asked
+    ladder = asked.ladder if asked is not None and len(asked.ladder) == len(hints) else []
+    points = points_ladder(asked.points_by_hints if asked is not None else None, len(hints))
+    return fair.hint_text(level, len(hints), hints[level - 1], ladder[level - 1] if ladder else None, points)
 
 
 async def _hints(
@@ -89,7 +98,7 @@ async def _hints(
     async with qc.db.session() as session:
         question = await quizzes.get_question(session, question_id)
     try:
-        again = await qc.engine.quiz(QuizRequest(kind=live.kind, modality=live.modality, seed=request.seed))  # type: ignore[arg-type]
+        again = await qc.engine.quiz(quiz_request(live.pool, request.seed))
     except EngineError:
         log.warning("could not rebuild the hints of question %s", question_id, exc_info=True)
         return []

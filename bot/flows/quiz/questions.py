@@ -10,40 +10,39 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import random
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
 import discord
 
-from engine.contract import SEED_MAX, QuizRequest, QuizResponse
+from engine.contract import QuizResponse
 
 from ...render import quiz as render
 from ...rules.quiz import Choice, QuestionPlay
+from ...rules.quiz_fair import QuizPool, points_ladder
 from ...store import quizzes
 from ...store.models import utcnow
 from ...ui.quiz_views import question_view
 from .live import NO_MENTIONS, LiveQuiz, QuizContext
 from .payload import AskedQuestion
+from .pool import fresh_question
 
 log = logging.getLogger(__name__)
 
-FRESH_ITEM_TRIES = 5  # new seeds to try when the engine picks an image this quiz already showed
-
-
-def new_seed() -> int:
-    """A random seed for the engine's item choice."""
-    return random.randint(0, SEED_MAX)
-
-
-async def fetch_question(qc: QuizContext, kind: str, modality: str | None, used: set[str]) -> QuizResponse:
-    """A question from the engine, on an image this quiz has not shown yet when possible."""
-    for _ in range(1 + FRESH_ITEM_TRIES):
-        response = await qc.engine.quiz(QuizRequest(kind=kind, modality=modality, seed=new_seed()))  # type: ignore[arg-type]
-        if response.item.id not in used:
-            break
-    return response
+async def fetch_question(
+    qc: QuizContext,
+    kind: str,
+    modality: str | None,
+    used: set[str],
+    *,
+    topic: str | None = None,
+    concept: str | None = None,
+    guild_id: int | None = None,
+) -> QuizResponse:
+    """A question from the engine's pool (modality, topic or concept), on an image this quiz has not shown
+    yet when possible and never on one reports retired in this server (`pool.py`)."""
+    return await fresh_question(qc, QuizPool(kind, modality, topic, concept), used, guild_id)
 
 
 async def post_question(
@@ -79,8 +78,9 @@ async def post_question(
     qc.quizzes.arm_timer(live, deadline, lambda: on_timeout(question_id))
     # 4. the message
     card = render.QuestionCard(
-        position, live.total, response.question, [c.text for c in choices], qc.reveal_s, live.solo
-    )
+        position, live.total, response.question, [c.full_text for c in choices], qc.reveal_s, live.solo,
+        points_ladder(response.points_by_hints, len(response.hints)),
+    )  # fmt: skip
     message = await qc.quizzes.channel(live).send(
         render.question_text(card),
         file=discord.File(io.BytesIO(png), render.case_filename(position)),

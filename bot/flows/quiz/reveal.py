@@ -96,7 +96,10 @@ async def advance(qc: QuizContext, live: LiveQuiz) -> None:
         await end(qc, live, stopped_by=None)
         return
     try:
-        await ask_next(qc, live, await fetch_question(qc, live.kind, live.modality, live.used))
+        following = await fetch_question(
+            qc, live.kind, live.modality, live.used, topic=live.topic, concept=live.concept, guild_id=live.guild_id
+        )
+        await ask_next(qc, live, following)
     except (EngineError, discord.HTTPException) as error:
         await abandon(qc, live, error)
 

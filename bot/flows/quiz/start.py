@@ -13,8 +13,10 @@ import discord
 
 from ...engine_client import EngineError
 from ...render import quiz as render
+from ...render import quiz_fair as fair
 from ...render.text import friendly_error
 from ...requests import StartQuiz
+from ...rules.quiz_fair import QuizPool, normalised, pool_problem
 from ...store import quizzes
 from ...store.errors import QuizAlreadyRunning
 from ...threads import is_thread
@@ -38,20 +40,31 @@ async def start(interaction: discord.Interaction[Any], qc: QuizContext, request:
                 render.running_elsewhere(interaction.guild_id, channel.id), ephemeral=True
             )
             return
-    # 2. the first question before any thread: a bad modality is answered where it was asked
+    # 2. a combination the engine would refuse (kind:modality with modality:, topic with concept, a bad
+    # CUI) is refused here, privately, before anything is asked
+    pool = normalised(QuizPool(request.kind, request.modality, request.topic, request.concept))
+    problem = pool_problem(pool)
+    if problem is not None:
+        await interaction.response.send_message(fair.pool_refused(problem), ephemeral=True)
+        return
+    # 3. the first question before any thread: too few images is answered where it was asked
     await interaction.response.defer(thinking=True)
     try:
-        first = await fetch_question(qc, request.kind, request.modality, used=set())
+        first = await fetch_question(
+            qc, pool.kind, pool.modality, set(), topic=pool.topic, concept=pool.concept, guild_id=interaction.guild_id
+        )
     except EngineError as error:
-        await interaction.edit_original_response(content=f"❌ {friendly_error(error)}")
+        why = fair.too_few_items(error.message) if error.code == "too_few_items" else f"❌ {friendly_error(error)}"
+        await interaction.edit_original_response(content=why)
         return
-    header = render.quiz_header(request.questions, request.kind, request.modality, interaction.user.id)
+    header = render.quiz_header(request.questions, pool.kind, pool.modality, interaction.user.id)
+    header += fair.pool_scope(pool.topic, pool.concept)
     await interaction.edit_original_response(content=header, allowed_mentions=NO_MENTIONS)
-    # 3. where to play
+    # 4. where to play
     thread_id = await _open_thread(interaction, in_thread, request.modality)
     if thread_id is None:
         return
-    # 4. the quiz's row (two starts in one thread at the same moment: the other won)
+    # 5. the quiz's row (two starts in one thread at the same moment: the other won)
     try:
         async with qc.db.session() as session:
             quiz = await quizzes.start_quiz(
@@ -62,11 +75,13 @@ async def start(interaction: discord.Interaction[Any], qc: QuizContext, request:
                 kind=request.kind,
                 modality=request.modality,
                 question_count=request.questions,
+                topic=pool.topic,
+                concept=pool.concept,
             )
     except QuizAlreadyRunning:
         await interaction.followup.send(render.running_elsewhere(interaction.guild_id, thread_id), ephemeral=True)
         return
-    # 5. the first question
+    # 6. the first question
     live = LiveQuiz.from_row(quiz)
     qc.quizzes.by_id[quiz.id] = live
     async with live.lock:

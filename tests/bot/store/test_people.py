@@ -10,7 +10,8 @@ import pytest
 from fsrs import Rating
 from sqlalchemy import func, inspect, or_, select
 
-from bot.store import Database, answers, cards, jobs, people, quizzes, settle, threads, turns
+from bot.rules.quiz_fair import ReportReason
+from bot.store import Database, answers, cards, jobs, people, quizzes, reports, settle, threads, turns
 from bot.store.models import Base, Card
 
 from .conftest import NOW
@@ -74,6 +75,11 @@ async def _a_bit_of_everything(db: Database) -> None:
             answer_index=0, deadline=None,
         )  # fmt: skip
         await answers.record_hint(s, second.id, ME, 1)  # an open question with my hint on it
+        for user in (ME, YOU):  # both reported the first question as unfair
+            await reports.add_report(
+                s, guild_id=3, atlas_id="ROCO_1", question_id=question.id, user_id=user,
+                reason=ReportReason.TWO_ANSWERS, is_moderator=False,
+            )  # fmt: skip
     async with db.session() as s:
         await settle.settle_question(s, question.id, now=NOW)
 
@@ -89,7 +95,7 @@ async def test_forget_me_deletes_every_row_about_the_user_and_nothing_else(db: D
     assert deleted == counted
     assert deleted == {
         "player_answers": 2, "score_events": 1, "review_log": 2, "review_cards": 2, "turns": 1, "jobs": 1,
-        "thread_queries": 1, "quizzes_started": 1, "sets_owned": 0,
+        "thread_queries": 1, "quizzes_started": 1, "sets_owned": 0, "reports": 1,
     }  # fmt: skip
     assert set(deleted) - {"quizzes_started", "thread_queries", "sets_owned"} | {"quizzes"} == set(before_me)
     # queried straight from the tables: nothing names me any more

@@ -33,7 +33,8 @@ from .conftest import NOW
 FOLLOW_UP_TABLES = {"answer_threads", "jobs", "turns"}
 QUIZ_TABLES = {"quizzes", "quiz_questions", "player_answers", "review_cards", "review_log", "score_events"}
 SET_TABLES = {"study_sets", "study_set_items"}
-HEAD = "0004"
+REPORT_TABLES = {"reports"}
+HEAD = "0005"
 
 
 async def _tables(engine) -> set[str]:  # noqa: ANN001
@@ -67,7 +68,7 @@ async def test_an_empty_database_is_upgraded_to_the_newest_revision(database_url
     db = await open_url(database_url)
     try:
         assert await current_revision(db.engine) == head_revision() == HEAD
-        assert await _tables(db.engine) == FOLLOW_UP_TABLES | QUIZ_TABLES | SET_TABLES | {"alembic_version"}
+        assert await _tables(db.engine) == FOLLOW_UP_TABLES | QUIZ_TABLES | SET_TABLES | REPORT_TABLES | {"alembic_version"}
     finally:
         await db.close()
     # Opening again is a no-op, not an error.
@@ -238,5 +239,6 @@ def test_the_migrations_ship_inside_the_package():
         "0002_quizzes_review_scores.py",
         "0003_question_payload.py",
         "0004_study_sets.py",
+        "0005_reports_and_quiz_pools.py",
     ]
     assert (MIGRATIONS_DIR / "env.py").is_file() and (MIGRATIONS_DIR / "script.py.mako").is_file()

@@ -36,7 +36,9 @@ async def _settled_question(
 
 
 def test_points_reward_right_answers_less_each_hint_never_below_one():
-    assert [scores.points_for(True, h) for h in range(5)] == [10, 7, 4, 1, 1]
+    # the contract's rule (engine.contract.quiz_points): 10, 7, 4, then 2 once every rung was taken
+    assert [scores.points_for(True, h) for h in range(5)] == [10, 7, 4, 2, 2]
+    assert [scores.points_for(True, h, [10, 6, 1]) for h in range(4)] == [10, 6, 1, 1]  # the question's own ladder
     assert scores.points_for(False, 0) == scores.points_for(False, 2) == 0
 
 
