@@ -66,6 +66,11 @@ class BotSettings(BaseSettings):
 
     # quizzes: a question is revealed when everyone playing has answered, or after this many seconds
     quiz_reveal_s: float = Field(default=45.0, ge=5, le=600)
+    # review (/mirage review): at most this many cards new to review are started per UTC day (as Anki);
+    # a right answer within review_fast_s seconds rates Easy, after review_slow_s (or with hints) Hard
+    review_new_per_day: int = Field(default=20, ge=0, le=1000)
+    review_fast_s: float = Field(default=8.0, ge=0, le=600)
+    review_slow_s: float = Field(default=30.0, gt=0, le=3600)
 
     # the bot's database (threads, jobs, follow-ups, quizzes, cards, scores): bot/store
     data_dir: Path = Path("data")

@@ -149,8 +149,40 @@ class ListReports:
 # --- one student's review, progress and data (bot/flows/quiz/review.py, people.py) -------------
 @dataclass(frozen=True)
 class Review:
-    """/mirage review: the next due card's front."""
+    """/mirage review: the next due card's front (of one modality, or on a topic, when given; of one quiz's
+    missed cases when `quiz_id` is set — the recap's "Review missed cases")."""
 
+    modality: str | None = None
+    topic: str | None = None
+    quiz_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ReviewAnswer:
+    """A letter on a review card's front: `position` in the shuffled order the card was shown at
+    `version`, `shown_at` (Unix seconds) to time the answer; `scope` is the review the card belongs to."""
+
+    card_id: int
+    version: int
+    position: int
+    shown_at: int
+    scope: Review = Review()
+
+
+@dataclass(frozen=True)
+class ChangeRating:
+    """Change, once, the rating an answer in review gave (`version`: the log row that rating made)."""
+
+    card_id: int
+    version: int
+    rating: int
+
+
+@dataclass(frozen=True)
+class WhyChoice:
+    """"Why C?" under a reveal: a grounded answer on what tells the right image apart from the others."""
+
+    question_id: int
 
 @dataclass(frozen=True)
 class ShowCardAnswer:
@@ -161,10 +193,12 @@ class ShowCardAnswer:
 
 @dataclass(frozen=True)
 class RateCard:
-    """A rating on a review card's back (`rating` is an fsrs.Rating value, 1 Again … 4 Easy)."""
+    """A rating on a review card's back (`rating` is an fsrs.Rating value, 1 Again … 4 Easy); `version` the
+    card's version the back was shown at (None on messages from before versions)."""
 
     card_id: int
     rating: int
+    version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -199,4 +233,5 @@ AtlasRequest = SearchText | SearchImage | MoreResults | SimilarTo | Compare | Ge
 QuizAction = StartQuiz | Answer | TakeHint | StopQuiz
 FairAction = ReportQuestion | ReportGiven | ListReports
 StudyAction = Review | ShowCardAnswer | RateCard | Rerate | Progress | Scores | ForgetMe | ForgetConfirmed
-Request = AtlasRequest | QuizAction | StudyAction | FairAction
+TeachAction = ReviewAnswer | ChangeRating  # review that tests (bot/flows/quiz/review.py)
+Request = AtlasRequest | QuizAction | StudyAction | FairAction | TeachAction | WhyChoice

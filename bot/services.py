@@ -17,7 +17,7 @@ from .engine_client import EngineClient
 from .errors import DB_BUSY, say_privately
 from .flows import ask, cancel, compare, generate, search
 from .flows.context import Context
-from .flows.quiz import people, play, recovery, report, review, start
+from .flows.quiz import people, play, recovery, report, review, review_cards, start, why
 from .flows.quiz.live import LiveQuizzes, Poster, QuizContext
 from .queue import JobQueue
 from .requests import (
@@ -25,6 +25,7 @@ from .requests import (
     AskFollowUp,
     AskNew,
     CancelJob,
+    ChangeRating,
     Compare,
     FairAction,
     ForgetConfirmed,
@@ -40,6 +41,7 @@ from .requests import (
     Request,
     Rerate,
     Review,
+    ReviewAnswer,
     Scores,
     SearchImage,
     SearchText,
@@ -49,6 +51,8 @@ from .requests import (
     StopQuiz,
     StudyAction,
     TakeHint,
+    TeachAction,
+    WhyChoice,
 )
 from .store import Database
 
@@ -79,7 +83,7 @@ class Services(Context):
 
     async def handle(self, interaction: discord.Interaction[Any], request: Request) -> None:
         """Carry out `request` for `interaction` with the flow for its kind."""
-        if isinstance(request, QuizAction | StudyAction | FairAction):
+        if isinstance(request, QuizAction | StudyAction | FairAction | TeachAction):
             await self._handle_quiz(interaction, request)
             return
         match request:
@@ -101,11 +105,13 @@ class Services(Context):
                 await ask.follow_up(interaction, self, request)
             case AskNew():
                 await ask.ask_new(interaction, self, request)
+            case WhyChoice():
+                await why.why(interaction, self, request)
             case _:
                 raise TypeError(f"no flow for {type(request).__name__}")
 
     async def _handle_quiz(
-        self, interaction: discord.Interaction[Any], request: QuizAction | StudyAction | FairAction
+        self, interaction: discord.Interaction[Any], request: QuizAction | StudyAction | FairAction | TeachAction
     ) -> None:
         """The quiz's and review's requests: they all need the database."""
         qc = self.quiz
@@ -129,6 +135,10 @@ class Services(Context):
                 await review.rate_card(interaction, qc, request)
             case Rerate():
                 await review.rerate(interaction, qc, request)
+            case ReviewAnswer():
+                await review_cards.answer(interaction, qc, request)
+            case ChangeRating():
+                await review_cards.change_rating(interaction, qc, request)
             case Progress():
                 await people.progress(interaction, qc, request)
             case Scores():

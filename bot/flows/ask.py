@@ -107,6 +107,10 @@ async def send_ask_answer(reply: Reply, result: AskResponse, *, live: LiveText |
         await reply.send(final, view=follow_up_view())
 
 
+# The answer's work for another flow's grounded question ("Why C?" under a quiz reveal).
+answer_work = _answer_work
+
+
 def question_problem(question: str) -> str | None:
     """Why a question cannot be sent (empty, or over the contract's limit), in words for the user; or None."""
     if not question.strip():

@@ -71,6 +71,10 @@ def progress_text(progress: Progress) -> str:
             lines.append(f"• {modality}: {acc.correct}/{acc.total} ({acc.share:.0%})")
     else:
         lines.append("No quiz answers yet: try `/mirage quiz`.")
+    if progress.retention:
+        lines.append("Recall FSRS predicts now, by modality (from your ratings and the time since):")
+        for modality, kept in sorted(progress.retention.items(), key=lambda kv: kv[1].mean):
+            lines.append(f"• {modality}: {kept.mean:.0%} over {kept.cards} card{'s' * (kept.cards != 1)}")
     return "\n".join(lines)
 
 

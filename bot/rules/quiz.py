@@ -45,16 +45,29 @@ class Choice:
     text: str
     full_text: str
     atlas_id: str | None = None
+    # where that image comes from ({roco_id, pmc_id, licence}) and the engine path of its bytes, for the
+    # reveal's contact sheet (caption quizzes; None on modality choices and rows from before them)
+    source: Mapping[str, Any] | None = None
+    image_url: str | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Choice:
         """A choice as the question's row keeps it (the engine's `QuizChoice` fields)."""
         text = str(data.get("text", ""))
-        return cls(text, str(data.get("full_text") or text), data.get("id"))
+        source = data.get("source")
+        return cls(
+            text, str(data.get("full_text") or text), data.get("id"),
+            dict(source) if isinstance(source, Mapping) else None, data.get("image_url"),
+        )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         """The JSON kept in the question's `choices` column (the engine's field names)."""
-        return {"text": self.text, "full_text": self.full_text, "id": self.atlas_id}
+        data: dict[str, Any] = {"text": self.text, "full_text": self.full_text, "id": self.atlas_id}
+        if self.source is not None:
+            data["source"] = dict(self.source)
+        if self.image_url is not None:
+            data["image_url"] = self.image_url
+        return data
 
 
 class QuestionClosedError(Exception):

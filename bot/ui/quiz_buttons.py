@@ -140,24 +140,29 @@ class ShowAnswerButton(QuizButton, template=r"mirage:review:show:(?P<card>[0-9]{
         await hand_over(interaction, ShowCardAnswer(self.card_id))
 
 
-class ReviewRateButton(QuizButton, template=r"mirage:review:rate:(?P<card>[0-9]{1,18}):(?P<rating>[1-4])"):
-    """In a review: how well one remembered; schedules the card and serves the next one."""
+class ReviewRateButton(
+    QuizButton, template=r"mirage:review:rate:(?P<card>[0-9]{1,18}):(?P<rating>[1-4])(?::(?P<version>[0-9]{1,18}))?"
+):
+    """In a review: how well one remembered; schedules the card (once: `version` is the card's version the
+    back was shown at; messages from before versions have none) and serves the next one."""
 
-    def __init__(self, card_id: int, rating: Rating) -> None:
+    def __init__(self, card_id: int, rating: Rating, version: int | None = None) -> None:
+        suffix = f":{version}" if version is not None else ""
         super().__init__(
             discord.ui.Button(
                 label=RATING_LABELS[rating], style=RATING_STYLES[rating],
-                custom_id=f"mirage:review:rate:{card_id}:{int(rating)}",
+                custom_id=f"mirage:review:rate:{card_id}:{int(rating)}{suffix}",
             )
         )
-        self.card_id, self.rating = card_id, rating
+        self.card_id, self.rating, self.version = card_id, rating, version
 
     @classmethod
     async def from_custom_id(cls, interaction: Any, item: Any, match: re.Match[str], /) -> ReviewRateButton:  # noqa: D102
-        return cls(int(match["card"]), Rating(int(match["rating"])))
+        version = int(match["version"]) if match["version"] else None
+        return cls(int(match["card"]), Rating(int(match["rating"])), version)
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:  # noqa: D102
-        await hand_over(interaction, RateCard(self.card_id, int(self.rating)))
+        await hand_over(interaction, RateCard(self.card_id, int(self.rating), self.version))
 
 
 class ForgetMeButton(PersistentButton, template=r"mirage:forget:(?P<user>[0-9]{1,20})"):

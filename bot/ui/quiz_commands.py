@@ -51,9 +51,21 @@ async def quiz(
     await hand_over(interaction, request)
 
 
-async def review(interaction: discord.Interaction[Any]) -> None:
+REVIEW_TOPIC_MAX = 30  # the topic travels in the card's buttons (Discord's 100-character custom ids)
+
+
+@app_commands.describe(
+    modality="Only cards of this kind of image",
+    topic="Only cases on a topic, e.g. pneumothorax (their caption names it, or the atlas images nearest it)",
+)
+@app_commands.choices(modality=MODALITY_CHOICES)
+async def review(
+    interaction: discord.Interaction[Any],
+    modality: app_commands.Choice[str] | None = None,
+    topic: app_commands.Range[str, 1, REVIEW_TOPIC_MAX] | None = None,
+) -> None:
     """Your due review cards, one by one (only you see them)."""
-    await hand_over(interaction, Review())
+    await hand_over(interaction, Review(modality.value if modality else None, topic.strip() if topic else None))
 
 
 async def progress(interaction: discord.Interaction[Any]) -> None:

@@ -57,7 +57,10 @@ async def post_question(
     # 2. the question's row: its choices, answer, deadline, and what it asked (for a restart)
     deadline = utcnow() + timedelta(seconds=qc.reveal_s)
     asked = AskedQuestion.from_response(response)
-    choices = [Choice(c.text, c.full_text, c.id) for c in response.choices]
+    choices = [
+        Choice(c.text, c.full_text, c.id, c.source.model_dump() if c.source else None, c.image_url)
+        for c in response.choices
+    ]
     async with qc.db.session() as session:
         question = await quizzes.add_question(
             session,

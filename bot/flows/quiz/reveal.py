@@ -18,14 +18,16 @@ from engine.contract import Hit, QuizResponse
 from ...engine_client import EngineError
 from ...render import quiz as render
 from ...render.text import friendly_error
-from ...rules.quiz import Choice, QuizState
+from ...rules.quiz import Choice, QuizState, letter
 from ...store import quizzes, scores
 from ...store.errors import DatabaseUnavailable
 from ...store.models import Question, utcnow
 from ...store.settle import settle_question
-from ...ui.quiz_views import rerate_view
+from ...ui.teach_views import reveal_view
 from .live import NO_MENTIONS, LiveQuiz, QuizContext
 from .questions import disable_buttons, fetch_question, post_question
+from .recap import post_recap
+from .reveal_sheet import captions, contact_sheet, remember_images
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +68,20 @@ async def reveal(qc: QuizContext, live: LiveQuiz, question_id: int, note: str | 
             live.position, live.total, question.answer_index, right.full_text, await _item(qc, live, question),
             settlement.results, settlement.scoreboard, note, fallback_id=question.atlas_id,
         )  # fmt: skip
+        # every choice's image on one contact sheet, and every caption in full below it (caption questions)
+        sheet, below = await contact_sheet(qc, question), captions(question)
+        view = reveal_view(question_id, letter(question.answer_index), why=bool(below))
         try:
-            await qc.quizzes.channel(live).send(
-                render.reveal_text(card), view=rerate_view(question_id), allowed_mentions=NO_MENTIONS
-            )
+            channel = qc.quizzes.channel(live)
+            extra = {"file": sheet} if sheet is not None else {}
+            await channel.send(render.reveal_text(card), view=view, allowed_mentions=NO_MENTIONS, **extra)
+            for text in below:
+                await channel.send(text, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as error:  # e.g. the thread was deleted: the answers are scored anyway
             await abandon(qc, live, error)
             return
-        # 4. grey the question's buttons out, then the next question or the end
+        # 4. the thread answers follow-ups on these images; grey the question's buttons out, then go on
+        await remember_images(qc, live, question)
         await disable_buttons(qc, live, len(question.choices))
         await advance(qc, live)
 
@@ -128,6 +136,7 @@ async def end(
         return False
     text = render.final_text(board, answered=revealed, total=live.total, stopped_by=stopped_by)
     await qc.quizzes.channel(live).send(text, allowed_mentions=NO_MENTIONS)
+    await post_recap(qc, live)
     return True
 
 
