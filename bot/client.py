@@ -27,6 +27,7 @@ from .ui.modals import follow_up_from_modal
 from .ui.quiz_buttons import PERSISTENT_ITEMS as QUIZ_ITEMS
 from .ui.quiz_commands import add_commands as add_quiz_commands
 from .ui.quiz_report_buttons import REPORT_ITEMS
+from .ui.set_buttons import PERSISTENT_ITEMS as SET_ITEMS
 from .ui.teach_buttons import PERSISTENT_ITEMS as TEACH_ITEMS
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class MirageBot(discord.Client):
         mirage = MirageCommands()
         add_quiz_commands(mirage)
         self.tree.add_command(mirage)
-        self.add_dynamic_items(*PERSISTENT_ITEMS, *QUIZ_ITEMS, *TEACH_ITEMS, *REPORT_ITEMS)
+        self.add_dynamic_items(*PERSISTENT_ITEMS, *QUIZ_ITEMS, *TEACH_ITEMS, *REPORT_ITEMS, *SET_ITEMS)
         self.services.resume_quizzes()
         if self.settings.dev_guild_id is not None:
             # A guild sync shows up at once; global commands can take up to an hour to propagate.

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .set_requests import SetAction
+
 
 @dataclass(frozen=True)
 class SearchText:
@@ -234,4 +236,4 @@ QuizAction = StartQuiz | Answer | TakeHint | StopQuiz
 FairAction = ReportQuestion | ReportGiven | ListReports
 StudyAction = Review | ShowCardAnswer | RateCard | Rerate | Progress | Scores | ForgetMe | ForgetConfirmed
 TeachAction = ReviewAnswer | ChangeRating  # review that tests (bot/flows/quiz/review.py)
-Request = AtlasRequest | QuizAction | StudyAction | FairAction | TeachAction | WhyChoice
+Request = AtlasRequest | QuizAction | StudyAction | FairAction | TeachAction | WhyChoice | SetAction

@@ -19,6 +19,9 @@ from .flows import ask, cancel, compare, generate, search
 from .flows.context import Context
 from .flows.quiz import people, play, recovery, report, review, review_cards, start, why
 from .flows.quiz.live import LiveQuizzes, Poster, QuizContext
+from .flows.sets import manage as set_manage
+from .flows.sets import play as set_play
+from .flows.sets import share as set_share
 from .queue import JobQueue
 from .requests import (
     Answer,
@@ -54,6 +57,19 @@ from .requests import (
     TeachAction,
     WhyChoice,
 )
+from .set_requests import (
+    AddHitsToSet,
+    PickSetFor,
+    SetAction,
+    SetAdd,
+    SetCreate,
+    SetDelete,
+    SetExport,
+    SetImport,
+    SetList,
+    SetPlay,
+    SetRemove,
+)
 from .store import Database
 
 log = logging.getLogger(__name__)
@@ -83,6 +99,9 @@ class Services(Context):
 
     async def handle(self, interaction: discord.Interaction[Any], request: Request) -> None:
         """Carry out `request` for `interaction` with the flow for its kind."""
+        if isinstance(request, SetAction):
+            await self._handle_set(interaction, request)
+            return
         if isinstance(request, QuizAction | StudyAction | FairAction | TeachAction):
             await self._handle_quiz(interaction, request)
             return
@@ -153,6 +172,36 @@ class Services(Context):
                 await report.report(interaction, qc, request)
             case ListReports():
                 await report.list_reports(interaction, qc, request)
+            case _:
+                raise TypeError(f"no flow for {type(request).__name__}")
+
+    async def _handle_set(self, interaction: discord.Interaction[Any], request: SetAction) -> None:
+        """The study sets' requests (bot/flows/sets/): they need the database, and playing needs the quizzes."""
+        qc = self.quiz
+        if qc is None:
+            await say_privately(interaction, DB_BUSY)
+            return
+        match request:
+            case SetCreate():
+                await set_manage.create(interaction, self, request)
+            case SetAdd():
+                await set_manage.add(interaction, self, request)
+            case SetRemove():
+                await set_manage.remove(interaction, self, request)
+            case SetList():
+                await set_manage.show(interaction, self, request)
+            case SetDelete():
+                await set_manage.delete(interaction, self, request)
+            case PickSetFor():
+                await set_manage.pick(interaction, self, request)
+            case AddHitsToSet():
+                await set_manage.add_hits(interaction, self, request)
+            case SetExport():
+                await set_share.export(interaction, self, request)
+            case SetImport():
+                await set_share.import_(interaction, self, request)
+            case SetPlay():
+                await set_play.play(interaction, qc, request)
             case _:
                 raise TypeError(f"no flow for {type(request).__name__}")
 

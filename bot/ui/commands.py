@@ -29,6 +29,7 @@ from ..access import access_denied
 from ..render import text
 from ..requests import AskNew, Compare, Generate, SearchImage, SearchText
 from .dispatch import hand_over, settings_of
+from .set_commands import add_set_commands
 
 Text = app_commands.Range[str, 1, QUERY_MAX_CHARS]
 Question = app_commands.Range[str, 1, ASK_QUESTION_MAX_CHARS]
@@ -64,7 +65,12 @@ def server_only(command: str) -> str:
 class MirageCommands(
     app_commands.Group, name="mirage", description="Radiology images and explanations for study"
 ):
-    """`/mirage search | compare | generate | ask | help` (and the quiz's commands, added by bot/ui/quiz_commands.py)."""
+    """`/mirage search | compare | generate | ask | help` (and the quiz's commands, added by bot/ui/quiz_commands.py;
+    the study sets' `/mirage set …` group, bot/ui/set_commands.py)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        add_set_commands(self)
 
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
         """In a server, its channel and role limits hold for every subcommand, `help` included; in a DM,

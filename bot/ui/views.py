@@ -15,6 +15,7 @@ from .buttons import (
     NewSeedButton,
     UseAsQueryButton,
 )
+from .set_buttons import AddToSetButton, PickSetButton, ids_that_fit
 
 MAX_QUERY_BUTTONS = 5
 
@@ -49,6 +50,7 @@ def search_view(*, shown: int, modality: str | None, hit_ids: list[str], first: 
         view.add_item(MoreResultsButton(shown, modality))
     view.add_item(AskFollowUpButton())
     _add_query_buttons(view, [(f"Use #{first + i} as query", h) for i, h in enumerate(hit_ids)])
+    _add_set_button(view, hit_ids, first)
     return view
 
 
@@ -56,6 +58,24 @@ def hits_view(hit_ids: list[str]) -> discord.ui.View:
     """A follow-up and 'Use #n as query' for image-search hits."""
     view = follow_up_view()
     _add_query_buttons(view, [(f"Use #{n} as query", h) for n, h in enumerate(hit_ids, 1)])
+    _add_set_button(view, hit_ids, 1)
+    return view
+
+
+def _add_set_button(view: discord.ui.View, hit_ids: list[str], first: int) -> None:
+    """➕ Add to set for the hits shown (as many as fit in its custom id: all of a page of ROCO ids)."""
+    fitting = ids_that_fit(hit_ids)
+    if fitting:
+        whole = len(fitting) == len(dict.fromkeys(hit_ids))
+        view.add_item(AddToSetButton(fitting, "Add to set" if whole else f"Add #{first}–#{first + len(fitting) - 1} to set"))
+
+
+def set_picker_view(sets: list[tuple[int, str, int]], hit_ids: list[str]) -> discord.ui.View:
+    """The Add-to-set picker: one button per study set, (id, title, size), the first (the most recently
+    changed) highlighted."""
+    view = discord.ui.View(timeout=None)
+    for n, (set_id, title, size) in enumerate(sets):
+        view.add_item(PickSetButton(set_id, hit_ids, f"{title} ({size})", recent=n == 0))
     return view
 
 

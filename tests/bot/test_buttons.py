@@ -20,6 +20,7 @@ from bot.requests import (
 )
 from bot.ui.buttons import PERSISTENT_ITEMS, CancelButton
 from bot.ui.quiz_buttons import PERSISTENT_ITEMS as QUIZ_ITEMS
+from bot.ui.set_buttons import PERSISTENT_ITEMS as SET_ITEMS
 from engine.contract import DISCLAIMER
 
 from .conftest import bot_settings, invoke
@@ -173,7 +174,7 @@ def test_every_button_on_an_answer_is_handled_by_a_persistent_item():
     ]
     for item in built:
         assert any(
-            re.fullmatch(cls.__discord_ui_compiled_template__, item.custom_id) for cls in PERSISTENT_ITEMS
+            re.fullmatch(cls.__discord_ui_compiled_template__, item.custom_id) for cls in (*PERSISTENT_ITEMS, *SET_ITEMS)
         )
         assert item.custom_id.startswith("mirage:") and len(item.custom_id) <= 100
 

@@ -24,6 +24,7 @@ from ...store.errors import DatabaseUnavailable
 from ...store.models import Question, utcnow
 from ...store.settle import settle_question
 from ...ui.teach_views import reveal_view
+from ..sets.asking import set_question
 from .live import NO_MENTIONS, LiveQuiz, QuizContext
 from .questions import disable_buttons, fetch_question, post_question
 from .recap import post_recap
@@ -102,6 +103,14 @@ async def advance(qc: QuizContext, live: LiveQuiz) -> None:
     """The next question, or the end (the caller holds `live.lock`)."""
     if live.position >= live.total:
         await end(qc, live, stopped_by=None)
+        return
+    try:  # a quiz over a study set asks the set's next image (bot/flows/sets/asking.py)
+        from_set = await set_question(qc, live)
+        if from_set is not None:
+            await ask_next(qc, live, from_set)
+            return
+    except (EngineError, discord.HTTPException) as error:
+        await abandon(qc, live, error)
         return
     try:
         following = await fetch_question(

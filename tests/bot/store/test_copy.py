@@ -108,7 +108,7 @@ async def test_copy_refuses_a_source_that_is_not_at_this_codes_revision(tmp_path
     engine = make_engine(old_url)
     await upgrade_to_head(engine, target="0001")
     await engine.dispose()
-    with pytest.raises(CopyRefused, match="source database is at revision 0001, this code at 0004"):
+    with pytest.raises(CopyRefused, match="source database is at revision 0001, this code at 0005"):
         await copy_database(old_url, pg_url)
     missing = tmp_path / "typo.sqlite3"
     with pytest.raises(CopyRefused, match="typo.sqlite3 does not exist"):
@@ -134,7 +134,7 @@ async def test_the_copy_command_line_copies_and_reports_errors_in_one_line(tmp_p
         text=True,
         cwd=REPO,
     )
-    assert current.stdout.strip() == "0004 (this code knows up to 0004)"
+    assert current.stdout.strip() == "0005 (this code knows up to 0005)"
     bad = subprocess.run(
         [sys.executable, "-m", "bot.store", "upgrade", "--url", "mysql://x/y"],
         capture_output=True,

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from bot.store import Database, open_url, people, quizzes, sets
 from bot.store.copy import copy_database
 from bot.store.database import make_engine
-from bot.store.schema import current_revision, upgrade_to_head
+from bot.store.schema import current_revision, head_revision, upgrade_to_head
 from bot.store.sets import SET_ITEMS_MAX, SetError
 
 from .conftest import NOW
@@ -144,7 +144,7 @@ async def test_revision_3_with_a_quiz_is_upgraded_and_sets_work_beside_it(databa
     # 2. this MIRAGE starts: the quiz is intact (no set ids), and sets can be made
     db = await open_url(database_url)
     try:
-        assert await current_revision(db.engine) == "0004"
+        assert await current_revision(db.engine) == head_revision()
         async with db.session() as s:
             old = await quizzes.get_quiz(s, 5)
             assert (old.thread_id, old.question_count, old.item_ids) == (50, 2, None)
