@@ -43,7 +43,7 @@ def server_refusal(interaction: discord.Interaction[Any]) -> str | None:
     """Why sets cannot be used here (a DM, or someone who is not a member of the server), or None."""
     if interaction.guild_id is None:
         return render.NOT_IN_SERVER
-    if not isinstance(interaction.user, discord.Member):  # e.g. a user app's interaction in a server
+    if not hasattr(interaction.user, "roles"):  # a discord.User, not a Member: not a member of this server
         return render.NOT_A_MEMBER
     return None
 
