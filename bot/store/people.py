@@ -3,8 +3,9 @@
 Rows about a user: their quiz answers, review cards and review log, score events, follow-up turns
 and jobs (each job holds the request as sent, its query text included). Quizzes they started stay for
 the other players, with the starter removed; study sets they made stay their servers', without an owner.
-Answer threads name no user, but each holds the query text of the request that opened it: the threads the user's jobs answered in keep their atlas hits (for
-the others' follow-ups there) and lose that text (`thread_queries`).
+Answer threads name no user, but each holds the query text of the request that opened it: the threads
+the user's jobs answered in keep their atlas hits (for the others' follow-ups there) and lose that text
+(`thread_queries`).
 """
 
 from __future__ import annotations
