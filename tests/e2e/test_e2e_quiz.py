@@ -292,13 +292,16 @@ async def test_review_rerate_progress_and_forget_me(module_standin: StandIn, qui
         lambda: (m := s.interaction_messages(record)) and not m[-1].loading and m[-1], 60, "the review card"
     )
     assert front.ephemeral and "Review" in front.content and front.files[0].filename == "case-review.png"
-    show = await s.press_button(front, front.custom_ids[0], user="uma")
-    back = await s.wait_for(lambda: (m := s.interaction_messages(show)) and not m[-1].loading and m[-1], 60)
-    assert back.ephemeral and "Source: `ROCO_" in back.content and len(back.buttons) == 4
-    good = next(c for c in back.custom_ids if c.endswith(":3"))
-    rated = await s.press_button(back, good, user="uma")
-    after = await s.wait_for(lambda: (m := s.interaction_messages(rated)) and not m[-1].loading and m[-1], 60)
-    assert "Rated **Good**" in after.content and "Nothing is due" in after.content
+    # the front is the question as it was asked, answered with a letter; the answer rates the card
+    # (issue 17 part 4: this replaced 'Show answer' and a self-rating; tests/e2e/test_e2e_reveal_review.py)
+    letters = [c for c in front.custom_ids if c.startswith("mirage:rv:a:")]
+    assert len(letters) == len(front.buttons) >= 2
+    rated = await s.press_button(front, letters[0], user="uma")
+    verdict, after = await s.wait_for(
+        lambda: (m := s.interaction_messages(rated)) and len(m) >= 2 and not m[-1].loading and m, 60
+    )
+    assert verdict.ephemeral and "ROCO_" in verdict.content  # the right caption's source
+    assert "Rated **" in verdict.content and "Nothing is due" in after.content
 
     progress = await s.run_slash("mirage progress", user="uma")
     text = private_reply(s, progress).content
