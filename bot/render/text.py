@@ -50,13 +50,14 @@ beside the nearest real one.
 💬 `/mirage ask question:<text>`: an answer citing atlas images [1], [2] … In an answer thread, press \
 **Ask a follow-up** or @mention me.
  e.g. `/mirage ask question:why is a pneumothorax dark on a chest x-ray?`
-🧩 `/mirage quiz [modality] [questions] [kind]`: a case quiz in a thread, A–D buttons, hints, a scoreboard \
-(solo in a DM with me).
- e.g. `/mirage quiz modality:CT questions:5`
+🧩 `/mirage quiz [modality] [questions] [kind] [topic|concept]`: a case quiz in a thread, every choice in \
+full, hints, ⚠️ Report, a scoreboard (solo in a DM with me).
+ e.g. `/mirage quiz modality:CT questions:5` or `/mirage quiz topic:pneumothorax`
 🗂️ `/mirage review`: your cards that are due (spaced repetition), only you see them.
 📈 `/mirage progress`: your due cards, streak and accuracy by modality.
 🏆 `/mirage scores`: this server's top 10, this week and all time.
 🗑️ `/mirage forget-me`: delete your answers, cards and scores (asks first).
+🚩 `/mirage reports`: questions reported as unfair here (moderators).
 
 Texts are 1–{QUERY_MAX_CHARS} characters (questions 1–{ASK_QUESTION_MAX_CHARS}); `k` is 1–{K_MAX}. In a DM with me: \
 quiz, review, progress, forget-me and help.
