@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.rules.quiz_fair import DM_SERVER, STUDENT_REPORTS_TO_RETIRE, ReportReason, retires
@@ -82,10 +83,11 @@ async def add_report(
     return Reported(created, ReportReason(earlier or reason), await is_retired(session, guild_id, atlas_id))
 
 
-def _tally(*conditions: object):  # noqa: ANN202
+def _tally(*conditions: ColumnElement[bool]) -> Select[str, Any, Any]:
+    """Per atlas item: its moderators' and its students' reports."""
     moderators = func.sum(case((Report.is_moderator, 1), else_=0))
     students = func.sum(case((Report.is_moderator, 0), else_=1))
-    return select(Report.atlas_id, moderators, students).where(*conditions).group_by(Report.atlas_id)  # type: ignore[arg-type]
+    return select(Report.atlas_id, moderators, students).where(*conditions).group_by(Report.atlas_id)
 
 
 async def is_retired(session: AsyncSession, guild_id: int | None, atlas_id: str) -> bool:
