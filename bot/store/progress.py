@@ -124,7 +124,7 @@ async def quiz_recap(session: AsyncSession, quiz_id: int) -> tuple[list[Question
             .where(PlayerAnswer.question_id == question.id, PlayerAnswer.choice.is_not(None))
             .group_by(PlayerAnswer.choice)
         )
-        counts = {int(choice): int(n) for choice, n in picks.all()}
+        counts = {int(choice): int(n) for choice, n in picks.all() if choice is not None}
         wrong = sorted(((n, -c) for c, n in counts.items() if c != question.answer_index), reverse=True)
         top = (-wrong[0][1], wrong[0][0]) if wrong else (None, 0)
         recaps.append(

@@ -42,8 +42,11 @@ async def answer(interaction: discord.Interaction[Any], qc: QuizContext, request
         card = await session.get(Card, request.card_id)
         asked = await review_queue.asked_as(session, user_id, card.atlas_id) if card else None
         outcome: cards.Rated | None = None
-        if card is None or card.user_id != user_id or asked is None:
+        if card is None or card.user_id != user_id:
             outcome = cards.Rated(cards.RateOutcome.REMOVED if card is None else cards.RateOutcome.NOT_YOURS)
+        elif asked is None:  # its question is no longer stored: nothing to check the letter against
+            await interaction.response.send_message(teach.QUESTION_GONE, ephemeral=True)
+            return
         else:
             order = shuffled_order(len(asked.choices), card.id, request.version)
             chosen = order[request.position] if request.position < len(order) else -1

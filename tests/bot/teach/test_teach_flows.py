@@ -1,0 +1,98 @@
+"""Bad input to the reveal's and review's buttons, through the services as a click would come (database
+on SQLite and PostgreSQL, Discord faked at its edge): each is answered privately and clearly, and nothing
+changes in the database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fsrs import Rating
+from sqlalchemy import func, select
+
+from bot.render import study, teach
+from bot.requests import ChangeRating, RateCard, Review, ReviewAnswer, WhyChoice
+from bot.services import Services
+from bot.store import Database, answers, cards, quizzes, settle
+from bot.store.models import Card
+from bot.store.models import Review as ReviewRow
+
+from ..fakes import FakeInteraction
+
+ANN, BEN = 21, 22
+CAPTIONS = [{"text": t, "full_text": f"caption {t}", "id": f"ROCO_{t}"} for t in "ABCD"]
+MODALITIES = [{"text": m, "full_text": m, "id": None} for m in ("ct", "mri", "xray", "ultrasound")]
+
+
+async def _question(
+    db: Database, choices: list[dict], *, reveal: bool, picks: dict[int, int] | None = None
+) -> int:
+    async with db.session() as s:
+        quiz = await quizzes.start_quiz(
+            s, thread_id=700 + len(choices) + int(reveal) * 10 + len(picks or {}), guild_id=900, starter_id=ANN,
+            kind="caption", modality=None, question_count=1,
+        )  # fmt: skip
+        question = await quizzes.add_question(
+            s,
+            quiz.id,
+            position=0,
+            atlas_id="ROCO_A",
+            modality="ct",
+            choices=choices,
+            answer_index=0,
+            deadline=None,
+        )
+    for user, choice in (picks or {}).items():
+        async with db.session() as s:
+            await answers.record_answer(s, question.id, user, choice)
+    if reveal:
+        async with db.session() as s:
+            await settle.settle_question(s, question.id)
+    return question.id
+
+
+async def _counts(db: Database) -> tuple[int, int]:
+    async with db.session() as s:
+        return (
+            int(await s.scalar(select(func.count()).select_from(Card))),
+            int(await s.scalar(select(func.count()).select_from(ReviewRow))),
+        )
+
+
+async def _click(services: Services, request: object, user: int) -> str:
+    interaction = FakeInteraction(services, user_id=user)
+    await services.handle(interaction, request)  # type: ignore[arg-type]
+    return interaction.ephemeral_text
+
+
+async def test_why_on_a_question_gone_unrevealed_or_without_images_is_refused_privately(
+    make_services: Callable[..., Services], db: Database
+):
+    services = make_services(db=db)
+    assert await _click(services, WhyChoice(987654), BEN) == teach.QUESTION_GONE
+    open_id = await _question(db, CAPTIONS, reveal=False)
+    assert await _click(services, WhyChoice(open_id), BEN) == teach.NOT_REVEALED
+    modality_id = await _question(db, MODALITIES, reveal=True)
+    assert await _click(services, WhyChoice(modality_id), BEN) == teach.NO_WHY_FOR_MODALITY
+
+
+async def test_review_clicks_by_someone_else_on_a_removed_card_or_twice_change_nothing(
+    make_services: Callable[..., Services], db: Database
+):
+    services = make_services(db=db)
+    await _question(db, CAPTIONS, reveal=True, picks={ANN: 1})
+    async with db.session() as s:
+        card = await cards.get_card(s, ANN, "ROCO_A")
+        version = await cards.card_version(s, card.id)
+    before = await _counts(db)
+    stranger = await _click(services, ReviewAnswer(card.id, version, 0, 0, Review()), BEN)
+    assert stranger == study.NOT_YOUR_CARD
+    assert await _click(services, RateCard(card.id + 999, int(Rating.Good), 1), ANN) == teach.CARD_REMOVED
+    assert (
+        await _click(services, ChangeRating(card.id, version + 999, int(Rating.Easy)), ANN)
+        == teach.ALREADY_RATED
+    )
+    assert (
+        await _click(services, RateCard(card.id, int(Rating.Good), version + 999), ANN) == teach.ALREADY_RATED
+    )
+    assert await _click(services, Review(quiz_id=424242), BEN) == teach.NOTHING_MISSED
+    assert await _counts(db) == before
