@@ -12,7 +12,9 @@ from aiohttp import web
 from bot.client import MirageBot
 from bot.ui.buttons import PERSISTENT_ITEMS
 from bot.ui.quiz_buttons import PERSISTENT_ITEMS as QUIZ_ITEMS
+from bot.ui.quiz_report_buttons import REPORT_ITEMS
 from bot.ui.set_buttons import PERSISTENT_ITEMS as SET_ITEMS
+from bot.ui.teach_buttons import PERSISTENT_ITEMS as TEACH_ITEMS
 
 from .conftest import bot_settings
 
@@ -93,10 +95,11 @@ async def test_login_syncs_the_mirage_group_to_the_dev_guild_and_registers_butto
         assert mirage["name"] == "mirage"
         assert [o["name"] for o in mirage["options"]] == [
             "search", "compare", "generate", "ask", "help", "set", "quiz", "review", "progress", "scores", "forget-me",
+            "reports",
         ]
         assert bot.intents.value == discord.Intents(guilds=True, guild_messages=True).value  # nothing privileged
         patterns = set(bot._connection._view_store._dynamic_items)
-        items = (*PERSISTENT_ITEMS, *QUIZ_ITEMS, *SET_ITEMS)
+        items = (*PERSISTENT_ITEMS, *QUIZ_ITEMS, *TEACH_ITEMS, *REPORT_ITEMS, *SET_ITEMS)
         assert patterns == {item.__discord_ui_compiled_template__ for item in items}
         assert str(bot.engine_http.base_url) == "http://127.0.0.1:8700"
     finally:
