@@ -53,8 +53,8 @@ beside the nearest real one.
 🧩 `/mirage quiz [modality] [questions] [kind] [topic|concept]`: a case quiz in a thread, every choice in \
 full, hints, ⚠️ Report, a scoreboard (solo in a DM with me).
  e.g. `/mirage quiz modality:CT questions:5` or `/mirage quiz topic:pneumothorax`
-🗂️ `/mirage review`: your cards that are due (spaced repetition), only you see them.
-📈 `/mirage progress`: your due cards, streak and accuracy by modality.
+🗂️ `/mirage review [modality] [topic]`: your due cases asked again, answered with a letter (spaced repetition), only you see them.
+📈 `/mirage progress`: your due cards, streak, accuracy and the recall FSRS predicts, by modality.
 🏆 `/mirage scores`: this server's top 10, this week and all time.
 🗑️ `/mirage forget-me`: delete your answers, cards and scores (asks first).
 🚩 `/mirage reports`: questions reported as unfair here (moderators).
