@@ -3,7 +3,8 @@ the Discord stand-in. A group quiz lists every choice in full with letter-only b
 cost; the hint ladder shows, then strikes two wrong letters, and the points follow the engine's rule;
 students report a question (a second report by one student changes nothing; two students retire it),
 `/mirage reports` is for moderators only, a report on a deleted quiz changes nothing; and the quiz's
-pools: refusals before the engine is asked, an unknown concept in words, a concept quiz.
+pools: refusals before the engine is asked, an unknown concept and a narrow topic in words, a topic and a
+concept quiz.
 """
 
 from __future__ import annotations
@@ -171,7 +172,17 @@ async def test_pools_are_refused_or_asked_and_their_errors_are_clear(module_stan
     assert text.startswith("❌ There are not enough atlas images for this quiz") and "C9999999" in text, text
     assert s.thread_for(unknown) is None
     assert fair_bot.rows("SELECT COUNT(*) FROM quizzes") == before
-    # 3. a concept quiz: the header names it, the quiz keeps it for its next questions
+    narrow = await s.run_slash("mirage quiz", {"topic": "angiography"}, user="fay")  # 4 images above the floor
+    text = (await settled_reply(s, narrow)).content
+    assert text.startswith("❌ There are not enough atlas images") and "'angiography' matches 4" in text, text
+    assert s.thread_for(narrow) is None
+    # 3. a topic quiz (bench/README.md: 11 demo images above the floor for "ring-shaped")
+    record = await s.run_slash("mirage quiz", {"topic": "ring-shaped", "questions": 1}, user="gil")
+    thread_id = int((await s.wait_for_thread(record, 60))["id"])
+    assert "topic “ring-shaped”" in s.interaction_messages(record)[0].content
+    await question_in(s, thread_id)
+    assert fair_bot.rows("SELECT topic, concept FROM quizzes WHERE thread_id = ?", thread_id) == [("ring-shaped", None)]
+    # 4. a concept quiz: the header names it, the quiz keeps it for its next questions
     record = await s.run_slash("mirage quiz", {"concept": DEMO_FINDING.lower(), "questions": 1}, user="fay")
     thread_id = int((await s.wait_for_thread(record, 60))["id"])
     assert f"concept `{DEMO_FINDING}`" in s.interaction_messages(record)[0].content
