@@ -122,7 +122,8 @@ def test_typed_ids_split_on_spaces_commas_and_backticks_each_once():
 def test_the_engines_notes_name_the_ids_it_left_out_of_a_set():
     notes = [
         "item_ids: not in the atlas, left out: ROCO_9, ROCO_8",
-        "item_ids: captions unfit for a quiz, left out: ROCO_7 (too short), ROCO_6 (not English)",
+        "item_ids: captions unfit for a quiz, left out: ROCO_7 (too short (3 words, need 8)), "
+        "ROCO_6 (a multi-panel legend (panels A, B))",
         "something else: left out: NOT_THIS",
     ]
     assert left_out_by_engine(notes) == ["ROCO_9", "ROCO_8", "ROCO_7", "ROCO_6"]

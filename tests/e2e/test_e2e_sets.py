@@ -171,3 +171,26 @@ async def test_a_set_built_from_search_hits_is_played_in_order_exported_and_impo
     assert sets_bot.rows("SELECT title FROM study_sets") == [(SET_NAME,)]
     empty = await slash(s, "play", "student1", name="No such set")
     assert "no study set named **No such set**" in empty.content and SET_NAME in empty.content
+
+
+async def test_a_set_quiz_goes_on_in_the_sets_order_after_the_bot_restarts(
+    module_standin: StandIn, sets_bot: RestartableBot
+) -> None:
+    s = module_standin
+    ids = ["ROCO_00113", "ROCO_00042", "ROCO_00007"]
+    with teacher(s):
+        await slash(s, "create", "teacher2", name="Restart set")
+        added = await slash(s, "add", "teacher2", name="Restart set", ids=" ".join(ids))
+    assert "now has 3 images" in added.content
+    start = await s.run_slash("mirage set play", {"name": "Restart set"}, user="student2")
+    thread_id = int((await s.wait_for_thread(start, 60))["id"])
+    await s.wait_for_messages(
+        thread_id, lambda ms: any(c.startswith("mirage:quiz:a:") for m in ms for c in m.custom_ids), 60, "question 1"
+    )
+    await sets_bot.restart()  # a crash during question 1: the next questions come from the quiz's row
+    await s.wait_for_messages(thread_id, lambda ms: any("🏁 Quiz over" in m.content for m in ms), 120, "the end")
+    asked = sets_bot.rows(
+        "SELECT q.atlas_id FROM quiz_questions q JOIN quizzes z ON z.id = q.quiz_id WHERE z.thread_id = ? "
+        "ORDER BY q.position", thread_id,
+    )
+    assert [a for (a,) in asked] == ids

@@ -35,15 +35,20 @@ from .atlas import in_atlas
 log = logging.getLogger(__name__)
 
 LEFT_OUT = re.compile(r"left out: (.+)$")
+WHY = re.compile(r"\s*\([^()]*\)")  # an innermost parenthesis: a reason, commas and all
 
 
 def left_out_by_engine(notes: list[str]) -> list[str]:
-    """The ids the engine's notes name as left out of an `item_ids` pool (ids hold no space or comma)."""
+    """The ids the engine's notes name as left out of an `item_ids` pool: "item_ids: <why>, left out: A,
+    B (reason), C" (ids hold no space, comma or parenthesis; a reason in parentheses may hold commas)."""
     found: list[str] = []
     for note in notes:
         match = LEFT_OUT.search(note)
         if note.startswith("item_ids:") and match:
-            found += [part.split(" ")[0] for part in match[1].split(", ")]
+            listed = match[1]
+            while WHY.search(listed):  # "ROCO_7 (too short (3 words, need 8))": innermost first
+                listed = WHY.sub("", listed)
+            found += [part.strip() for part in listed.split(",") if part.strip()]
     return found
 
 
