@@ -28,6 +28,8 @@ Modules, one per aggregate (every time is an aware UTC datetime; `now=` defaults
 - `scores`: award (every player of a question at once), leaderboard (all-time, or `since=week_start()`),
   quiz_scoreboard, points_for.
 - `progress`: progress → Progress(due, streak_days, accuracy by modality).
+- `reports`: add_report (→ Reported; idempotent per server, item and student), retired_items,
+  is_retired, server_reports — questions flagged as wrong or unfair, and the items they retire.
 - `people`: count_user_rows, forget_user — everything about one user (their texts in answer threads too).
 - `sets`: create_set, find_set, server_sets, set_items, add_items, remove_items, delete_set, disown — study
   sets (revision 0004).
