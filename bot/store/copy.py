@@ -2,7 +2,8 @@
 
 1. the source must be at this code's newest revision (upgrade it first), and is only read;
 2. the target is upgraded to the same revision and must be empty (nothing is ever overwritten);
-3. tables are copied parents first, in batches, in one transaction on the target;
+3. every table of `models.Base` (study sets included) is copied, parents first, in batches, in one
+   transaction on the target;
 4. on PostgreSQL, the id sequences are moved past the copied ids so new rows do not collide.
 """
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from . import sets as _sets  # noqa: F401  the study-set tables: registered on Base.metadata, so copied too
 from .database import check_url, make_engine
 from .models import Base
 from .schema import current_revision, head_revision, open_url
