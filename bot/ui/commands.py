@@ -76,7 +76,8 @@ class MirageCommands(
         """In a server, its channel and role limits hold for every subcommand, `help` included; in a DM,
         only the subcommands of DM_COMMANDS answer (the server limits are a server's)."""
         if interaction.guild_id is None:
-            name = getattr(interaction.command, "name", "")
+            # "set play" for a subcommand of a group under /mirage, so the answer names it in full
+            name = getattr(interaction.command, "qualified_name", "").removeprefix("mirage ")
             if name not in DM_COMMANDS:
                 raise app_commands.CheckFailure(server_only(name))
             return True

@@ -5,17 +5,20 @@ private and a refusal changes nothing. Plus the export file's format and the eng
 
 from __future__ import annotations
 
+import asyncio
 import json
 from types import SimpleNamespace
 
 import discord
 import pytest
+from discord import app_commands
 
 from bot.flows.sets.play import left_out_by_engine
 from bot.flows.sets.share import IMPORT_MAX_BYTES, parse, to_json
 from bot.services import Services
 from bot.set_requests import SetAdd, SetCreate, SetDelete, SetImport, SetList, SetPlay, SetRemove
 from bot.store import sets
+from bot.ui.commands import MirageCommands
 from bot.ui.set_commands import split_ids
 
 from .fakes import FakeAttachment, FakeInteraction
@@ -127,3 +130,14 @@ def test_the_engines_notes_name_the_ids_it_left_out_of_a_set():
         "something else: left out: NOT_THIS",
     ]
     assert left_out_by_engine(notes) == ["ROCO_9", "ROCO_8", "ROCO_7", "ROCO_6"]
+
+
+
+def test_a_set_command_in_a_dm_is_told_its_full_name_and_where_it_works(services: Services):
+    group = MirageCommands()
+    set_group = group.get_command("set")
+    assert isinstance(set_group, app_commands.Group)
+    in_dm = person(services, 5, guild_id=None)
+    in_dm.command = set_group.get_command("play")
+    with pytest.raises(app_commands.CheckFailure, match=r"`/mirage set play` works in a server"):
+        asyncio.run(group.interaction_check(in_dm))  # type: ignore[arg-type]
