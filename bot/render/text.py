@@ -58,6 +58,7 @@ full, hints, ⚠️ Report, a scoreboard (solo in a DM with me).
 🏆 `/mirage scores`: this server's top 10, this week and all time.
 🗑️ `/mirage forget-me`: delete your answers, cards and scores (asks first).
 🚩 `/mirage reports`: questions reported as unfair here (moderators).
+📚 `/mirage set …`: a teacher's set of atlas images (➕ Add to set under hits), played as a quiz in order.
 
 Texts are 1–{QUERY_MAX_CHARS} characters (questions 1–{ASK_QUESTION_MAX_CHARS}); `k` is 1–{K_MAX}. In a DM with me: \
 quiz, review, progress, forget-me and help.
