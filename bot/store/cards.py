@@ -268,6 +268,7 @@ async def change_once(
     version: int,
     rating: Rating,
     scheduler: Scheduler | None = None,
+    source: str | None = None,
 ) -> Rated:
     """Replace the rating given at `version` (the log row a rating made) once: the row is swapped for a
     new one (so the version moves on and a second change is ALREADY_RATED) and the card rescheduled
@@ -280,7 +281,11 @@ async def change_once(
     old = await session.get(Review, version)
     assert old is not None  # it is the card's newest row
     new = Review(
-        card_id=card.id, user_id=user_id, rating=int(rating), source=old.source, reviewed_at=old.reviewed_at
+        card_id=card.id,
+        user_id=user_id,
+        rating=int(rating),
+        source=source or old.source,
+        reviewed_at=old.reviewed_at,
     )
     await session.delete(old)
     session.add(new)

@@ -31,6 +31,7 @@ from ...rules.review import shuffled_order
 from ...store import cards, quizzes, review_queue
 from ...store.errors import DatabaseUnavailable
 from ...store.models import Card
+from ...store.models import Review as ReviewRow
 from ...ui.quiz_views import show_answer_view
 from ...ui.teach_views import review_front_view, versioned_rate_view
 from .live import QuizContext
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 TOPIC_HITS = 10  # the engine's nearest atlas images to a topic, besides the cards whose caption names it
 NO_LIMIT = 10**6
+RERATED = "quiz-rerated"  # a quiz outcome's rating the student changed under the reveal (once)
 
 
 async def review(interaction: discord.Interaction[Any], qc: QuizContext, request: Review) -> None:
@@ -165,19 +167,25 @@ async def rate_card(interaction: discord.Interaction[Any], qc: QuizContext, requ
 
 
 async def rerate(interaction: discord.Interaction[Any], qc: QuizContext, request: Rerate) -> None:
-    """A rating under a reveal: replaces the rating the quiz outcome gave the clicker's card."""
+    """A rating under a reveal: replaces, once, the rating the quiz outcome gave the clicker's card (in one
+    transaction: only while the card's newest rating is still that quiz outcome)."""
     rating = Rating(request.rating)
     async with qc.db.session() as session:
         question = await quizzes.get_question(session, request.question_id)
         card = await cards.get_card(session, interaction.user.id, question.atlas_id) if question else None
-        if card is not None:
-            try:
-                card = await cards.rerate(
-                    session, user_id=interaction.user.id, card_id=card.id, rating=rating
-                )
-            except LookupError:
-                card = None
-    if card is None:
-        await interaction.response.send_message(study.NO_CARD_TO_RATE, ephemeral=True)
+        version = await cards.card_version(session, card.id) if card else 0
+        newest = await session.get(ReviewRow, version) if version else None
+        if question is None or card is None or newest is None:
+            refusal: str | None = study.NO_CARD_TO_RATE
+        elif newest.source != "quiz" or newest.reviewed_at != question.revealed_at:
+            refusal = teach.ALREADY_RATED  # re-rated already, or reviewed since the reveal
+        else:
+            changed = await cards.change_once(
+                session, card_id=card.id, user_id=card.user_id, version=version, rating=rating, source=RERATED
+            )
+            refusal = None if changed.outcome is cards.RateOutcome.RATED else teach.ALREADY_RATED
+            card = changed.card or card
+    if refusal is not None or card is None:
+        await interaction.response.send_message(refusal or study.NO_CARD_TO_RATE, ephemeral=True)
         return
     await interaction.response.send_message(study.rated(rating, card.due), ephemeral=True)

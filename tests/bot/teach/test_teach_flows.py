@@ -10,7 +10,7 @@ from fsrs import Rating
 from sqlalchemy import func, select
 
 from bot.render import study, teach
-from bot.requests import ChangeRating, RateCard, Review, ReviewAnswer, WhyChoice
+from bot.requests import ChangeRating, RateCard, Rerate, Review, ReviewAnswer, WhyChoice
 from bot.services import Services
 from bot.store import Database, answers, cards, quizzes, settle
 from bot.store.models import Card
@@ -96,3 +96,22 @@ async def test_review_clicks_by_someone_else_on_a_removed_card_or_twice_change_n
     )
     assert await _click(services, Review(quiz_id=424242), BEN) == teach.NOTHING_MISSED
     assert await _counts(db) == before
+
+
+async def test_a_rating_under_a_reveal_changes_the_quiz_outcome_once(
+    make_services: Callable[..., Services], db: Database
+):
+    services = make_services(db=db)
+    question_id = await _question(db, CAPTIONS, reveal=True, picks={ANN: 1, BEN: 0})
+    first = await _click(services, Rerate(question_id, int(Rating.Easy)), ANN)
+    assert first.startswith("Rated **Easy**")
+    async with db.session() as s:
+        card = await cards.get_card(s, ANN, "ROCO_A")
+        ratings = list(await s.scalars(select(ReviewRow.rating).where(ReviewRow.card_id == card.id)))
+    assert ratings == [int(Rating.Easy)]  # the quiz's Again replaced, not a second rating
+    before = await _counts(db)
+    assert await _click(services, Rerate(question_id, int(Rating.Again)), ANN) == teach.ALREADY_RATED
+    assert await _click(services, Rerate(question_id, int(Rating.Good)), 99) == study.NO_CARD_TO_RATE
+    assert await _counts(db) == before
+    async with db.session() as s:
+        assert (await cards.get_card(s, ANN, "ROCO_A")).due == card.due
