@@ -12,11 +12,16 @@ from PIL import Image
 from bot.render import teach
 from bot.render.contact_sheet import PANEL, Panel, contact_sheet_png
 from bot.render.lines import DISCLAIMER_LINE, MESSAGE_MAX_CHARS
-from bot.requests import Review, ReviewAnswer
+from bot.requests import ChangeRating, RateCard, Review, ReviewAnswer, WhyChoice
 from bot.rules.quiz import Choice
 from bot.rules.review import Pace, review_rating, shuffled_order
 from bot.store.progress import QuestionRecap
+from bot.ui.quiz_buttons import PERSISTENT_ITEMS as QUIZ_ITEMS
 from bot.ui.teach_buttons import CUSTOM_ID_MAX, ReviewLetterButton, decode_scope, encode_scope
+from bot.ui.teach_buttons import PERSISTENT_ITEMS as TEACH_ITEMS
+
+from ..conftest import bot_settings
+from ..fakes import FakeInteraction
 
 
 def _png(color: tuple[int, int, int], size: tuple[int, int] = (200, 120)) -> bytes:
@@ -113,3 +118,41 @@ def test_a_review_letter_fits_discords_custom_id_and_reads_back(scope: Review):
     match = re.fullmatch(ReviewLetterButton.__discord_ui_compiled_template__, custom_id)
     assert match is not None and decode_scope(match["scope"]) == scope
     assert decode_scope(encode_scope(scope, 40)) == scope
+
+
+class _Recorder:
+    """Services that only record the request a click hands over."""
+
+    def __init__(self) -> None:
+        self.settings = bot_settings("http://127.0.0.1:1", allowed_channel_ids=[])
+        self.requests: list[object] = []
+
+    async def handle(self, interaction: object, request: object) -> None:
+        self.requests.append(request)
+
+
+@pytest.mark.parametrize(
+    ("custom_id", "request_"),
+    [
+        ("mirage:quiz:why:77", WhyChoice(77)),
+        ("mirage:quiz:missed:9", Review(quiz_id=9)),
+        ("mirage:rv:a:5:12:3:1900000000:m=ct", ReviewAnswer(5, 12, 3, 1_900_000_000, Review(modality="ct"))),
+        ("mirage:rv:a:5:0:0:1:", ReviewAnswer(5, 0, 0, 1, Review())),
+        ("mirage:rv:c:5:13:2", ChangeRating(5, 13, 2)),
+        ("mirage:review:rate:5:4:13", RateCard(5, 4, 13)),
+        ("mirage:review:rate:5:4", RateCard(5, 4, None)),  # a message from before versions
+    ],
+)
+async def test_a_teach_button_hands_over_its_typed_request(custom_id: str, request_: object):
+    services = _Recorder()
+    interaction = FakeInteraction(services, user_id=1)
+    handled = [
+        c for c in (*QUIZ_ITEMS, *TEACH_ITEMS) if re.fullmatch(c.__discord_ui_compiled_template__, custom_id)
+    ]
+    assert len(handled) == 1, handled
+    (item_class,) = handled
+    match = re.fullmatch(item_class.__discord_ui_compiled_template__, custom_id)
+    item = await item_class.from_custom_id(interaction, None, match)
+    assert await item.interaction_check(interaction)
+    await item.callback(interaction)
+    assert services.requests == [request_]
