@@ -186,6 +186,7 @@ class WhyChoice:
 
     question_id: int
 
+
 @dataclass(frozen=True)
 class ShowCardAnswer:
     """Turn a review card over."""
