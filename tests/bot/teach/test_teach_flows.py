@@ -4,13 +4,16 @@ changes in the database."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from fsrs import Rating
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.render import study, teach
 from bot.requests import ChangeRating, RateCard, Rerate, Review, ReviewAnswer, WhyChoice
+from bot.rules.review import shuffled_order
 from bot.services import Services
 from bot.store import Database, answers, cards, quizzes, settle
 from bot.store.models import Card
@@ -115,3 +118,34 @@ async def test_a_rating_under_a_reveal_changes_the_quiz_outcome_once(
     assert await _counts(db) == before
     async with db.session() as s:
         assert (await cards.get_card(s, ANN, "ROCO_A")).due == card.due
+
+
+async def test_review_by_topic_or_modality_serves_the_case_as_asked_and_rates_it_from_the_letter(
+    make_services: Callable[..., Services], db: Database
+):
+    services = make_services(db=db)
+    await _question(db, CAPTIONS, reveal=True, picks={ANN: 1})
+    async with db.session() as s:  # a day later: the card is due
+        await s.execute(update(Card).where(Card.user_id == ANN).values(due=datetime(2000, 1, 1, tzinfo=UTC)))
+    assert "Nothing is due for review · “zebra”" in await _click(services, Review(topic="zebra"), ANN)
+    assert "Nothing is due for review · mri" in await _click(services, Review(modality="mri"), ANN)
+    interaction = FakeInteraction(services, user_id=ANN)
+    await services.handle(interaction, Review(topic="CAPTION a"))
+    (front,) = interaction.followup.messages
+    assert front.ephemeral and "· “CAPTION a”" in front.content and front.files[0].filename == "case-review.png"
+    letters = front.custom_ids
+    assert [label for label in front.button_labels] == list("ABCD")
+    card_id, version = (int(x) for x in letters[0].split(":")[3:5])
+    right = "ABCD"[shuffled_order(4, card_id, version).index(0)]
+    for position, letter in enumerate("ABCD"):  # every caption, in the card's shuffled order
+        assert (
+            f"**{letter}** · caption {'ABCD'[shuffled_order(4, card_id, version)[position]]}" in front.content
+        )
+    answer = FakeInteraction(services, user_id=ANN)
+    await services.handle(
+        answer, ReviewAnswer(card_id, version, "ABCD".index(right), int(time.time()), Review())
+    )
+    assert f"✅ **{right}** is right." in answer.ephemeral_text and "Rated **Easy**" in answer.ephemeral_text
+    async with db.session() as s:
+        rows = list(await s.scalars(select(ReviewRow.source).where(ReviewRow.card_id == card_id)))
+    assert rows == ["quiz", "review"]
