@@ -132,7 +132,9 @@ async def test_review_by_topic_or_modality_serves_the_case_as_asked_and_rates_it
     interaction = FakeInteraction(services, user_id=ANN)
     await services.handle(interaction, Review(topic="CAPTION a"))
     (front,) = interaction.followup.messages
-    assert front.ephemeral and "· “CAPTION a”" in front.content and front.files[0].filename == "case-review.png"
+    assert (
+        front.ephemeral and "· “CAPTION a”" in front.content and front.files[0].filename == "case-review.png"
+    )
     letters = front.custom_ids
     assert [label for label in front.button_labels] == list("ABCD")
     card_id, version = (int(x) for x in letters[0].split(":")[3:5])
