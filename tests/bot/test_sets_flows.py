@@ -138,6 +138,6 @@ def test_a_set_command_in_a_dm_is_told_its_full_name_and_where_it_works(services
     set_group = group.get_command("set")
     assert isinstance(set_group, app_commands.Group)
     in_dm = person(services, 5, guild_id=None)
-    in_dm.command = set_group.get_command("play")
+    in_dm.command = set_group.get_command("play")  # type: ignore[assignment]  # as discord.py sets it
     with pytest.raises(app_commands.CheckFailure, match=r"`/mirage set play` works in a server"):
         asyncio.run(group.interaction_check(in_dm))  # type: ignore[arg-type]
