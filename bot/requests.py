@@ -162,12 +162,25 @@ class Review:
 @dataclass(frozen=True)
 class ReviewAnswer:
     """A letter on a review card's front: `position` in the shuffled order the card was shown at
-    `version`, `shown_at` (Unix seconds) to time the answer; `scope` is the review the card belongs to."""
+    `version`, `shown_at` (Unix seconds) to time the answer; `scope` is the review the card belongs to;
+    `hints`: rungs of the hint ladder taken before answering."""
 
     card_id: int
     version: int
     position: int
     shown_at: int
+    scope: Review = Review()
+    hints: int = 0
+
+
+@dataclass(frozen=True)
+class ReviewHint:
+    """The Hint button on a review card: rung `level` (1-based) of the question's ladder, privately."""
+
+    card_id: int
+    version: int
+    shown_at: int
+    level: int
     scope: Review = Review()
 
 
@@ -236,5 +249,5 @@ AtlasRequest = SearchText | SearchImage | MoreResults | SimilarTo | Compare | Ge
 QuizAction = StartQuiz | Answer | TakeHint | StopQuiz
 FairAction = ReportQuestion | ReportGiven | ListReports
 StudyAction = Review | ShowCardAnswer | RateCard | Rerate | Progress | Scores | ForgetMe | ForgetConfirmed
-TeachAction = ReviewAnswer | ChangeRating  # review that tests (bot/flows/quiz/review.py)
+TeachAction = ReviewAnswer | ChangeRating | ReviewHint  # review that tests (bot/flows/quiz/review.py)
 Request = AtlasRequest | QuizAction | StudyAction | FairAction | TeachAction | WhyChoice | SetAction

@@ -45,6 +45,7 @@ from .requests import (
     Rerate,
     Review,
     ReviewAnswer,
+    ReviewHint,
     Scores,
     SearchImage,
     SearchText,
@@ -158,6 +159,8 @@ class Services(Context):
                 await review_cards.answer(interaction, qc, request)
             case ChangeRating():
                 await review_cards.change_rating(interaction, qc, request)
+            case ReviewHint():
+                await review_cards.hint(interaction, qc, request)
             case Progress():
                 await people.progress(interaction, qc, request)
             case Scores():

@@ -27,6 +27,7 @@ ALREADY_RATED = (
 QUESTION_GONE = "I no longer have this question, so I can't explain it. Nothing changed."
 NOT_REVEALED = "Wait for the reveal: the explanation would give the answer away."
 NO_WHY_FOR_MODALITY = "“Why?” explains caption questions, where every choice is an atlas image."
+NO_MORE_HINTS = "💡 There are no more hints for this card."
 NOTHING_MISSED = (
     "🎉 You missed no case in that quiz (or answered none), so there is nothing to review from it."
 )
@@ -106,6 +107,17 @@ def verdict(
         f"{head}\n> {trim_words(caption, 900)}\n-# {source}\n"
         f"Rated **{RATING_LABELS[rating]}**; back <t:{int(due.timestamp())}:R>. "
         f"Change the rating once with a button below if it feels wrong.\n{DISCLAIMER_LINE}"
+    )
+
+
+def review_hint(level: int, rungs: int, rung: Mapping[str, Any], order: Sequence[int]) -> str:
+    """One rung of a review card's hint ladder; a struck-out choice named by its letter on this card."""
+    if rung.get("kind") == "strike":
+        body = f"**{letter(order.index(int(rung['strike'])))}** is not it."
+    else:
+        body = str(rung.get("text", ""))
+    return (
+        f"💡 Hint {level}/{rungs}: {body}\n-# A right answer after a hint rates the card Hard. Answer below."
     )
 
 

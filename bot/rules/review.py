@@ -6,7 +6,9 @@ click on the message, finds the same order); the rating follows from the answer.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from fsrs import Rating
 
@@ -36,3 +38,19 @@ def review_rating(*, correct: bool, hints: int, elapsed_s: float, pace: Pace) ->
     if elapsed_s <= pace.fast_s:
         return Rating.Easy
     return Rating.Good
+
+
+def ladder_of(payload: Mapping[str, Any] | None, n_choices: int) -> list[dict[str, Any]]:
+    """The hint rungs a review card can give, from its question's payload (`ladder`: {text, kind,
+    strike}); a rung that strikes a choice out must name one in range. Payloads without a ladder
+    (questions asked before it was kept) give no hints: their texts name letters in the quiz's order."""
+    rungs = []
+    for rung in (payload or {}).get("ladder") or []:
+        if not isinstance(rung, Mapping):
+            continue
+        strike = rung.get("strike")
+        if rung.get("kind") == "strike" and isinstance(strike, int) and 0 <= strike < n_choices:
+            rungs.append({"kind": "strike", "strike": strike, "text": str(rung.get("text", ""))})
+        elif rung.get("kind") == "shows" and rung.get("text"):
+            rungs.append({"kind": "shows", "text": str(rung["text"])})
+    return rungs

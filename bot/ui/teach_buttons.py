@@ -14,7 +14,7 @@ import discord
 from fsrs import Rating
 
 from ..render.study import RATING_LABELS
-from ..requests import ChangeRating, Review, ReviewAnswer, WhyChoice
+from ..requests import ChangeRating, Review, ReviewAnswer, ReviewHint, WhyChoice
 from ..rules.quiz import LETTERS
 from .dispatch import hand_over
 from .quiz_buttons import RATING_STYLES, QuizButton
@@ -88,12 +88,16 @@ class MissedButton(QuizButton, template=r"mirage:quiz:missed:(?P<quiz>[0-9]{1,18
 
 class ReviewLetterButton(
     QuizButton,
-    template=r"mirage:rv:a:(?P<card>[0-9]{1,18}):(?P<version>[0-9]{1,18}):(?P<pos>[0-4]):(?P<shown>[0-9]{1,12}):(?P<scope>.*)",
+    template=r"mirage:rv:a:(?P<card>[0-9]{1,18}):(?P<version>[0-9]{1,18}):(?P<pos>[0-4]):(?P<shown>[0-9]{1,12})"
+    r"(?:h(?P<hints>[0-9]))?:(?P<scope>.*)",
 ):
-    """A letter on a review card's front."""
+    """A letter on a review card's front (after `hints` rungs of its hint ladder: `…:<shown>h<n>:`)."""
 
     def __init__(self, request: ReviewAnswer) -> None:
-        head = f"mirage:rv:a:{request.card_id}:{request.version}:{request.position}:{request.shown_at}:"
+        hints = f"h{request.hints}" if request.hints else ""
+        head = (
+            f"mirage:rv:a:{request.card_id}:{request.version}:{request.position}:{request.shown_at}{hints}:"
+        )
         super().__init__(
             discord.ui.Button(
                 label=LETTERS[request.position], style=discord.ButtonStyle.primary,
@@ -107,6 +111,35 @@ class ReviewLetterButton(
         return cls(
             ReviewAnswer(
                 int(match["card"]), int(match["version"]), int(match["pos"]), int(match["shown"]),
+                decode_scope(match["scope"]), int(match["hints"] or 0),
+            )
+        )  # fmt: skip
+
+    async def run(self, interaction: discord.Interaction[Any]) -> None:  # noqa: D102
+        await hand_over(interaction, self.request)
+
+
+class ReviewHintButton(
+    QuizButton,
+    template=r"mirage:rv:h:(?P<card>[0-9]{1,18}):(?P<version>[0-9]{1,18}):(?P<shown>[0-9]{1,12}):(?P<level>[1-9]):(?P<scope>.*)",
+):
+    """The next rung of a review card's hint ladder (a right answer after a hint rates Hard)."""
+
+    def __init__(self, request: ReviewHint) -> None:
+        head = f"mirage:rv:h:{request.card_id}:{request.version}:{request.shown_at}:{request.level}:"
+        super().__init__(
+            discord.ui.Button(
+                label="Hint", emoji="💡", style=discord.ButtonStyle.secondary,
+                custom_id=head + encode_scope(request.scope, CUSTOM_ID_MAX - len(head)),
+            )
+        )  # fmt: skip
+        self.request = request
+
+    @classmethod
+    async def from_custom_id(cls, interaction: Any, item: Any, match: re.Match[str], /) -> ReviewHintButton:  # noqa: D102
+        return cls(
+            ReviewHint(
+                int(match["card"]), int(match["version"]), int(match["shown"]), int(match["level"]),
                 decode_scope(match["scope"]),
             )
         )  # fmt: skip
@@ -137,4 +170,4 @@ class ChangeRatingButton(
         await hand_over(interaction, ChangeRating(self.card_id, self.version, int(self.rating)))
 
 
-PERSISTENT_ITEMS = (WhyButton, MissedButton, ReviewLetterButton, ChangeRatingButton)
+PERSISTENT_ITEMS = (WhyButton, MissedButton, ReviewLetterButton, ReviewHintButton, ChangeRatingButton)

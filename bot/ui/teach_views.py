@@ -5,9 +5,9 @@ from __future__ import annotations
 import discord
 from fsrs import Rating
 
-from ..requests import Review, ReviewAnswer
+from ..requests import Review, ReviewAnswer, ReviewHint
 from .quiz_buttons import RerateButton, ReviewRateButton
-from .teach_buttons import ChangeRatingButton, MissedButton, ReviewLetterButton, WhyButton
+from .teach_buttons import ChangeRatingButton, MissedButton, ReviewHintButton, ReviewLetterButton, WhyButton
 
 
 def reveal_view(question_id: int, right: str, *, why: bool) -> discord.ui.View:
@@ -28,12 +28,21 @@ def recap_view(quiz_id: int) -> discord.ui.View:
 
 
 def review_front_view(
-    card_id: int, version: int, n_choices: int, shown_at: int, scope: Review
+    card_id: int,
+    version: int,
+    n_choices: int,
+    shown_at: int,
+    scope: Review,
+    *,
+    hints: int = 0,
+    rungs: int = 0,
 ) -> discord.ui.View:
-    """A–E on a review card's front."""
+    """A–E on a review card's front (answering after `hints` rungs), and Hint while rungs are left."""
     view = discord.ui.View(timeout=None)
     for position in range(n_choices):
-        view.add_item(ReviewLetterButton(ReviewAnswer(card_id, version, position, shown_at, scope)))
+        view.add_item(ReviewLetterButton(ReviewAnswer(card_id, version, position, shown_at, scope, hints)))
+    if hints < rungs:
+        view.add_item(ReviewHintButton(ReviewHint(card_id, version, shown_at, hints + 1, scope)))
     return view
 
 

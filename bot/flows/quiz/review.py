@@ -27,7 +27,7 @@ from ...render import study, teach
 from ...render.quiz import case_png
 from ...requests import RateCard, Rerate, Review, ShowCardAnswer
 from ...rules.quiz import Choice
-from ...rules.review import shuffled_order
+from ...rules.review import ladder_of, shuffled_order
 from ...store import cards, quizzes, review_queue
 from ...store.errors import DatabaseUnavailable
 from ...store.models import Card
@@ -106,7 +106,8 @@ async def serve_next(
     order = shuffled_order(len(choices), card.id, version)
     question = str((asked.payload or {}).get("question") or "Which caption belongs to this image?")
     text = teach.review_front(count, question, [choices[i].full_text for i in order], label)
-    view = review_front_view(card.id, version, len(choices), int(time.time()), request)
+    rungs = len(ladder_of(asked.payload, len(choices)))
+    view = review_front_view(card.id, version, len(choices), int(time.time()), request, rungs=rungs)
     await interaction.followup.send(prefix + text, file=image, view=view, ephemeral=True)
 
 

@@ -17,12 +17,13 @@ import discord
 from fsrs import Rating
 
 from ...render import study, teach
-from ...requests import ChangeRating, ReviewAnswer
+from ...render.lines import MESSAGE_MAX_CHARS
+from ...requests import ChangeRating, ReviewAnswer, ReviewHint
 from ...rules.quiz import Choice, letter
-from ...rules.review import Pace, review_rating, shuffled_order
+from ...rules.review import Pace, ladder_of, review_rating, shuffled_order
 from ...store import cards, review_queue
 from ...store.models import Card
-from ...ui.teach_views import change_rating_view
+from ...ui.teach_views import change_rating_view, review_front_view
 from .live import QuizContext
 from .review import serve_next
 
@@ -52,7 +53,7 @@ async def answer(interaction: discord.Interaction[Any], qc: QuizContext, request
             chosen = order[request.position] if request.position < len(order) else -1
             correct = chosen == asked.answer_index
             elapsed = max(0.0, time.time() - request.shown_at)
-            rating = review_rating(correct=correct, hints=0, elapsed_s=elapsed, pace=pace)
+            rating = review_rating(correct=correct, hints=request.hints, elapsed_s=elapsed, pace=pace)
             outcome = await cards.rate_once(
                 session, card_id=card.id, user_id=user_id, rating=rating, version=request.version
             )
@@ -93,3 +94,45 @@ async def change_rating(
         )
         return
     await interaction.response.send_message(teach.changed(rating, outcome.card.due), ephemeral=True)
+
+
+async def hint(interaction: discord.Interaction[Any], qc: QuizContext, request: ReviewHint) -> None:
+    """The next rung of a review card's hint ladder, on the card's own message, whose letters now answer
+    after it (a right answer then rates Hard)."""
+    user_id = interaction.user.id
+    async with qc.db.session() as session:
+        card = await session.get(Card, request.card_id)
+        asked = await review_queue.asked_as(session, user_id, card.atlas_id) if card else None
+        version = await cards.card_version(session, card.id) if card else 0
+    refusal = None
+    if card is None:
+        refusal = teach.CARD_REMOVED
+    elif card.user_id != user_id:
+        refusal = study.NOT_YOUR_CARD
+    elif version != request.version:
+        refusal = teach.ALREADY_RATED
+    elif asked is None:
+        refusal = teach.QUESTION_GONE
+    ladder = ladder_of(asked.payload, len(asked.choices)) if asked else []
+    if refusal is None and not 1 <= request.level <= len(ladder):
+        refusal = teach.NO_MORE_HINTS
+    if refusal is not None or card is None or asked is None:
+        await interaction.response.send_message(refusal or teach.CARD_REMOVED, ephemeral=True)
+        return
+    order = shuffled_order(len(asked.choices), card.id, version)
+    text = teach.review_hint(request.level, len(ladder), ladder[request.level - 1], order)
+    view = review_front_view(
+        card.id,
+        version,
+        len(asked.choices),
+        request.shown_at,
+        request.scope,
+        hints=request.level,
+        rungs=len(ladder),
+    )
+    # the card's own message takes the hint and the letters that answer after it (where it fits)
+    front = getattr(getattr(interaction, "message", None), "content", None)
+    if front and len(front) + len(text) + 1 <= MESSAGE_MAX_CHARS:
+        await interaction.response.edit_message(content=f"{front}\n{text}", view=view)
+    else:
+        await interaction.response.send_message(text, view=view, ephemeral=True)

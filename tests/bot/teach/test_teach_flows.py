@@ -12,7 +12,7 @@ from fsrs import Rating
 from sqlalchemy import func, select, update
 
 from bot.render import study, teach
-from bot.requests import ChangeRating, RateCard, Rerate, Review, ReviewAnswer, WhyChoice
+from bot.requests import ChangeRating, RateCard, Rerate, Review, ReviewAnswer, ReviewHint, WhyChoice
 from bot.rules.review import shuffled_order
 from bot.services import Services
 from bot.store import Database, answers, cards, quizzes, settle
@@ -27,7 +27,12 @@ MODALITIES = [{"text": m, "full_text": m, "id": None} for m in ("ct", "mri", "xr
 
 
 async def _question(
-    db: Database, choices: list[dict], *, reveal: bool, picks: dict[int, int] | None = None
+    db: Database,
+    choices: list[dict],
+    *,
+    reveal: bool,
+    picks: dict[int, int] | None = None,
+    payload: dict | None = None,
 ) -> int:
     async with db.session() as s:
         quiz = await quizzes.start_quiz(
@@ -43,6 +48,7 @@ async def _question(
             choices=choices,
             answer_index=0,
             deadline=None,
+            payload=payload,
         )
     for user, choice in (picks or {}).items():
         async with db.session() as s:
@@ -151,3 +157,42 @@ async def test_review_by_topic_or_modality_serves_the_case_as_asked_and_rates_it
     async with db.session() as s:
         rows = list(await s.scalars(select(ReviewRow.source).where(ReviewRow.card_id == card_id)))
     assert rows == ["quiz", "review"]
+
+
+async def test_a_review_hint_climbs_the_ladder_names_struck_letters_on_this_card_and_rates_hard(
+    make_services: Callable[..., Services], db: Database
+):
+    services = make_services(db=db)
+    ladder = [
+        {"kind": "shows", "text": "The image shows the chest.", "strike": None},
+        {"kind": "strike", "text": "Not C.", "strike": 2},
+    ]
+    await _question(db, CAPTIONS, reveal=True, picks={ANN: 1}, payload={"hints": [], "ladder": ladder})
+    async with db.session() as s:
+        await s.execute(update(Card).where(Card.user_id == ANN).values(due=datetime(2000, 1, 1, tzinfo=UTC)))
+    interaction = FakeInteraction(services, user_id=ANN)
+    await services.handle(interaction, Review())
+    (front,) = interaction.followup.messages
+    (hint_id,) = [c for c in front.custom_ids if c.startswith("mirage:rv:h:")]
+    card_id, version, shown = (int(x) for x in hint_id.split(":")[3:6])
+    order = shuffled_order(4, card_id, version)
+    first = FakeInteraction(services, user_id=ANN)
+    await services.handle(first, ReviewHint(card_id, version, shown, 1, Review()))
+    assert "Hint 1/2: The image shows the chest." in first.ephemeral_text
+    assert len(first.response.sent) == 1  # one private reply, the hint with the letters under it
+    second = await _click(services, ReviewHint(card_id, version, shown, 2, Review()), ANN)
+    assert f"Hint 2/2: **{'ABCD'[order.index(2)]}** is not it." in second
+    assert (
+        await _click(services, ReviewHint(card_id, version, shown, 3, Review()), ANN) == teach.NO_MORE_HINTS
+    )
+    assert (
+        await _click(services, ReviewHint(card_id, version, shown, 1, Review()), BEN) == study.NOT_YOUR_CARD
+    )
+    right = order.index(0)
+    verdict = await _click(
+        services, ReviewAnswer(card_id, version, right, int(time.time()), Review(), hints=2), ANN
+    )
+    assert "is right." in verdict and "Rated **Hard**" in verdict
+    assert (
+        await _click(services, ReviewHint(card_id, version, shown, 1, Review()), ANN) == teach.ALREADY_RATED
+    )

@@ -12,7 +12,7 @@ from PIL import Image
 from bot.render import teach
 from bot.render.contact_sheet import PANEL, Panel, contact_sheet_png
 from bot.render.lines import DISCLAIMER_LINE, MESSAGE_MAX_CHARS
-from bot.requests import ChangeRating, RateCard, Review, ReviewAnswer, WhyChoice
+from bot.requests import ChangeRating, RateCard, Review, ReviewAnswer, ReviewHint, WhyChoice
 from bot.rules.quiz import Choice
 from bot.rules.review import Pace, review_rating, shuffled_order
 from bot.store.progress import QuestionRecap
@@ -138,6 +138,11 @@ class _Recorder:
         ("mirage:quiz:missed:9", Review(quiz_id=9)),
         ("mirage:rv:a:5:12:3:1900000000:m=ct", ReviewAnswer(5, 12, 3, 1_900_000_000, Review(modality="ct"))),
         ("mirage:rv:a:5:0:0:1:", ReviewAnswer(5, 0, 0, 1, Review())),
+        ("mirage:rv:a:5:12:3:1900000000h2:q=8", ReviewAnswer(5, 12, 3, 1_900_000_000, Review(quiz_id=8), 2)),
+        (
+            "mirage:rv:h:5:12:1900000000:1:t=ct head",
+            ReviewHint(5, 12, 1_900_000_000, 1, Review(topic="ct head")),
+        ),
         ("mirage:rv:c:5:13:2", ChangeRating(5, 13, 2)),
         ("mirage:review:rate:5:4:13", RateCard(5, 4, 13)),
         ("mirage:review:rate:5:4", RateCard(5, 4, None)),  # a message from before versions
