@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
@@ -170,7 +170,7 @@ def get_settings() -> EngineSettings:
 def describe_settings_error(error: ValidationError) -> str:
     """A one-line reason for invalid settings, naming each variable (`MIRAGE_PORT: …`) where it is one."""
 
-    def one(problem: dict) -> str:
+    def one(problem: Any) -> str:  # pydantic's ErrorDetails, a TypedDict
         message = str(problem["msg"]).removeprefix("Value error, ")
         where = "_".join(map(str, problem.get("loc") or ()))
         return f"MIRAGE_{where.upper()}: {message}" if where else message

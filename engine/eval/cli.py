@@ -73,7 +73,7 @@ def eval_command(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Any) -> int:
-    from engine.models.factory import load_models
+    from engine.models.factory import Role, load_models
 
     from .report import write_report
     from .runner import EvalConfig, run_evaluation
@@ -94,11 +94,13 @@ def _run(args: argparse.Namespace, settings: Any) -> int:
 
     # 2. Models, as the engine loads them (all before the split, so missing weights fail fast);
     #    the LCM-LoRA only for --fast
-    roles = ["clip"]
+    roles: list[Role] = ["clip"]
     roles += ["llm"] if config.n_enrich or config.n_ask else []
     roles += ["diffusion"] if config.n_synthetic else []
     models = load_models(settings, roles=roles, fast=args.fast)
     clip, llm, diffusion = models.clip, models.llm, models.diffusion
+    if clip is None:  # load_models raises when a role it was asked for fails; this only narrows the type
+        raise RuntimeError("CLIP did not load")
 
     # 3. The split: from a ROCO tree, the atlas, or (tiny profile, no atlas yet) the demo atlas
     split = _load_split(args, settings, clip)

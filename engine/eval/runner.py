@@ -109,7 +109,7 @@ def run_evaluation(split: EvalSplit, clip: ClipEncoder, *, llm: TextGenerator | 
                      + ("n_enrich=0" if config.n_enrich == 0 else "no LLM"))
     else:
         queries = _choose(rng_enrich, len(split), config.n_enrich)
-        enrichment = enrichment_effect(split, clip, llm, queries, context_captions=config.context_captions,
+        enrichment = enrichment_effect(split, clip, llm, queries.tolist(), context_captions=config.context_captions,
                                        max_new_tokens=config.max_new_tokens, top_p=config.top_p,
                                        seed=config.seed, ks=config.ks, ties=config.ties)
         notes.extend(enrichment.notes)
@@ -117,7 +117,7 @@ def run_evaluation(split: EvalSplit, clip: ClipEncoder, *, llm: TextGenerator | 
         pair = _consistency_or_note(
             "text–text", "CLIP text vector of the caption vs CLIP text vector of the LLM's explanation of it",
             enrichment.query_vectors[usable],
-            np.stack([enrichment.enriched_vectors[j] for j in usable]) if usable else np.zeros((0, clip.dim)),
+            np.stack([v for v in enrichment.enriched_vectors if v is not None]) if usable else np.zeros((0, clip.dim)),
             config.seed, notes)
         if pair is not None:
             results.append(pair)
@@ -145,7 +145,7 @@ def run_evaluation(split: EvalSplit, clip: ClipEncoder, *, llm: TextGenerator | 
     if llm is None or config.n_ask == 0:
         notes.append("follow-up grounding skipped: " + ("n_ask=0" if config.n_ask == 0 else "no LLM"))
     else:
-        grounding = grounding_effect(split, text, llm, _choose(rng_ask, len(split), config.n_ask),
+        grounding = grounding_effect(split, text, llm, _choose(rng_ask, len(split), config.n_ask).tolist(),
                                      context=config.context_captions, max_new_tokens=config.max_new_tokens,
                                      top_p=config.top_p, seed=config.seed)
 

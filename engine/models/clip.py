@@ -120,7 +120,7 @@ def _can_trim(model: object) -> bool:
     import open_clip
 
     return (
-        type(model).encode_text is open_clip.model.CLIP.encode_text
+        getattr(type(model), "encode_text", None) is open_clip.model.CLIP.encode_text
         and getattr(model, "text_pool_type", None) == "argmax"
         and getattr(model, "attn_mask", None) is not None
     )

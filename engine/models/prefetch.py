@@ -219,8 +219,8 @@ def prefetch_command(args: argparse.Namespace) -> int:
     print(f"\nWith HF_HUB_OFFLINE=1 (hub cache {hf_cache_dir()}) the engine will find:")  # noqa: T201
     for item in found:
         print(f"  {item.role:<9} {item.model_id}  ->  {item.path}")  # noqa: T201
-    for exc in missing:
-        print(f"  {exc.role:<9} {exc.model_id}  ->  NOT FOUND (looked in {', '.join(exc.looked_in)})")  # noqa: T201
+    for absent in missing:
+        print(f"  {absent.role:<9} {absent.model_id}  ->  NOT FOUND (looked in {', '.join(absent.looked_in)})")  # noqa: T201
     if missing:
         print(f"\nprefetch: {len(missing)} model(s) missing; the engine would not get ready offline")  # noqa: T201
         return EXIT_MISSING

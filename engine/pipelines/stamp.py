@@ -61,7 +61,7 @@ def png_with_metadata(image: Image.Image, metadata: Mapping[str, object]) -> byt
     return buffer.getvalue()
 
 
-def _font_fitting(draw: ImageDraw.ImageDraw, label: str, *, width: int, height: int) -> ImageFont.ImageFont:
+def _font_fitting(draw: ImageDraw.ImageDraw, label: str, *, width: int, height: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     size = max(6, int(height * 0.75))
     while True:
         font = ImageFont.load_default(size=size)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,13 +22,13 @@ from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 
-MODEL_CFG = {
+MODEL_CFG: dict[str, Any] = {
     "embed_dim": 64,
     "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
     "text_cfg": {"context_length": 24, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
 }
 PREPROCESS_CFG = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
-TRAIN_CFG = {"steps": 300, "batch_size": 64, "lr": 1e-3, "weight_decay": 0.05, "seed": 0}
+TRAIN_CFG: dict[str, Any] = {"steps": 300, "batch_size": 64, "lr": 1e-3, "weight_decay": 0.05, "seed": 0}
 WEIGHTS_FILE = "open_clip_model.safetensors"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
@@ -13,6 +15,7 @@ from .common import AtlasIdPath, error_responses, runtime_of
 
 router = APIRouter(tags=["atlas"])
 ATLAS_STATUSES = (404, 422, 501, 503)
+IMAGE_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"image/jpeg": {}}, "description": "The image bytes."}}
 
 
 @router.get("/atlas/{atlas_id}", response_model=Hit, responses=error_responses(*ATLAS_STATUSES))
@@ -28,8 +31,7 @@ async def atlas_entry(request: Request, atlas_id: str = AtlasIdPath) -> Hit:
 @router.get(
     "/atlas/{atlas_id}/image",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}, "description": "The image bytes."}}
-    | error_responses(*ATLAS_STATUSES),
+    responses=IMAGE_RESPONSE | error_responses(*ATLAS_STATUSES),
 )
 async def atlas_image(request: Request, atlas_id: str = AtlasIdPath) -> Response:
     """The image bytes (JPEG) of one atlas entry."""

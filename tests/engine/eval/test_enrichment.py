@@ -49,4 +49,4 @@ def test_enrichment_ranks_the_matched_image_before_and_after_the_llm() -> None:
     assert res.enriched_texts == ["about c0", "about c1", "about c2", None]
     assert "1 of 4 queries got no usable explanation" in res.notes[0]
     # the LLM saw the captions of the top hits of the first retrieval (the pipeline's context)
-    assert "findings: c1. c0. c2." in llm.prompts[0]
+    assert "[1] c1.\n[2] c0.\n[3] c2." in llm.prompts[0]  # the numbered captions of search's cited explanation
