@@ -4,7 +4,7 @@
 Two students play a two-question caption quiz: each reveal carries a contact sheet with one panel per
 choice (read from the PNG itself), every caption below; "Why C?" after the quiz ended answers in the quiz
 thread with sources among the choices; an @mention there is grounded in the revealed images; the recap
-tallies the group; "Review missed cases" serves the cases one student missed, answered with letters and
+tallies the group; "Review missed cases" serves the cases one student missed, answered with letters (after a hint) and
 rated once — a second click (also after a restart), a stranger's click and a click after forget-me each
 answered privately, nothing changed.
 """
@@ -156,7 +156,7 @@ async def test_reveal_why_recap_and_review_of_missed_cases(
         front.ephemeral and "missed cases" in front.content and front.files[0].filename == "case-review.png"
     )
     letters = [c for c in front.custom_ids if c.startswith(REVIEW_LETTER)]
-    assert [b["label"] for b in front.buttons] == list("ABCDE"[:n_choices])
+    assert [b["label"] for b in front.buttons] == [*"ABCDE"[:n_choices], "Hint"]
     card_id, version = (int(x) for x in letters[0].split(":")[3:5])
     atlas_id, user = teach_bot.rows("SELECT atlas_id, user_id FROM review_cards WHERE id = ?", card_id)[0]
     order = shuffled_order(n_choices, card_id, version)
@@ -164,14 +164,21 @@ async def test_reveal_why_recap_and_review_of_missed_cases(
         assert f"**{'ABCDE'[position]}** · {choices[index]['full_text'][:80]}" in front.content
     right_pos = order.index(right1)
 
-    # 6. a stranger's click changes nothing; ann's right answer rates the card (fast → Easy), once
+    # 6. a stranger's click changes nothing; ann's right answer after a hint rates the card Hard, once
     stranger = await s.press_button(front, letters[right_pos], user="ben")
     assert "not one of yours" in (await settled(s, stranger))[-1].content
     logs = teach_bot.rows("SELECT COUNT(*) FROM review_log WHERE card_id = ?", card_id)[0][0]
-    answered = await s.press_button(front, letters[right_pos], user="ann")
+    # a hint first: on the card's own message, whose letters now answer after it (right → Hard)
+    hint = await s.press_button(
+        front, next(c for c in front.custom_ids if c.startswith("mirage:rv:h:")), user="ann"
+    )
+    assert hint.ack_type == 7 and "💡 Hint 1/" in front.content
+    hinted = [c for c in front.custom_ids if c.startswith(REVIEW_LETTER)]
+    assert all(f":{version}:" in c and "h1:" in c for c in hinted)
+    answered = await s.press_button(front, hinted[right_pos], user="ann")
     verdict, second_front = await settled(s, answered, 2)
     assert verdict.ephemeral and f"✅ **{'ABCDE'[right_pos]}** is right." in verdict.content
-    assert "Rated **Easy**" in verdict.content and "For education, not diagnosis." in verdict.content
+    assert "Rated **Hard**" in verdict.content and "For education, not diagnosis." in verdict.content
     assert teach_bot.rows("SELECT COUNT(*) FROM review_log WHERE card_id = ?", card_id)[0][0] == logs + 1
     assert REVIEW_LETTER in "".join(second_front.custom_ids)  # Q2's case comes next
 
@@ -179,18 +186,18 @@ async def test_reveal_why_recap_and_review_of_missed_cases(
     good = next(c for c in verdict.custom_ids if c.endswith(":3"))
     changed = await s.press_button(verdict, good, user="ann")
     assert "Changed to **Good**" in (await settled(s, changed))[-1].content
-    hard = next(c for c in verdict.custom_ids if c.endswith(":2"))
-    again = await s.press_button(verdict, hard, user="ann")
+    easy = next(c for c in verdict.custom_ids if c.endswith(":4"))
+    again = await s.press_button(verdict, easy, user="ann")
     assert "already rated" in (await settled(s, again))[-1].content
     assert teach_bot.rows(
         "SELECT rating FROM review_log WHERE card_id = ? ORDER BY id DESC LIMIT 1", card_id
     ) == [(3,)]
 
     # 8. the old front clicked again, before and after a restart: already rated, nothing changed
-    twice = await s.press_button(front, letters[right_pos], user="ann")
+    twice = await s.press_button(front, hinted[right_pos], user="ann")
     assert "already rated" in (await settled(s, twice))[-1].content
     await teach_bot.restart()
-    thrice = await s.press_button(front, letters[0], user="ann")
+    thrice = await s.press_button(front, hinted[0], user="ann")
     assert "already rated" in (await settled(s, thrice))[-1].content
     assert teach_bot.rows("SELECT COUNT(*) FROM review_log WHERE card_id = ?", card_id)[0][0] == logs + 1
 
