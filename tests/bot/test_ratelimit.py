@@ -107,3 +107,29 @@ async def test_a_status_line_shows_the_latest_text_and_never_waits_in_set() -> N
 def test_bad_budget_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="progress_share"):
         RestBudget(per_s=45, progress_share=0)
+
+
+async def test_install_puts_every_call_but_interaction_endpoints_under_the_budget() -> None:
+    from discord.http import Route
+
+    class FakeHTTP:
+        def __init__(self) -> None:
+            self.sent: list[str] = []
+
+        async def request(self, route: Route, **kwargs: Any) -> str:
+            self.sent.append(route.path)
+            return "ok"
+
+    http = FakeHTTP()
+    budget = RestBudget(per_s=1000, progress_share=0.5)
+    assert ratelimit.install(http, budget) and not ratelimit.install(http, budget)  # once
+    assert ratelimit.budget_of(http) is budget
+    await http.request(Route("POST", "/channels/{channel_id}/messages", channel_id=1))
+    await http.request(Route("POST", "/interactions/{interaction_id}/{interaction_token}/callback",
+                             interaction_id=1, interaction_token="t"))  # fmt: skip
+    with ratelimit.priority(URGENT):
+        await http.request(Route("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/@original",
+                                 webhook_id=1, webhook_token="t"))  # fmt: skip
+        await http.request(Route("PATCH", "/channels/{channel_id}/messages/{message_id}", channel_id=1, message_id=2))
+    assert len(http.sent) == 4
+    assert budget.granted == {URGENT: 1, NORMAL: 1, PROGRESS: 0}  # the two interaction calls took no token
