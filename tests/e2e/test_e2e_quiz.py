@@ -295,7 +295,8 @@ async def test_review_rerate_progress_and_forget_me(module_standin: StandIn, qui
     # the front is the question as it was asked, answered with a letter; the answer rates the card
     # (issue 17 part 4: this replaced 'Show answer' and a self-rating; tests/e2e/test_e2e_reveal_review.py)
     letters = [c for c in front.custom_ids if c.startswith("mirage:rv:a:")]
-    assert len(letters) == len(front.buttons) >= 2
+    labels = [b["label"] for b in front.buttons]
+    assert len(letters) >= 2 and labels[: len(letters)] == list("ABCDE"[: len(letters)])  # then Hint
     rated = await s.press_button(front, letters[0], user="uma")
     verdict, after = await s.wait_for(
         lambda: (m := s.interaction_messages(rated)) and len(m) >= 2 and not m[-1].loading and m, 60
