@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Any
+from typing import Any, cast
 
 import discord
 
@@ -46,7 +46,7 @@ def follow_up_from_modal(interaction: discord.Interaction[Any]) -> AskFollowUp |
     """The follow-up a submitted follow-up form asks, or None when the interaction is not one."""
     if interaction.type is not discord.InteractionType.modal_submit:
         return None
-    data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
+    data = cast(dict[str, Any], interaction.data or {})  # a modal submit's data is a plain JSON object
     match = MODAL_ID.fullmatch(str(data.get("custom_id", "")))
     if match is None:
         return None

@@ -82,7 +82,7 @@ def enrichment_effect(split: EvalSplit, clip: ClipEncoder, llm: TextGenerator, i
     if len(indices) == 0:
         raise ValueError("enrichment needs at least one query (n_enrich >= 1)")
     pool = PoolRetriever(split)
-    pipeline = SearchPipeline(clip, pool, llm, context_captions=context_captions,  # type: ignore[arg-type]
+    pipeline = SearchPipeline(clip, pool, llm, context_captions=context_captions,  # type: ignore[arg-type]  # PoolRetriever serves the store's search() only
                               max_new_tokens=max_new_tokens, top_p=top_p, default_seed=seed)
     first, second, texts, query_vectors, enriched_vectors = [], [], [], [], []
     fallbacks = 0

@@ -111,7 +111,8 @@ class DiffusionGenerator:
                     on_done(i, outcome)
 
         def cancelled(i: int) -> bool:
-            return cancels[i] is not None and cancels[i].is_set()  # type: ignore[union-attr]
+            cancel = cancels[i]
+            return cancel is not None and cancel.is_set()
 
         def step_end(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
             for i in range(n):
@@ -119,8 +120,8 @@ class DiffusionGenerator:
                     continue
                 if cancelled(i):
                     finish(i, GenerationCancelled(f"generation cancelled after step {step + 1}"))
-                elif on_steps[i] is not None:
-                    on_steps[i](step + 1, pipe.num_timesteps)  # type: ignore[misc]
+                elif (on_step := on_steps[i]) is not None:
+                    on_step(step + 1, pipe.num_timesteps)
             if all(outcome is not None for outcome in outcomes):
                 raise GenerationCancelled(f"generation cancelled after step {step + 1}")
             return callback_kwargs
@@ -130,7 +131,7 @@ class DiffusionGenerator:
                 if cancelled(i):
                     finish(i, GenerationCancelled("generation cancelled before it started"))
             if all(outcome is not None for outcome in outcomes):
-                return outcomes  # type: ignore[return-value]
+                return outcomes  # type: ignore[return-value]  # every slot is filled by now
             self._set_mode(fast)
             # a CPU generator per image gives the same starting noise on every device and in any batch
             generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
@@ -146,14 +147,14 @@ class DiffusionGenerator:
                     )
             except GenerationCancelled:
                 if all(outcome is not None for outcome in outcomes):
-                    return outcomes  # type: ignore[return-value]
+                    return outcomes  # type: ignore[return-value]  # every slot is filled by now
                 raise
         for i, pixels in enumerate(result.images):
             if not np.isfinite(pixels).all():
                 finish(i, FloatingPointError("the diffusion model produced non-finite pixels for this prompt"))
             else:
                 finish(i, self.pipe.image_processor.numpy_to_pil(pixels[None])[0].convert("RGB"))
-        return outcomes  # type: ignore[return-value]
+        return outcomes  # type: ignore[return-value]  # every slot is filled by now
 
     def load_fast_mode(self) -> None:
         """Load the LCM-LoRA and its scheduler now, leaving normal mode active (idempotent).

@@ -32,7 +32,10 @@ def new_seed() -> int:
 
 def quiz_request(pool: QuizPool, seed: int) -> QuizRequest:
     """The engine request for one question of `pool` (checked by `rules.quiz_fair.pool_problem` first)."""
-    return QuizRequest(kind=pool.kind, modality=pool.modality, topic=pool.topic, concept=pool.concept, seed=seed)  # type: ignore[arg-type]
+    # validated from plain values: kind and modality are checked against the contract's literals here
+    return QuizRequest.model_validate(
+        {"kind": pool.kind, "modality": pool.modality, "topic": pool.topic, "concept": pool.concept, "seed": seed}
+    )
 
 
 async def retired_items(qc: QuizContext, guild_id: int | None) -> set[str]:

@@ -24,7 +24,9 @@ async def ask_item(qc: QuizContext, kind: str, remaining: list[str]) -> QuizResp
     """A question on the first of `remaining` the engine can ask; EngineError when it can ask none."""
     refused: EngineError | None = None
     for atlas_id in remaining:
-        request = QuizRequest(kind=kind, item_ids=[atlas_id], seed=random.randint(0, SEED_MAX))  # type: ignore[arg-type]
+        request = QuizRequest.model_validate(
+            {"kind": kind, "item_ids": [atlas_id], "seed": random.randint(0, SEED_MAX)}
+        )  # the kind string is checked against the contract's literal here
         try:
             return await qc.engine.quiz(request)
         except EngineError as error:
