@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.rules.quiz_fair import points_ladder
 
 from . import answers, cards, quizzes, scores
-from .models import Question, utcnow
+from .models import PlayerAnswer, Question, utcnow
 
 
 @dataclass(frozen=True)
@@ -82,9 +82,16 @@ async def settle_question(
     )
     results = [
         PlayerResult(
-            answer.user_id, answer.choice, correct, hints, scores.points_for(correct, hints, ladder), reviewed[answer.user_id].id
+            answer.user_id, _locked_choice(answer), correct, hints, scores.points_for(correct, hints, ladder), reviewed[answer.user_id].id
         )
         for answer, (_, correct, hints) in zip(answered, outcomes, strict=True)
     ]
     # 3. the running scoreboard
     return Settlement(question, results, await scores.quiz_scoreboard(session, quiz.id))
+
+
+def _locked_choice(answer: PlayerAnswer) -> int:
+    """The choice of an answer that settle kept (only locked-in ones reach the results)."""
+    if answer.choice is None:
+        raise ValueError(f"answer of user {answer.user_id} has no choice to settle")
+    return answer.choice
