@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from engine.api.app import create_app
+from engine.api.sse import parse_events
 from engine.models.remote_llm import RemoteLLM, api_base_url, connect_remote_llm
 from engine.pipelines.citations import check_citations
 from engine.pipelines.prompts import dolly_prompt, explain_instruction
@@ -167,3 +168,24 @@ def test_a_served_llm_down_slow_or_failing_leaves_search_and_ask_answering_with_
         assert not answer["grounded"] and answer["citations"] == []
         assert answer["answer"] == "\n".join(f"[{n}] {caption}" for n, (_, caption, _) in enumerate(pairs, 1))
         assert answer["notes"] == [f"the LLM failed ({reason}); here are the captions of the sources"]
+
+
+def test_a_served_llms_words_stream_as_token_events_that_add_up_to_the_explanation(
+    server, plain_model, atlas, clip_encoder
+):
+    llm = connect_remote_llm(server, model=str(plain_model), timeout_s=60)
+    explained = 0
+    try:
+        with serving(engine_with(atlas, clip_encoder, llm)) as url, httpx.Client(base_url=url, timeout=60) as c:
+            for seed in range(4):
+                with c.stream("POST", "/v1/search", json={"query": QUERY, "k": 3, "seed": seed},
+                              headers={"Accept": "text/event-stream"}) as response:
+                    events = parse_events(response.read().decode())
+                result = events[-1][1]
+                words = "".join(data["text"] for name, data in events if name == "token")
+                if result["enriched"] is not None:  # issue 18: streamed as the server sent it, then checked
+                    assert check_citations(words, len(result["context_ids"])).text == result["enriched"]
+                    explained += 1
+    finally:
+        llm.close()
+    assert explained, "no seed gave an explanation: the test would prove little"
