@@ -102,14 +102,15 @@ class LiveText:
     async def discard(self) -> None:
         """The words are superseded by an answer posted in full (e.g. search's, with its images): delete them."""
         await self._close()
-        delete = getattr(self.message, "delete", None)
-        if callable(delete):
-            try:
-                await delete()
-            except discord.HTTPException:
-                log.warning("could not delete the streamed words; marking them superseded", exc_info=True)
-                with contextlib.suppress(discord.HTTPException):
-                    await self.message.edit(content=SUPERSEDED)
+        message = self.message
+        if message is None:
+            return
+        try:
+            await message.delete()
+        except discord.HTTPException:
+            log.warning("could not delete the streamed words; marking them superseded", exc_info=True)
+            with contextlib.suppress(discord.HTTPException):
+                await message.edit(content=SUPERSEDED)
 
     async def stop(self) -> None:
         """The answer will not come: say so under the words already shown (nothing when none were)."""
