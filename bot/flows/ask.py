@@ -86,9 +86,9 @@ def _answer_work(
             await live.stop()
             raise
         await send_ask_answer(reply, result, live=live)
-        if is_thread(reply.target):
+        if (thread := reply.target) is not None and is_thread(thread):
             await memory.add_turn(
-                ctx, reply.target.id, user_id, question=question, answer=result.answer,
+                ctx, thread.id, user_id, question=question, answer=result.answer,
                 cited_ids=[c.id for c in result.citations], grounded=result.grounded,
             )
 

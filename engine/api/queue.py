@@ -22,9 +22,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
-from pydantic import BaseModel
-
-from engine.contract import ProgressEvent, QueuedEvent
+from engine.contract import ProgressEvent, QueuedEvent, SseEvent
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +51,10 @@ class Job:
         self.loop = loop
         self.cancel = threading.Event()
         self.future: asyncio.Future[Any] = loop.create_future()
-        self.events: asyncio.Queue[BaseModel] = asyncio.Queue()
+        self.events: asyncio.Queue[SseEvent] = asyncio.Queue()
         self.started = threading.Event()
 
-    def emit(self, event: BaseModel) -> None:
+    def emit(self, event: SseEvent) -> None:
         """Queue a server-sent event (a contract event model) for the request's stream; thread-safe, in order."""
         self._call_in_loop(self.events.put_nowait, event)
 

@@ -58,8 +58,8 @@ class BatchedClip(_Delegating):
         self.inner = inner
         self.dim, self.model_id = inner.dim, inner.model_id
         lane = lane_for(inner)
-        self.text = Batcher("clip_text", lambda b: lane(self._run_text, b), window_s=window_s, max_size=max_size)
-        self.images = Batcher("clip_image", lambda b: lane(self._run_images, b), window_s=window_s, max_size=max_size)
+        self.text: Batcher[list[str]] = Batcher("clip_text", lambda b: lane(self._run_text, b), window_s=window_s, max_size=max_size)
+        self.images: Batcher[list[Image.Image]] = Batcher("clip_image", lambda b: lane(self._run_images, b), window_s=window_s, max_size=max_size)
         self.batchers = [self.text, self.images]
 
     def encode_text(self, texts: Sequence[str]) -> np.ndarray:
@@ -178,7 +178,7 @@ class BatchedImageGenerator(_Delegating):
         self.inner = inner
         self.model_id, self.supports_fast = inner.model_id, inner.supports_fast
         lane = lane_for(inner)
-        self.batcher = Batcher(
+        self.batcher: Batcher[ImageJob] = Batcher(
             "diffusion", lambda b: lane(self._run, b), window_s=window_s, max_size=max_size, key=lambda j: j.key
         )
         self.batchers = [self.batcher]

@@ -122,15 +122,15 @@ def sample_rows(
                 else:
                     keep.append(j)
             # 5. One more token for every row still running
-            running = running.step(model, keep, [new_tokens[running.rows[j]][-1] for j in keep])
+            still = running.step(model, keep, [new_tokens[running.rows[j]][-1] for j in keep])
             # 6. Rows that arrived meanwhile are prefilled and join
-            room = max_rows - (len(running.rows) if running else 0)
+            room = max_rows - (len(still.rows) if still else 0)
             joining = admit(room) if admit is not None and room > 0 else []
             if joining:
                 rows.extend(joining)
                 outcomes.extend([None] * len(joining))
-                running = _Running.merge(running, start(list(range(len(rows) - len(joining), len(rows)))))
-            return running
+                still = _Running.merge(still, start(list(range(len(rows) - len(joining), len(rows)))))
+            return still
 
     def prefill(indices: list[int]) -> _Running | None:
         with torch.inference_mode():

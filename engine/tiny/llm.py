@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -30,7 +31,7 @@ MODEL_CFG = {
     "tie_word_embeddings": False,
 }
 TOKENIZER_CFG = {"vocab_size": 512}
-TRAIN_CFG = {"steps": 60, "batch_size": 8, "lr": 3e-3, "seed": 0}
+TRAIN_CFG: dict[str, Any] = {"steps": 60, "batch_size": 8, "lr": 3e-3, "seed": 0}
 
 
 def build_tiny_llm(out_dir: Path, captions: list[str]) -> None:
