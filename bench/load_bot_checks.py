@@ -19,6 +19,7 @@ from engine.contract import CompareRequest, GenerateRequest, SearchRequest
 
 REMEMBERED_COMMANDS = ("mirage search", "mirage compare")  # their answers always show atlas items
 LOG_LOSSES = ("not remembered", "not recorded", "not extended")
+WARM_UP = 10  # requests sent first and not counted (the models' first calls are slower)
 
 
 class Judged(Protocol):
@@ -51,7 +52,7 @@ async def _one(engine: EngineClient, path: str, opts: dict[str, Any]) -> None:
 
 async def engine_alone(url: str, token: str, commands: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     """Answers per second of the engine alone: the commands sent as the bot would, at most the engine's
-    advertised capacity at once (as the bot's queue does)."""
+    advertised capacity at once (as the bot's queue does), after a few uncounted warm-up requests."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=300) as http:
         capacity = await engine_capacity(http) or 2
@@ -67,6 +68,8 @@ async def engine_alone(url: str, token: str, commands: list[tuple[str, dict[str,
                 except Exception:  # noqa: BLE001 - counted, like the bot's clear errors
                     failed += 1
 
+        await asyncio.gather(*(guarded(path, opts) for path, opts in commands[:WARM_UP]))  # not counted
+        failed = 0
         started = time.monotonic()
         await asyncio.gather(*(guarded(path, opts) for path, opts in commands))
         took = time.monotonic() - started
