@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class Job:
     settled: asyncio.Event = field(default_factory=asyncio.Event)  # set by its flow once its user has been told
     _granted: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     _moved: asyncio.Event = field(default_factory=asyncio.Event)
-    _task: asyncio.Task | None = None  # type: ignore[type-arg]
+    _task: asyncio.Task[Any] | None = None
 
 
 class JobQueue:
@@ -227,11 +227,12 @@ class JobQueue:
                 if on_place is not None:
                     await on_place(place)
                 continue  # the hooks awaited: look again before sleeping
-            moved = asyncio.ensure_future(job._moved.wait())
+            moved: asyncio.Future[Any] = asyncio.ensure_future(job._moved.wait())
             try:
                 # a live place is woken by every move; a coarse one looks again now and then
                 timeout = None if place.exact else self.coarse_refresh_s
-                await asyncio.wait({moved, job._granted}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                granted: asyncio.Future[Any] = job._granted
+                await asyncio.wait([moved, granted], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 moved.cancel()
         if job._granted.cancelled() or job.state == "cancelled":

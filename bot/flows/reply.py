@@ -154,6 +154,6 @@ def _to_discord(file: ImageFile) -> discord.File:
     return discord.File(io.BytesIO(file.data), filename=file.filename, description=file.description)
 
 
-def _refit(files: list[ImageFile], limit: int) -> list[ImageFile]:
+def _refit(files: Sequence[ImageFile], limit: int) -> list[ImageFile]:
     stems = [(f.filename.rsplit(".", 1)[0], f.data, f.description) for f in files]
     return [f for f in fit_images(stems, limit) if f is not None]
