@@ -179,7 +179,7 @@ class EngineClient:
 
     async def similar(self, atlas_id: str, *, k: int, modality: str | None = None) -> SimilarResponse:
         """The atlas images nearest to atlas image `atlas_id`, searched with its stored vector."""
-        request = SimilarRequest(k=k, modality=modality)  # type: ignore[arg-type]
+        request = SimilarRequest.model_validate({"k": k, "modality": modality})  # modality checked against the contract here
         return await self._call(SimilarResponse, "POST", f"/v1/search/similar/{quote(atlas_id, safe='')}", request)
 
     async def atlas_image(self, atlas_id: str) -> bytes:

@@ -37,7 +37,7 @@ async def search_text(interaction: discord.Interaction[Any], ctx: Context, reque
     async def work(reply: Reply, status: StatusLine) -> None:
         working = "🔎 Searching the atlas and writing an explanation…"
         await status.set(working)
-        search = SearchRequest(query=query, k=request.k, modality=modality)  # type: ignore[arg-type]
+        search = SearchRequest.model_validate({"query": query, "k": request.k, "modality": modality})
         live = LiveText(reply, min_interval_s=ctx.settings.progress_interval_s, heading="**Explanation**")
         try:
             result = await ctx.engine.search(search, on_queued=engine_status(status, working), on_text=live.update)
@@ -116,7 +116,7 @@ async def more_results(interaction: discord.Interaction[Any], ctx: Context, requ
     async def work(reply: Reply, status: StatusLine) -> None:
         working = "🔎 Looking for more results…"
         await status.set(working)
-        search = SearchRequest(query=query, k=k, enrich=False, modality=modality)  # type: ignore[arg-type]
+        search = SearchRequest.model_validate({"query": query, "k": k, "enrich": False, "modality": modality})
         result = await ctx.engine.search(search, on_queued=engine_status(status, working))
         hits = result.hits[shown:]
         await send_more_results(reply, ctx.engine, query, hits, first=shown + 1, modality=modality)

@@ -29,6 +29,8 @@ from engine.cli_args import at_least
 from engine.store.versions import DEFAULT_REPLICAS, DEFAULT_SHARDS
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from engine.atlas.licences import LicenceJoin
     from engine.config import EngineSettings
     from engine.store.versioned import Server
@@ -136,7 +138,8 @@ def _index(args: argparse.Namespace, settings: EngineSettings, server: Server | 
     current = AtlasProvenance.of(clip.model_id, clip.dim)  # the user's atlas, never the demo
     if server is not None:
         store, resumed = open_version(settings, server, current, shards=args.shards, replicas=args.replicas)
-        print(f"{'resuming' if resumed else 'building'} version {store.collection!r} on {server.url}")  # noqa: T201
+        version = getattr(store, "collection", "?")  # a server store names its collection
+        print(f"{'resuming' if resumed else 'building'} version {version!r} on {server.url}")  # noqa: T201
     else:
         store = open_store(settings, clip.dim, clip_model=clip.model_id)
     report_path = args.report or settings.data_dir / "index-report.jsonl"
@@ -257,7 +260,9 @@ def _collections(args: argparse.Namespace):
     if args.rocov2 is not None:
         from engine.atlas.rocov2 import read_rocov2_layout
 
-        sources = [(f"ROCOv2 {args.rocov2}", read_rocov2_layout(args.rocov2, splits=args.splits))]
+        sources: list[tuple[str, Iterable[Any]]] = [
+            (f"ROCOv2 {args.rocov2}", read_rocov2_layout(args.rocov2, splits=args.splits))
+        ]
     else:
         from engine.atlas.figures import read_figures
 

@@ -123,7 +123,7 @@ class _Run:
         self.claimed: set[str] = set()
         # Bulk path: workers produce model-ready tensors, the encoder only runs the forward pass.
         takes_pixels = callable(getattr(clip, "encode_pixels", None)) and callable(getattr(clip, "preprocess", None))
-        self.preprocess = clip.preprocess if takes_pixels else None  # type: ignore[attr-defined]
+        self.preprocess = clip.preprocess if takes_pixels else None  # type: ignore[attr-defined]  # checked just above
 
     def screen(self, batch: list[Item], bar: tqdm) -> list[AtlasItem]:
         """Steps 1–2: the items of `batch` worth decoding; the rest are counted."""
@@ -131,7 +131,7 @@ class _Run:
         for item in batch:
             problem = self._problem_of(item)
             if problem is None:
-                candidates.append(item)  # type: ignore[arg-type]
+                candidates.append(item)  # type: ignore[arg-type]  # no problem found: it is an AtlasItem
                 continue
             self.problems.add(problem)
             if problem.fatal:
@@ -174,9 +174,9 @@ class _Run:
         if self.preprocess is not None:
             import torch
 
-            vectors = self.clip.encode_pixels(torch.stack([p.pixels for p in prepared]))  # type: ignore[attr-defined]
+            vectors = self.clip.encode_pixels(torch.stack([p.pixels for p in prepared]))  # type: ignore[attr-defined]  # takes_pixels
         else:
-            vectors = self.clip.encode_images([p.image for p in prepared])
+            vectors = self.clip.encode_images([p.image for p in prepared if p.image is not None])
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.shape != (len(prepared), self.store.dim):
             raise RuntimeError(f"encoder returned shape {vectors.shape} for {len(prepared)} images; "

@@ -144,7 +144,7 @@ def _item(path: Path, split: str | None, row: int, values: dict[str, Any], id_co
         name = values["image"].get("path") if isinstance(values["image"], dict) else None
         atlas_id = Path(name).stem if name else f"{path.stem}-{row}"
     if not ATLAS_ID.match(atlas_id):
-        return SourceProblem(where, MALFORMED_LINE, f"bad or missing image id {values.get(id_column)!r}")
+        return SourceProblem(where, MALFORMED_LINE, f"bad or missing image id {values.get(id_column) if id_column else None!r}")
     licence = values.get("licence") or values.get("license")
     return AtlasItem(
         atlas_id=atlas_id,

@@ -65,7 +65,7 @@ class Collections:
         self.owner: dict[str, str] = {}
 
     def __len__(self) -> int:
-        return sum(len(source) for _, source in self.sources)  # type: ignore[arg-type]
+        return sum(len(source) for _, source in self.sources)  # type: ignore[arg-type,misc]  # each reader is a sized iterable
 
     def __iter__(self) -> Iterator[Item]:
         for name, source in self.sources:

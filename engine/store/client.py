@@ -348,7 +348,7 @@ def _modality_filter(modality: str | None) -> models.Filter | None:
 
 def _images_filter(modality: str | None) -> models.Filter:
     """Every atlas image (of `modality`), without the reserved record."""
-    must = (
+    must: list[Any] | None = (
         [models.FieldCondition(key="modality", match=models.MatchValue(value=modality))]
         if modality is not None
         else None

@@ -387,6 +387,6 @@ def _modality_filter(modality: str | None) -> Filter | None:
 
 def _images_filter(modality: str | None) -> Filter:
     """Every atlas image (of `modality`), without the reserved record."""
-    must = [FieldCondition(key="modality", match=MatchValue(modality))] if modality is not None else None
+    must: list[Any] | None = [FieldCondition(key="modality", match=MatchValue(modality))] if modality is not None else None
     return Filter(must=must, must_not=[HasIdCondition({META_POINT_ID})])
 

@@ -112,4 +112,4 @@ def decode_image(payload: dict[str, Any] | None) -> bytes | None:
     try:
         return base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as err:
-        raise ValueError(f"stored image of {payload.get('atlas_id')!r} is not valid base64") from err
+        raise ValueError(f"stored image of {(payload or {}).get('atlas_id')!r} is not valid base64") from err
