@@ -32,7 +32,7 @@ async def count_user_rows(session: AsyncSession, user_id: int) -> dict[str, int]
     """How many rows of each table are about the user (to show before asking for confirmation)."""
     counts: dict[str, int] = {}
     for model in USER_ROWS:
-        column = model.__table__.c.user_id  # type: ignore[attr-defined]
+        column = model.__table__.c.user_id
         counts[model.__tablename__] = int(
             await session.scalar(select(func.count()).select_from(model).where(column == user_id)) or 0
         )
@@ -60,7 +60,7 @@ async def forget_user(session: AsyncSession, user_id: int) -> dict[str, int]:
     )
     # 2. Every row that names them
     for model in USER_ROWS:
-        column = model.__table__.c.user_id  # type: ignore[attr-defined]
+        column = model.__table__.c.user_id
         result = await session.execute(
             delete(model).where(column == user_id).execution_options(synchronize_session=False)
         )
