@@ -21,7 +21,7 @@ from ...render.text import friendly_error
 from ...rules.quiz import Choice, QuizState, letter
 from ...store import quizzes, scores
 from ...store.errors import DatabaseUnavailable
-from ...store.models import Question, utcnow
+from ...store.models import Question, Quiz, utcnow
 from ...store.settle import settle_question
 from ...ui.teach_views import reveal_view
 from ..sets.asking import set_question
@@ -147,6 +147,17 @@ async def end(
     await qc.quizzes.channel(live).send(text, allowed_mentions=NO_MENTIONS)
     await post_recap(qc, live)
     return True
+
+
+async def begin(qc: QuizContext, quiz: Quiz, first: QuizResponse) -> None:
+    """A quiz just saved: held in memory, its first question asked, or the quiz ended with the reason."""
+    live = LiveQuiz.from_row(quiz)
+    qc.quizzes.by_id[quiz.id] = live
+    async with live.lock:
+        try:
+            await ask_next(qc, live, first)
+        except (EngineError, discord.HTTPException) as error:
+            await abandon(qc, live, error)
 
 
 async def abandon(qc: QuizContext, live: LiveQuiz, error: Exception) -> None:

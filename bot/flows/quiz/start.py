@@ -20,9 +20,9 @@ from ...rules.quiz_fair import QuizPool, normalised, pool_problem
 from ...store import quizzes
 from ...store.errors import QuizAlreadyRunning
 from ...threads import is_thread
-from .live import NO_MENTIONS, LiveQuiz, QuizContext
+from .live import NO_MENTIONS, QuizContext
 from .questions import fetch_question
-from .reveal import abandon, ask_next
+from .reveal import begin
 
 log = logging.getLogger(__name__)
 
@@ -82,13 +82,7 @@ async def start(interaction: discord.Interaction[Any], qc: QuizContext, request:
         await interaction.followup.send(render.running_elsewhere(interaction.guild_id, thread_id), ephemeral=True)
         return
     # 6. the first question
-    live = LiveQuiz.from_row(quiz)
-    qc.quizzes.by_id[quiz.id] = live
-    async with live.lock:
-        try:
-            await ask_next(qc, live, first)
-        except (EngineError, discord.HTTPException) as error:
-            await abandon(qc, live, error)
+    await begin(qc, quiz, first)
 
 
 async def _open_thread(interaction: discord.Interaction[Any], in_thread: bool, modality: str | None) -> int | None:

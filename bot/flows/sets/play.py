@@ -26,8 +26,8 @@ from ...set_requests import SetPlay
 from ...store import quizzes, sets
 from ...store.errors import QuizAlreadyRunning
 from ...threads import is_thread
-from ..quiz.live import NO_MENTIONS, LiveQuiz, QuizContext
-from ..quiz.reveal import abandon, ask_next
+from ..quiz.live import NO_MENTIONS, QuizContext
+from ..quiz.reveal import begin
 from .access import find_or_say, refuse_unless_member
 from .asking import ask_item
 from .atlas import in_atlas
@@ -100,13 +100,7 @@ async def play(interaction: discord.Interaction[Any], qc: QuizContext, request: 
     except QuizAlreadyRunning:
         await interaction.followup.send(quiz_render.running_elsewhere(interaction.guild_id, thread_id), ephemeral=True)
         return
-    live = LiveQuiz.from_row(quiz)
-    qc.quizzes.by_id[quiz.id] = live
-    async with live.lock:
-        try:
-            await ask_next(qc, live, first)
-        except (EngineError, discord.HTTPException) as error:
-            await abandon(qc, live, error)
+    await begin(qc, quiz, first)
 
 
 async def _first_question(qc: QuizContext, present: list[str]) -> tuple[list[str], Any]:
