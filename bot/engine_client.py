@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 from httpx_sse import EventSource
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from engine.contract import (
     SSE_MEDIA_TYPE,
@@ -25,7 +25,6 @@ from engine.contract import (
     AskResponse,
     CompareRequest,
     CompareResponse,
-    ErrorBody,
     GenerateRequest,
     GenerateResponse,
     Hit,
@@ -45,38 +44,17 @@ from engine.contract import (
 )
 
 from .config import BotSettings
+from .engine_errors import EngineError, json_body, parse, status_error, stream_error, transport_error
 from .metrics import METRICS
 
 log = logging.getLogger(__name__)
 
-# Only for answers without the engine's error body (e.g. a proxy in front of it): busy or unavailable.
-RETRYABLE_STATUS = frozenset({429, 503})
 KEEPALIVE_CONNECTIONS = 64  # idle connections to the engine kept open for reuse
 QueuedHook = Callable[[int], Awaitable[None]]
 ProgressHook = Callable[[int, int], Awaitable[None]]
 TextHook = Callable[[str], Awaitable[None]]  # the LLM's text so far (unchecked), after each token event
 ModelT = TypeVar("ModelT", bound=BaseModel)
-
-
-class EngineError(Exception):
-    """The engine could not answer; `message` is fit to show a user, `code` says why."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str,
-        status: int | None = None,
-        retry_after: float | None = None,
-        retryable: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.status = status
-        self.retry_after = retry_after
-        self.retryable = retryable
-        self.attempts = 1
+__all__ = ["EngineClient", "EngineError", "make_http_client"]
 
 
 def make_http_client(settings: BotSettings) -> httpx.AsyncClient:
@@ -129,7 +107,7 @@ class EngineClient:
         data = await self._retrying(
             lambda: self._stream("/v1/search", request.model_dump(exclude_none=True), on_queued, None, on_text)
         )
-        return _parse(SearchResponse, data)
+        return parse(SearchResponse, data)
 
     async def search_image(self, image: bytes, *, k: int, filename: str = "query.png") -> ImageSearchResponse:
         """Search the atlas by an image's CLIP embedding."""
@@ -138,9 +116,9 @@ class EngineClient:
             response = await self._send(
                 "POST", "/v1/search/image", files={"image": (filename, image)}, data={"k": str(k)}
             )
-            return _json(response)
+            return json_body(response)
 
-        return _parse(ImageSearchResponse, await self._retrying(attempt))
+        return parse(ImageSearchResponse, await self._retrying(attempt))
 
     async def compare(self, request: CompareRequest) -> CompareResponse:
         """Vector arithmetic: query − subtract + add."""
@@ -156,7 +134,7 @@ class EngineClient:
         """A synthetic image; diffusion steps go to `on_progress(step, total)`."""
         payload = request.model_dump(exclude_none=True)
         data = await self._retrying(lambda: self._stream("/v1/generate", payload, on_queued, on_progress))
-        return _parse(GenerateResponse, data)
+        return parse(GenerateResponse, data)
 
     async def quiz(self, request: QuizRequest) -> QuizResponse:
         """One quiz question: an atlas image, its choices, the right one and the hint ladder."""
@@ -175,7 +153,7 @@ class EngineClient:
         if not payload.get("history"):
             payload.pop("history", None)  # a first question: the body an engine before history knew
         data = await self._retrying(lambda: self._stream("/v1/ask", payload, on_queued, None, on_text))
-        return _parse(AskResponse, data)
+        return parse(AskResponse, data)
 
     async def similar(self, atlas_id: str, *, k: int, modality: str | None = None) -> SimilarResponse:
         """The atlas images nearest to atlas image `atlas_id`, searched with its stored vector."""
@@ -232,17 +210,17 @@ class EngineClient:
         payload = body.model_dump(exclude_none=True) if body is not None else None
 
         async def attempt() -> Any:
-            return _json(await self._send(method, path, json=payload))
+            return json_body(await self._send(method, path, json=payload))
 
-        return _parse(model, await self._retrying(attempt))
+        return parse(model, await self._retrying(attempt))
 
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
             response = await self.http.request(method, url, **kwargs)
         except httpx.HTTPError as error:
-            raise _transport_error(error) from error
+            raise transport_error(error) from error
         if response.status_code >= 400:
-            raise _status_error(response)
+            raise status_error(response)
         return response
 
     async def _stream(
@@ -259,10 +237,10 @@ class EngineClient:
             async with self.http.stream("POST", url, json=payload, headers=headers) as response:
                 if response.status_code >= 400:
                     await response.aread()
-                    raise _status_error(response)
+                    raise status_error(response)
                 if not response.headers.get("content-type", "").startswith(SSE_MEDIA_TYPE):
                     await response.aread()
-                    return _json(response)  # an engine without streaming answers plain JSON
+                    return json_body(response)  # an engine without streaming answers plain JSON
                 async for sse in EventSource(response).aiter_sse():
                     event = parse_sse_event(sse.event, sse.data)  # None: an event this contract does not know
                     if isinstance(event, QueuedEvent) and on_queued is not None:
@@ -275,61 +253,9 @@ class EngineClient:
                     elif isinstance(event, ResultEvent):
                         return event.body
                     elif isinstance(event, StreamError):
-                        raise _stream_error(event)
+                        raise stream_error(event)
         except httpx.HTTPError as error:
-            raise _transport_error(error) from error
+            raise transport_error(error) from error
         except ValueError as error:  # pydantic's ValidationError and JSON errors are ValueErrors
             raise EngineError("The engine sent an event I could not read.", code="bad_event") from error
         raise EngineError("The engine closed the connection before answering.", code="stream_ended")
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError as error:
-        log.error("engine answered %s with a body that is not JSON", response.request.url.path)
-        raise EngineError("The engine's answer was not in the format I expect.", code="bad_answer") from error
-
-
-def _parse(model: type[ModelT], data: Any) -> ModelT:
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        log.error("engine answer does not match %s: %s", model.__name__, error)
-        raise EngineError("The engine's answer was not in the format I expect.", code="bad_answer") from error
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
-
-
-def _status_error(response: httpx.Response) -> EngineError:
-    status = response.status_code
-    try:
-        detail = ErrorBody.model_validate(response.json()).error
-        code, message, retryable = detail.code, detail.message, detail.retryable
-    except (ValueError, ValidationError):  # not the engine's error shape: judge by the status alone
-        code, message = f"http_{status}", f"The engine answered HTTP {status}."
-        retryable = status in RETRYABLE_STATUS
-    if status == 504:
-        code = "timeout"
-    return EngineError(
-        message, code=code, status=status, retry_after=_retry_after(response), retryable=retryable
-    )
-
-
-def _stream_error(event: StreamError) -> EngineError:
-    code = "timeout" if event.status == 504 else event.error.code
-    return EngineError(event.error.message, code=code, status=event.status, retryable=event.error.retryable)
-
-
-def _transport_error(error: httpx.HTTPError) -> EngineError:
-    if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
-        return EngineError("The engine is not reachable.", code="unreachable", retryable=True)
-    if isinstance(error, httpx.TimeoutException):
-        return EngineError("The engine took too long to answer.", code="timeout")
-    return EngineError("The connection to the engine broke.", code="connection_lost")
