@@ -34,11 +34,14 @@ def engine_url(tmp_path_factory, test_cache_dir, tiny_paths, demo_atlas_dir):
 
 
 def test_the_fuzzer_finds_no_answer_the_openapi_document_does_not_predict(engine_url, tmp_path):
+    # One worker: with two, hypothesis describes strategies from two threads at once and CPython 3.11's
+    # ast.parse can fail ("AST constructor recursion depth mismatch"; seen in a clean CI run), an error of
+    # the tools, not of the engine.
     command = [
         sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG),
         "run", f"{engine_url}/openapi.json", "--checks", "all",
         "--header", f"Authorization: Bearer {TOKEN}",
-        "--max-examples", str(MAX_EXAMPLES), "--seed", "20261130", "--workers", "2",
+        "--max-examples", str(MAX_EXAMPLES), "--seed", "20261130", "--workers", "1",
         "--request-timeout", "120", "--no-color", "--generation-database", "none",
         "--report", "junit", "--report-dir", str(tmp_path),
     ]
