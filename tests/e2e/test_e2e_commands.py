@@ -116,6 +116,7 @@ async def test_search_by_image_finds_atlas_images(
     )
     assert_acknowledged(record)
     answer = await wait_for_answer(module_standin, record, ANSWER_TIMEOUT_S)
+    assert answer.ok, answer.status.content  # the status line's own words when the search failed
     # the file name is never echoed (it often names a patient): test_e2e_privacy.py
     assert answer.thread is not None and answer.thread["name"] == "Image search: your uploaded image"
     assert "Images like your image" in answer.text
