@@ -28,7 +28,7 @@ def fuzz(url: str, seed: int, workdir: Path) -> tuple[bool, str]:
     command = [
         sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG),
         "run", f"{url}/openapi.json", "--checks", "all", "--header", f"Authorization: Bearer {TOKEN}",
-        "--max-examples", str(MAX_EXAMPLES), "--seed", str(seed), "--workers", "2",
+        "--max-examples", str(MAX_EXAMPLES), "--seed", str(seed), "--workers", "1",
         "--request-timeout", "120", "--no-color", "--generation-database", "none",
     ]
     run = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=workdir)
