@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.config import get_settings
 from tests.engine.atlas.fixtures import Expected, write_parquet_tree, write_roco_tree
 
 
@@ -50,3 +51,16 @@ def edge_store(tmp_path: Path, clip_encoder):
     s = make_store("edge", tmp_path, clip_encoder.dim)
     yield s
     s.close()
+
+
+@pytest.fixture
+def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_paths):
+    """Settings pointing at a fresh data dir and the tiny CLIP on CPU (the LLM and diffusion are not needed)."""
+    monkeypatch.setenv("MIRAGE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MIRAGE_CLIP_MODEL", str(tiny_paths.clip))
+    monkeypatch.setenv("MIRAGE_DEVICE", "cpu")
+    monkeypatch.delenv("MIRAGE_QDRANT_URL", raising=False)
+    monkeypatch.delenv("MIRAGE_PROFILE", raising=False)
+    get_settings.cache_clear()
+    yield tmp_path / "data"
+    get_settings.cache_clear()

@@ -11,19 +11,6 @@ from engine.__main__ import main
 from engine.config import get_settings
 
 
-@pytest.fixture
-def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_paths):
-    """Settings pointing at a fresh data dir and the tiny CLIP on CPU (the LLM and diffusion are not needed)."""
-    monkeypatch.setenv("MIRAGE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("MIRAGE_CLIP_MODEL", str(tiny_paths.clip))
-    monkeypatch.setenv("MIRAGE_DEVICE", "cpu")
-    monkeypatch.delenv("MIRAGE_QDRANT_URL", raising=False)
-    monkeypatch.delenv("MIRAGE_PROFILE", raising=False)
-    get_settings.cache_clear()
-    yield tmp_path / "data"
-    get_settings.cache_clear()
-
-
 def test_index_roco_then_again_adds_nothing(roco_tree, settings_env: Path, capsys: pytest.CaptureFixture):
     root, expected = roco_tree
     argv = ["index", "--roco", str(root), "--batch-size", "8", "--workers", "1", "--no-progress"]

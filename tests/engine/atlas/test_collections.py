@@ -20,18 +20,6 @@ ENGLISH = "Axial CT of the chest showing a round nodule in the {} lobe of the ri
 SPANISH = "Radiografía de tórax que muestra una consolidación en el lóbulo inferior derecho"
 
 
-@pytest.fixture
-def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_paths):
-    """A fresh data dir and the tiny CLIP on CPU."""
-    monkeypatch.setenv("MIRAGE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("MIRAGE_CLIP_MODEL", str(tiny_paths.clip))
-    monkeypatch.setenv("MIRAGE_DEVICE", "cpu")
-    monkeypatch.delenv("MIRAGE_QDRANT_URL", raising=False)
-    monkeypatch.delenv("MIRAGE_PROFILE", raising=False)
-    get_settings.cache_clear()
-    yield tmp_path / "data"
-    get_settings.cache_clear()
-
 
 def write_collections(root: Path) -> tuple[Path, Path]:
     """PMC-OA-like JSONL (good rows and one of each bad kind) and a parquet with no licence column that

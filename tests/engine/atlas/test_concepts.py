@@ -91,17 +91,6 @@ def test_parquet_columns_carry_cuis_types_and_names(tmp_path):
     assert items[1].concepts == () and items[1].semantic_types == ()
 
 
-@pytest.fixture
-def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_paths):
-    monkeypatch.setenv("MIRAGE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("MIRAGE_CLIP_MODEL", str(tiny_paths.clip))
-    monkeypatch.setenv("MIRAGE_DEVICE", "cpu")
-    monkeypatch.delenv("MIRAGE_QDRANT_URL", raising=False)
-    monkeypatch.delenv("MIRAGE_PROFILE", raising=False)
-    get_settings.cache_clear()
-    yield tmp_path / "data"
-    get_settings.cache_clear()
-
 
 def stored(data_dir: Path) -> dict:
     from engine.store.edge import EdgeStore
