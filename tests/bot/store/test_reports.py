@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import text
-
 from bot.rules.quiz_fair import ReportReason
 from bot.store import Database, open_url, people, quizzes, reports
-from bot.store.database import make_engine
-from bot.store.schema import current_revision, upgrade_to_head
+from bot.store.schema import current_revision
 
 from .conftest import NOW
+from .old_revisions import old_database_with_a_quiz
 
 GUILD, OTHER_GUILD = 6001, 6002
 
@@ -93,26 +91,7 @@ async def test_forget_me_removes_a_students_reports(db: Database):
 
 async def test_revision_4_with_a_quiz_is_upgraded_and_reports_and_pools_work(database_url: str):
     # 1. a database at 0004 (the study sets' revision) with a running quiz and a question in it
-    engine = make_engine(database_url)
-    assert await upgrade_to_head(engine, target="0004") == "0004"
-    at = NOW.replace(tzinfo=None) if engine.dialect.name == "sqlite" else NOW
-    async with engine.begin() as connection:
-        await connection.execute(
-            text(
-                "INSERT INTO quizzes (id, thread_id, guild_id, starter_id, kind, modality, question_count,"
-                " state, deadline, created_at) VALUES (5, 50, 1, 7, 'caption', 'ct', 2, 'running', :t, :t)"
-            ),
-            {"t": at},
-        )
-        await connection.execute(
-            text(
-                "INSERT INTO quiz_questions (id, quiz_id, position, atlas_id, modality, choices, answer_index,"
-                " state, deadline) VALUES (9, 5, 0, 'ROCO_00042', 'ct', '[{\"text\": \"a\"}, {\"text\": \"b\"}]',"
-                " 1, 'open', :t)"
-            ),
-            {"t": at},
-        )
-    await engine.dispose()
+    await old_database_with_a_quiz(database_url, "0004", '[{"text": "a"}, {"text": "b"}]')
     # 2. this MIRAGE starts: the old quiz has no pool, the question is intact and can be reported
     db = await open_url(database_url)
     try:

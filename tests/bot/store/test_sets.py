@@ -13,10 +13,11 @@ from sqlalchemy import text
 from bot.store import Database, open_url, people, quizzes, sets
 from bot.store.copy import copy_database
 from bot.store.database import make_engine
-from bot.store.schema import current_revision, head_revision, upgrade_to_head
+from bot.store.schema import current_revision, head_revision
 from bot.store.sets import SET_ITEMS_MAX, SetError
 
 from .conftest import NOW
+from .old_revisions import old_database_with_a_quiz
 
 GUILD, OTHER_GUILD, TEACHER, COLLEAGUE = 100, 200, 7, 8
 
@@ -122,25 +123,7 @@ async def test_a_quiz_over_a_set_keeps_its_ids_in_order(db: Database):
 
 async def test_revision_3_with_a_quiz_is_upgraded_and_sets_work_beside_it(database_url: str):
     # 1. a database left at revision 0003 by the previous MIRAGE, with a quiz in it
-    engine = make_engine(database_url)
-    assert await upgrade_to_head(engine, target="0003") == "0003"
-    at = NOW.replace(tzinfo=None) if engine.dialect.name == "sqlite" else NOW
-    async with engine.begin() as connection:
-        await connection.execute(
-            text(
-                "INSERT INTO quizzes (id, thread_id, guild_id, starter_id, kind, modality, question_count,"
-                " state, deadline, created_at) VALUES (5, 50, 1, 7, 'caption', 'ct', 2, 'running', :t, :t)"
-            ),
-            {"t": at},
-        )
-        await connection.execute(
-            text(
-                "INSERT INTO quiz_questions (id, quiz_id, position, atlas_id, modality, choices, answer_index,"
-                " state, deadline) VALUES (9, 5, 0, 'ROCO_00042', 'ct', '[]', 1, 'open', :t)"
-            ),
-            {"t": at},
-        )
-    await engine.dispose()
+    await old_database_with_a_quiz(database_url, "0003", '[]')
     # 2. this MIRAGE starts: the quiz is intact (no set ids), and sets can be made
     db = await open_url(database_url)
     try:
