@@ -81,11 +81,14 @@ def steps_problem(steps: int, fast: bool) -> str | None:
 
 # --- pieces ----------------------------------------------------------------------------
 class Source(BaseModel):
-    """Where a real atlas image comes from: ROCO id, PubMed Central id and licence."""
+    """Where a real atlas image comes from: atlas id, PubMed Central id, licence and collection."""
 
     roco_id: str
     pmc_id: str | None = None
     licence: str | None = None
+    collection: str | None = Field(default=None, description="The collection the image comes from (ROCO, ROCOv2, "
+                                                                "a figure collection such as PMC-OA); null for an "
+                                                                "atlas indexed before collections were recorded.")
 
 
 class Concept(BaseModel):

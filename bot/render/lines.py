@@ -3,10 +3,14 @@ cutting text to Discord's limits. Pure functions; nothing here talks to Discord 
 
 from __future__ import annotations
 
+import re
+
 from engine.contract import DISCLAIMER, Hit
 
 MESSAGE_MAX_CHARS = 2000
 DISCLAIMER_LINE = f"-# ⚕️ {DISCLAIMER}"
+ROCO = "ROCO"  # the collection whose images need no name beside their id
+_MARKDOWN = re.compile(r"([\\*_~`|>\[\]()])")  # Discord's formatting characters
 
 
 def trim(text: str, limit: int) -> str:
@@ -27,14 +31,25 @@ def trim_words(text: str, limit: int) -> str:
 
 
 def source_line(hit: Hit) -> str:
-    """ROCO id · PMC id · licence, as one line."""
+    """Atlas id (and its collection, unless ROCO) · PMC id · licence, as one line."""
     source = hit.source
     pmc = (
         f"[{source.pmc_id}](<https://www.ncbi.nlm.nih.gov/pmc/articles/{source.pmc_id}/>)"
         if source.pmc_id
         else "PMC id unknown"
     )
-    return f"`{source.roco_id}` · {pmc} · {source.licence or 'licence unknown'}"
+    collection = collection_suffix(source.collection, markdown=True)
+    return f"`{source.roco_id}`{collection} · {pmc} · {source.licence or 'licence unknown'}"
+
+
+def collection_suffix(collection: str | None, *, markdown: bool = False) -> str:
+    """" (PMC-OA)" after an image's id when it comes from another collection than ROCO, else nothing
+    (ROCO is the atlas's own collection, and an atlas indexed before collections does not say).
+    `markdown`: Discord's formatting characters in the name are escaped (it comes from a data file)."""
+    if not collection or collection == ROCO:
+        return ""
+    name = _MARKDOWN.sub(r"\\\1", collection) if markdown else collection
+    return f" ({name})"
 
 
 def mention(user_id: int) -> str:

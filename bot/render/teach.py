@@ -12,7 +12,7 @@ from fsrs import Rating
 from bot.rules.quiz import Choice, letter
 from bot.store.progress import QuestionRecap
 
-from .lines import DISCLAIMER_LINE, MESSAGE_MAX_CHARS, trim_words
+from .lines import DISCLAIMER_LINE, MESSAGE_MAX_CHARS, collection_suffix, trim_words
 from .study import RATING_LABELS
 
 CHOICE_MAX = 1800  # one choice's caption at most (one message each when they do not fit together)
@@ -34,11 +34,12 @@ NOTHING_MISSED = (
 
 
 def source_text(source: Mapping[str, Any] | None, atlas_id: str | None) -> str:
-    """ROCO id · PMC id · licence as plain text (for a picture's label)."""
+    """Atlas id (and its collection, unless ROCO) · PMC id · licence as plain text (for a picture's label)."""
     if not source:
         return atlas_id or "source unknown"
     pmc = source.get("pmc_id") or "PMC ?"
-    return f"{source.get('roco_id') or atlas_id} · {pmc} · {source.get('licence') or 'licence ?'}"
+    collection = collection_suffix(source.get("collection"))
+    return f"{source.get('roco_id') or atlas_id}{collection} · {pmc} · {source.get('licence') or 'licence ?'}"
 
 
 def choice_captions(choices: Sequence[Choice], answer_index: int) -> list[str]:

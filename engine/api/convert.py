@@ -32,7 +32,7 @@ def to_hit(hit: StoredHit) -> Hit:
         score=round(float(hit.score), 6),
         caption=p.caption,
         modality=p.modality,
-        source=Source(roco_id=p.atlas_id, pmc_id=p.pmc_id, licence=p.licence),
+        source=Source(roco_id=p.atlas_id, pmc_id=p.pmc_id, licence=p.licence, collection=p.source),
         image_url=image_url(hit.atlas_id),
         keywords=list(p.keywords),
         split=p.split,

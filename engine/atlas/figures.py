@@ -6,7 +6,8 @@
 - `id` (also `image_id`): the atlas id (letters, digits, `_ . -`);
 - the image: `image` / `image_path` (a path, relative to the file's folder), `image_b64` (base64
   bytes, JSONL), or `image` / `image_bytes` as bytes or a {bytes, path} struct (parquet);
-- `caption`; `source` (the collection's name, for reports); `licence` / `license`;
+- `caption`; `source` (the collection's name, stored with the image; default: the file's stem);
+  `licence` / `license`;
 - optional: `pmc_id`, `split`, `keywords`, `cuis` (+ `concept_names`), `semtypes`.
 Every row becomes an `AtlasItem` or a `SourceProblem` (a line that is not JSON, a bad id); the
 licence and language policy and duplicates across collections are engine/atlas/sources.py's.
@@ -63,8 +64,9 @@ def read_figures(path: Path) -> FigureSource:
     return FigureSource(path)
 
 
-def row_item(values: dict[str, Any], where: str, folder: Path) -> Item:
-    """One row (a dict of the columns above) as an item, or the problem that loses it."""
+def row_item(values: dict[str, Any], where: str, folder: Path, collection: str = "") -> Item:
+    """One row (a dict of the columns above) as an item, or the problem that loses it; the item's
+    `source` is the row's `source` when it has one, else `collection` (the file's stem)."""
     atlas_id = str(values.get("id") or values.get("image_id") or "").strip()
     if not ATLAS_ID.match(atlas_id):
         return SourceProblem(where, MALFORMED_LINE, f"bad or missing id {atlas_id!r}")
@@ -77,6 +79,7 @@ def row_item(values: dict[str, Any], where: str, folder: Path) -> Item:
             return SourceProblem(atlas_id, MALFORMED_LINE, f"{where}: image_b64 is not valid base64")
     split = values.get("split")
     licence = values.get("licence") or values.get("license")
+    source = str(values.get("source") or "").strip() or collection or None
     return AtlasItem(
         atlas_id=atlas_id,
         caption=str(values.get("caption") or "").strip(),
@@ -89,6 +92,7 @@ def row_item(values: dict[str, Any], where: str, folder: Path) -> Item:
         image_path=image_path,
         image_bytes=image_bytes,
         image_location=str(image_path) if image_path else where,
+        source=source,
     )
 
 
@@ -108,7 +112,7 @@ def _read_jsonl(path: Path) -> Iterator[Item]:
                 yield SourceProblem(where, MALFORMED_LINE, "a row must be a JSON object")
                 continue
             saw_licence = saw_licence or "licence" in values or "license" in values
-            yield row_item(values, where, path.parent)
+            yield row_item(values, where, path.parent, path.stem)
     if not saw_licence:
         yield SourceProblem(path.name, NO_LICENCE_COLUMN, f"{path.name} has no licence key in any row", fatal=False)
 
@@ -130,7 +134,7 @@ def _read_parquet(path: Path) -> Iterator[Item]:
     for batch in parquet.iter_batches(batch_size=ROWS_PER_BATCH):
         data = batch.to_pydict()
         for i in range(batch.num_rows):
-            yield row_item({k: v[i] for k, v in data.items()}, f"{path.name}#{row}", path.parent)
+            yield row_item({k: v[i] for k, v in data.items()}, f"{path.name}#{row}", path.parent, path.stem)
             row += 1
 
 

@@ -2,7 +2,9 @@
 
 Per batch of source items:
 1. screen   — source problems, empty captions and repeated ids are counted and reported;
-2. resume   — ids the store already holds are skipped before any decoding (no re-embedding);
+2. resume   — ids the store already holds are skipped before any decoding (no re-embedding), unless
+              the atlas holds the id from another collection: that item is refused (`duplicate_id`,
+              naming both) and the stored point is kept;
 3. decode   — worker threads read, check, decode and preprocess the images, and shrink a JPEG copy
               for the payload (so any replica can serve it); bad images are counted and reported;
 4. embed    — one CLIP forward pass for the batch (`encode_pixels` when the encoder has it);
@@ -138,11 +140,23 @@ class _Run:
                 self.report.seen += 1
                 bar.update(1)
         self.report.seen += len(candidates)
-        existing = self.store.existing_ids([c.atlas_id for c in candidates]) if candidates else set()
+        existing = self.store.existing_sources([c.atlas_id for c in candidates]) if candidates else {}
         fresh = [c for c in candidates if c.atlas_id not in existing]
-        self.report.skipped_existing += len(candidates) - len(fresh)
+        for item in candidates:
+            if item.atlas_id in existing:
+                self._stored_already(item, existing[item.atlas_id])
         bar.update(len(candidates) - len(fresh))
         return fresh
+
+    def _stored_already(self, item: AtlasItem, stored_source: str | None) -> None:
+        """An id the atlas holds: the same collection's (or one that does not say) is a resume skip;
+        another collection's is refused, and the stored point is never overwritten."""
+        if stored_source and item.source and stored_source != item.source:
+            self.problems.add(SourceProblem(
+                item.atlas_id, DUPLICATE_ID,
+                f"id {item.atlas_id!r} is already in the atlas from {stored_source}; refused from {item.source}"))
+        else:
+            self.report.skipped_existing += 1
 
     def _problem_of(self, item: Item) -> SourceProblem | None:
         if isinstance(item, SourceProblem):
@@ -199,6 +213,7 @@ def _payload(p: PreparedImage) -> AtlasPayload:
         image_jpeg_b64=p.jpeg_b64,
         concepts=concepts,
         semtypes=semtypes,
+        source=item.source,
     )
 
 

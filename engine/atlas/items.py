@@ -52,6 +52,9 @@ class AtlasItem:
     image_bytes: bytes | None = field(default=None, repr=False)
     # Where the original image lives, as stored in the payload's `image_path` (a file, or file#row).
     image_location: str | None = None
+    # The collection the image comes from ("ROCO", "ROCOv2", a figure file's `source` or its stem),
+    # stored in the payload; `ingest` refuses an id the atlas already holds from another collection.
+    source: str | None = None
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from engine.atlas.items import (
     Item,
     SourceProblem,
 )
-from engine.atlas.roco import ATLAS_ID, canonical_split
+from engine.atlas.roco import ATLAS_ID, ROCO, canonical_split
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 ID_COLUMNS = ("image_id", "id", "roco_id")
@@ -158,6 +158,7 @@ def _item(path: Path, split: str | None, row: int, values: dict[str, Any], id_co
         image_path=image_path,
         image_bytes=image_bytes,
         image_location=where,
+        source=ROCO,
     )
 
 

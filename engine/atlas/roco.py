@@ -31,6 +31,8 @@ from engine.atlas.items import (
     SourceProblem,
 )
 
+# The collection name stored with every ROCO image (the parquet mirrors hold ROCO too).
+ROCO = "ROCO"
 ATLAS_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 PMC_ID = re.compile(r"^PMC\d+")
 SEMTYPE_CODE = re.compile(r"^T\d{3}$")
@@ -166,6 +168,7 @@ def _read_dir(path: Path, split: str, subset: str, data_dir: Path) -> Iterator[I
             semantic_types=concepts.semantic_types_of(atlas_id),
             image_path=image,
             image_location=str(image),
+            source=ROCO,
         )
 
 

@@ -25,6 +25,7 @@ from engine.atlas.roco import ATLAS_ID, canonical_split
 SPLIT_NAMES = {"train": "train", "valid": "validation", "validation": "validation", "val": "validation",
                "test": "test"}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+ROCOV2 = "ROCOv2"  # the collection name stored with every image
 
 
 class RocoV2Layout:
@@ -86,7 +87,7 @@ class RocoV2Layout:
                     atlas_id=atlas_id, caption=(row.get(caption_col) or "").strip(), split=split,
                     licence=licence or None,
                     concepts=tuple(Concept(c, *self.mapping.get(c, (None, None))) for c in cuis.get(atlas_id, [])),
-                    image_path=image, image_location=str(image.relative_to(self.root)),
+                    image_path=image, image_location=str(image.relative_to(self.root)), source=ROCOV2,
                 )
 
 

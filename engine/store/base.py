@@ -20,6 +20,8 @@ VECTOR_NAME = "clip"
 IMAGE_KEY = "image_jpeg_b64"
 # Payload key holding a reference into the atlas's pack image store instead (large atlases).
 IMAGE_REF_KEY = "image_ref"
+# Payload key naming the collection a point comes from (ROCO, ROCOv2, a figure collection's name).
+SOURCE_KEY = "source"
 POINT_NAMESPACE = uuid.UUID("6f1c1f0e-6d1a-4c53-9a51-3b0f2b6c7e01")
 # The atlas's own record (which CLIP filled it, whether it is the generated demo) lives INSIDE the
 # store, in one reserved point, so it travels with the atlas (migrate, a shared Qdrant server). The
@@ -62,6 +64,9 @@ class AtlasPayload:
     # which its files do not map to CUIs, as {"tui", "name"}. Empty for a point indexed before concepts.
     concepts: list[dict[str, str | None]] = field(default_factory=list)
     semtypes: list[dict[str, str | None]] = field(default_factory=list)
+    # The collection the image comes from ("ROCO", "ROCOv2", "PMC-OA" …); None for a point indexed
+    # before collections were recorded. Written only when set, so older payloads read back unchanged.
+    source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The payload as stored in Qdrant."""
@@ -78,6 +83,7 @@ class AtlasPayload:
             "concepts": [dict(c) for c in self.concepts],
             "semtypes": [dict(t) for t in self.semtypes],
             **({IMAGE_REF_KEY: self.image_ref} if self.image_ref else {}),
+            **({SOURCE_KEY: self.source} if self.source else {}),
         }
 
     @classmethod
@@ -96,6 +102,7 @@ class AtlasPayload:
             image_ref=d.get(IMAGE_REF_KEY),
             concepts=[dict(c) for c in d.get("concepts") or [] if isinstance(c, dict) and c.get("cui")],
             semtypes=[dict(t) for t in d.get("semtypes") or [] if isinstance(t, dict)],
+            source=d.get(SOURCE_KEY) or None,
         )
 
     @property
@@ -163,9 +170,15 @@ class AtlasStore(ABC):
     def image(self, atlas_id: str) -> bytes | None:
         """The stored image bytes (JPEG) of one point, or None."""
 
-    @abstractmethod
     def existing_ids(self, atlas_ids: Sequence[str]) -> set[str]:
         """Which of these atlas ids are already stored (for resumable ingestion)."""
+        return set(self.existing_sources(atlas_ids))
+
+    def existing_sources(self, atlas_ids: Sequence[str]) -> dict[str, str | None]:
+        """The stored ones of these atlas ids, each with the collection it came from (None where the
+        point does not say: indexed before collections were recorded). Both Qdrant backends override
+        this to read the `source` key alone; this default reads the points' payloads."""
+        return {hit.atlas_id: hit.payload.source for hit in self.retrieve(atlas_ids)}
 
     @abstractmethod
     def count(self, *, modality: str | None = None) -> int:

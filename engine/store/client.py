@@ -22,6 +22,7 @@ from engine.store.base import (
     IMAGE_KEY,
     META_KEY,
     META_POINT_ID,
+    SOURCE_KEY,
     VECTOR_NAME,
     AtlasDimensionError,
     AtlasRecord,
@@ -206,16 +207,17 @@ class ClientStore(AtlasStore):
             )
         return decode_image(records[0].payload) if records else None
 
-    def existing_ids(self, atlas_ids: Sequence[str]) -> set[str]:
-        """Which of these atlas ids are stored already."""
+    def existing_sources(self, atlas_ids: Sequence[str]) -> dict[str, str | None]:
+        """The stored ones of these atlas ids, each with its collection (None where the payload has none)."""
         wanted = ids_by_point(atlas_ids)
-        present: set[str] = set()
+        present: dict[str, str | None] = {}
         for part in chunks(list(wanted), ID_CHUNK):
             with self._lock:
                 records = self.client.retrieve(
-                    self.collection, ids=list(part), with_payload=False, with_vectors=False
+                    self.collection, ids=list(part),
+                    with_payload=models.PayloadSelectorInclude(include=[SOURCE_KEY]), with_vectors=False,
                 )
-            present.update(wanted[str(rec.id)] for rec in records)
+            present.update({wanted[str(rec.id)]: (rec.payload or {}).get(SOURCE_KEY) or None for rec in records})
         return present
 
     def count(self, *, modality: str | None = None) -> int:

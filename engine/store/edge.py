@@ -49,6 +49,7 @@ from engine.store.base import (
     IMAGE_REF_KEY,
     META_KEY,
     META_POINT_ID,
+    SOURCE_KEY,
     VECTOR_NAME,
     AtlasDimensionError,
     AtlasRecord,
@@ -285,13 +286,14 @@ class EdgeStore(AtlasStore):
             return self.images.read(ref)
         return decode_image(records[0].payload)
 
-    def existing_ids(self, atlas_ids: Sequence[str]) -> set[str]:
-        """Which of these atlas ids are stored already."""
+    def existing_sources(self, atlas_ids: Sequence[str]) -> dict[str, str | None]:
+        """The stored ones of these atlas ids, each with its collection (None where the payload has none)."""
         wanted = ids_by_point(atlas_ids)
-        present: set[str] = set()
+        present: dict[str, str | None] = {}
         for part in chunks(list(wanted), ID_CHUNK):
-            for rec in self._open_shard().retrieve(list(part), with_payload=False, with_vector=False):
-                present.add(wanted[str(rec.id)])
+            for rec in self._open_shard().retrieve(list(part), with_payload=PayloadSelector.Include([SOURCE_KEY]),
+                                                   with_vector=False):
+                present[wanted[str(rec.id)]] = (rec.payload or {}).get(SOURCE_KEY) or None
         return present
 
     def count(self, *, modality: str | None = None) -> int:

@@ -48,7 +48,7 @@ def quiz_response(result: QuizResult) -> QuizResponse:
         p = c.hit.payload if c.hit is not None else None
         choices.append(QuizChoice(
             text=c.text, full_text=c.full_text, id=c.atlas_id,
-            source=Source(roco_id=p.atlas_id, pmc_id=p.pmc_id, licence=p.licence) if p else None,
+            source=Source(roco_id=p.atlas_id, pmc_id=p.pmc_id, licence=p.licence, collection=p.source) if p else None,
             image_url=image_url(c.atlas_id) if c.atlas_id else None,
         ))
     return QuizResponse(

@@ -41,7 +41,8 @@ def test_a_grounded_answer_with_its_citations_and_sources(engine):
     assert body["answer"] == "The pleural line shows a pneumothorax [1]; compare."
     assert body["citations"] == [{"n": 1, "id": "ROCO_00002"}]
     assert [s["id"] for s in body["sources"]] == IDS
-    assert body["sources"][0]["source"] == {"roco_id": "ROCO_00002", "pmc_id": "PMC1", "licence": "CC BY"}
+    assert body["sources"][0]["source"] == {"roco_id": "ROCO_00002", "pmc_id": "PMC1", "licence": "CC BY",
+                                            "collection": None}  # this in-memory atlas does not say its collection
     assert body["disclaimer"] == DISCLAIMER and "[9]" in " ".join(body["notes"])
     assert llm.calls[-1]["seed"] == 4
     assert "[1] pneumothorax with visible pleural line." in llm.calls[-1]["prompt"]

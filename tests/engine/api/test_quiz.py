@@ -54,6 +54,7 @@ def test_every_choice_carries_its_full_caption_source_and_image_for_the_reveal(e
     assert len(set(pmc_ids)) == 5  # five articles: no sibling panel offered beside the item
     for choice in body["choices"]:
         assert choice["source"]["roco_id"] == choice["id"] and choice["source"]["licence"] == "CC BY"
+        assert choice["source"]["collection"] == "ROCO"  # stored by the ingestion of the demo's ROCO tree
         assert choice["image_url"] == f"/v1/atlas/{choice['id']}/image"
         atlas = engine.get(f"/v1/atlas/{choice['id']}").json()
         assert atlas["caption"] == choice["full_text"]

@@ -3,6 +3,8 @@ same answers (qdrant-client's own style of testing its local and remote implemen
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -110,6 +112,15 @@ def test_count_and_existing_ids_agree(both):
     expected = {f"ROCO_{i:05d}" for i in range(290, 300)}
     assert edge.existing_ids(asked) == client.existing_ids(asked) == expected
     assert edge.existing_ids([]) == client.existing_ids([]) == set()
+
+
+def test_existing_sources_name_the_collection_where_the_point_says_it(both, records):
+    for store in both:
+        store.upsert([AtlasRecord(records[0].vector, replace(records[0].payload, source="PMC-OA"))])
+    asked = ["ROCO_00000", "ROCO_00001", "ROCO_99999"]
+    expected = {"ROCO_00000": "PMC-OA", "ROCO_00001": None}  # ROCO_00001 was stored without one
+    assert both[0].existing_sources(asked) == both[1].existing_sources(asked) == expected
+    assert both[0].retrieve(["ROCO_00000"])[0].payload.source == "PMC-OA"
 
 
 def test_scroll_round_trips_every_point_with_payload_and_image(both, records):
