@@ -6,7 +6,9 @@ for SQLite's single writer lock (or for pooled PostgreSQL connections) and wait 
 instead one task writes whatever has piled up with `bot.store.answers.record_answers`: per question,
 one open check (share-locking its row on PostgreSQL, so a reveal waits for the batch), one read of
 the players' previous choices and one upsert. Each click still gets its own result, exactly as
-`record_answer` would give it one after the other; a database failure fails the whole batch.
+`record_answer` would give it one after the other. The batch goes through the database's one writer
+(`Database.write`): while the database is locked or down it is tried again, for minutes
+(`WRITE_DEADLINE_S`), not given up after one 5 s lock wait; only then does every click of it hear so.
 """
 
 from __future__ import annotations
@@ -72,9 +74,9 @@ class AnswerWriter:
                 await self._write(batch)
 
     async def _write(self, batch: list[_Click]) -> None:
+        rows = [(c.question_id, c.user_id, c.choice) for c in batch]
         try:
-            async with self.db.session() as session:
-                results = await record_answers(session, [(c.question_id, c.user_id, c.choice) for c in batch])
+            results = await self.db.write(lambda session: record_answers(session, rows))
         except BaseException as error:  # the whole unit of work failed (or was cancelled): every click hears so
             if not isinstance(error, asyncio.CancelledError):
                 log.warning("writing %d quiz answers failed: %s", len(batch), error)

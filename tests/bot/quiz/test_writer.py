@@ -134,3 +134,47 @@ async def test_a_batch_answers_each_click_as_one_after_the_other_would(db: Datab
     async with db.session() as s:
         rows = {a.user_id: (a.choice, a.hint_level) for a in await answers.question_answers(s, qid)}
     assert rows == {hinted: (2, 1), twice: (3, 0)}, "the hint taken before is kept; the last click wins"
+
+
+async def test_clicks_outlast_a_lock_held_ten_times_the_lock_timeout(database_url: str) -> None:
+    """Nothing forgotten under a burst: a hundred clicks made while another writer holds the lock for
+    10 lock timeouts all wait and are written once it lets go, none refused with "try again"."""
+    from sqlalchemy import text
+
+    from bot.store.database import make_engine
+    from bot.store.models import PlayerAnswer
+    from bot.store.schema import upgrade_to_head
+
+    engine = make_engine(database_url, lock_timeout_s=0.2)
+    await upgrade_to_head(engine)
+    db = Database(engine)
+    qid = await _question(db)
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_lock() -> None:
+        async with db.session() as s:
+            await answers.record_hint(s, qid, PLAYERS[0], 1)  # a write: SQLite's one writer lock
+            if s.bind.dialect.name == "postgresql":  # PostgreSQL locks rows: lock the table the clicks write
+                await s.execute(text(f"LOCK TABLE {PlayerAnswer.__tablename__} IN EXCLUSIVE MODE"))
+            holding.set()
+            await release.wait()
+
+    holder = asyncio.create_task(hold_the_lock())
+    await holding.wait()
+    writer = AnswerWriter(db)
+    try:
+        clicks = asyncio.gather(*(writer.record(qid, u, u % 4) for u in PLAYERS), return_exceptions=True)
+        await asyncio.sleep(2.0)
+        assert not clicks.done() and db.write_retries >= 2, "the clicks wait for the lock, not give up"
+        release.set()
+        await holder
+        results = await asyncio.wait_for(clicks, 60)
+    finally:
+        await writer.close()
+        await db.close()
+    assert [r.choice for r in results] == [u % 4 for u in PLAYERS]  # an exception has no .choice
+    db = Database(make_engine(database_url))
+    try:
+        assert await _rows(db, qid) == {u: u % 4 for u in PLAYERS}
+    finally:
+        await db.close()
