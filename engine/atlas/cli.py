@@ -1,4 +1,4 @@
-"""`python -m engine index`: turn ROCO (official layout or a parquet mirror) into the configured atlas.
+"""`python -m engine index`: turn ROCO, ROCOv2 and figure collections into the configured atlas.
 
     python -m engine index --roco ~/roco-dataset --split train --split validation
     python -m engine index --parquet eltorio/ROCO-radiology --split train --batch-size 256 --workers 12
@@ -6,32 +6,34 @@
     python -m engine index --list-versions                                               # Qdrant server
     python -m engine index --rocov2 ~/rocov2                     # ROCOv2 (CSV captions and concepts)
     python -m engine index --figures pmcoa.jsonl --figures more.parquet   # generic {id, image, caption, licence}
+    python -m engine index --roco ~/roco-dataset --figures pmcoa.jsonl       # several collections, one run
     python -m engine index --concepts-only --roco ~/roco-dataset     # CUIs into an existing atlas, no CLIP
 
 Models and store come from the settings (MIRAGE_CLIP_MODEL, MIRAGE_DATA_DIR, MIRAGE_QDRANT_URL …).
 Stopping it (Ctrl-C) at any point and running the same command again finishes the job: stored
 points are skipped before decoding, so nothing is embedded twice. Against a Qdrant server each run
 builds a new version of the atlas and switches the alias the engines read (MIRAGE_COLLECTION) to it
-only once it is complete (engine/store/versioned.py): re-indexing needs no downtime.
+only once it is complete (engine/store/versioned.py): re-indexing needs no downtime. That version
+holds only this run's images, so on a server every collection goes into ONE run (engine/atlas/open_sources.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from itertools import islice
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from engine.atlas.decode import ImageLimits
 from engine.atlas.items import SUBSETS, AtlasSourceError
+from engine.atlas.open_sources import open_source, source_problem
 from engine.cli_args import at_least
 from engine.store.versions import DEFAULT_REPLICAS, DEFAULT_SHARDS
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable
 
-    from engine.atlas.licences import LicenceJoin
     from engine.config import EngineSettings
     from engine.store.versioned import Server
 
@@ -43,29 +45,35 @@ EXIT_INTERRUPTED = 130
 def register(subparsers: Any) -> None:
     """Add the `index` subcommand to `python -m engine`."""
     p = subparsers.add_parser(
-        "index", help="embed ROCO images into the atlas (resumable)",
-        description="Embed ROCO image-caption pairs with CLIP into the configured atlas. Resumable and "
-                    "idempotent: run the same command again after an interruption.")
-    source = p.add_mutually_exclusive_group(required=True)
+        "index", help="embed ROCO, ROCOv2 and figure collections into the atlas (resumable)",
+        description="Embed image-caption pairs with CLIP into the configured atlas. Resumable and idempotent: "
+                    "run the same command again after an interruption. On a Qdrant server each run builds a new "
+                    "version holding only that run's images: give every collection in ONE run.")
+    source = p.add_argument_group("sources", "--roco, --rocov2 and --figures may be given together (one atlas of "
+                                  "several collections; an id in two is refused naming both); --parquet and "
+                                  "--list-versions stand alone")
     source.add_argument("--roco", type=Path, metavar="DIR",
-                        help="ROCO in its official layout (DIR/data/<split>/<subset>/captions.txt, images/)")
+                        help="ROCO in its official layout (DIR/data/<split>/<subset>/captions.txt, images/); stored as in "
+                             "a ROCO-only run (licence from --licences, else none), not screened for licence or language")
     source.add_argument("--parquet", metavar="PATH_OR_HUB_ID",
                         help="a parquet file, a folder of them, or a hub dataset id (e.g. eltorio/ROCO-radiology)")
     source.add_argument("--rocov2", type=Path, metavar="DIR",
-                        help="ROCOv2's layout (DIR/<split>_captions.csv, <split>_concepts.csv, <split>/*.jpg)")
+                        help="ROCOv2's layout (DIR/<split>_captions.csv, <split>_concepts.csv, <split>/*.jpg); "
+                             "screened: an unknown licence is refused, an other-language caption skipped")
     source.add_argument("--figures", type=Path, action="append", metavar="PATH",
                         help="a figure-caption collection: JSONL or parquet rows of {id, image, caption, source, "
-                             "licence} (engine/atlas/figures.py); repeat for several (an id in two is refused)")
+                             "licence} (engine/atlas/figures.py); repeat for several; screened as --rocov2")
     source.add_argument("--list-versions", action="store_true",
                         help="Qdrant server: list the atlas versions of MIRAGE_COLLECTION (* = live)")
     p.add_argument("--concepts-only", action="store_true",
                    help="give the existing atlas its UMLS concepts (cuis.txt, semtypes.txt, ROCOv2 concept files, "
                         "parquet columns) from the source, without loading CLIP or re-embedding anything")
     p.add_argument("--licences", type=Path, metavar="ROCO_DIR",
-                   help="join PMC ids and licences from ROCO's licences.txt files (a ROCO folder or one file)")
+                   help="with --roco or --parquet: join PMC ids and licences from ROCO's licences.txt files (a ROCO "
+                        "folder or one file) into ROCO's images only; stored ones still without one are counted")
     p.add_argument("--allow-unknown-licences", action="store_true",
-                   help="with --rocov2/--figures: store images whose licence is missing or not a recognised "
-                        "open licence (counted as warnings) instead of refusing them")
+                   help="with --rocov2/--figures (not ROCO): store images whose licence is missing or not a "
+                        "recognised open licence (counted as warnings) instead of refusing them")
     p.add_argument("--shards", type=at_least(1), default=DEFAULT_SHARDS,
                    help=f"Qdrant server: shards of a new version (default {DEFAULT_SHARDS}: two per node on 3 nodes)")
     p.add_argument("--replicas", type=at_least(1), default=DEFAULT_REPLICAS,
@@ -85,12 +93,18 @@ def register(subparsers: Any) -> None:
     p.add_argument("--report", type=Path, metavar="FILE",
                    help="JSON lines naming every rejected row (default: DATA_DIR/index-report.jsonl)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run_index)
+    p.set_defaults(func=partial(run_index, usage=p.error))
 
 
-def run_index(args: argparse.Namespace) -> int:
+def run_index(args: argparse.Namespace, usage: Callable[[str], NoReturn] | None = None) -> int:
     """The `index` command: source → CLIP → store (a new version on a server), then build the index or
-    switch the alias; returns the exit status."""
+    switch the alias; returns the exit status. Source flags that cannot go together are a usage error
+    (`usage`: the parser's, exiting 2 with the usage line)."""
+    problem = source_problem(args)
+    if problem is not None:
+        if usage is not None:
+            usage(problem)
+        return _fail(problem, EXIT_USAGE)
     from pydantic import ValidationError
 
     from engine.config import describe_settings_error, get_settings
@@ -129,9 +143,8 @@ def _index(args: argparse.Namespace, settings: EngineSettings, server: Server | 
     from engine.store.versioned import finish_version, open_version
     from engine.store.versions import VersionError
 
-    # 1. The source first: a wrong path fails in a second, not after loading the model
-    source = _open_source(args)
-    join = _licence_join(args.licences) if args.licences else None
+    # 1. The sources first: a wrong path fails in a second, not after loading the model
+    opened = open_source(args)
     # 2. The model and the store, as the engine opens them (refusing another CLIP's atlas)
     clip = load_models(settings, roles=("clip",)).clip
     assert clip is not None
@@ -143,10 +156,7 @@ def _index(args: argparse.Namespace, settings: EngineSettings, server: Server | 
     else:
         store = open_store(settings, clip.dim, clip_model=clip.model_id)
     report_path = args.report or settings.data_dir / "index-report.jsonl"
-    items = islice(source, args.limit) if args.limit else source
-    total = min(len(source), args.limit) if args.limit else len(source)
-    if join is not None:
-        items = join(items)
+    items, total, join = opened.stream(args.limit), opened.total(args.limit), opened.join
     try:
         # 3. Record whose vectors these are before the first one is stored (an interrupted run stays guarded)
         record_provenance(store, current)
@@ -198,10 +208,11 @@ def _concepts_only(args: argparse.Namespace, settings: EngineSettings) -> int:
     else:
         from engine.atlas.concepts import concept_payload
 
-        found = {i.atlas_id: concept_payload(i) for i in _open_source(args) if isinstance(i, AtlasItem)
-                 and (i.concepts or i.semantic_types)}
+        found = {i.atlas_id: concept_payload(i) for i in open_source(args, join_licences=False).source
+                 if isinstance(i, AtlasItem) and (i.concepts or i.semantic_types)}
         if not found:
-            return _fail(f"{args.parquet} has no concept columns (cuis, semtypes)", EXIT_USAGE)
+            named = args.parquet or args.rocov2 or ", ".join(map(str, args.figures))
+            return _fail(f"{named} has no concepts (parquet columns cuis, semtypes; ROCOv2 concept files)", EXIT_USAGE)
     # 2. The atlas as it is (never created here), then every point rewritten with its concepts
     if settings.qdrant_url:
         store = open_server_store(settings, settings.qdrant_url, collection=settings.collection, dim=None)
@@ -226,45 +237,7 @@ def _versions(args: argparse.Namespace, server: Server | None) -> int:
     return 0
 
 
-def _licence_join(root: Path) -> LicenceJoin:
-    from engine.atlas.licences import LicenceJoin, read_licence_files
-
-    return LicenceJoin(*read_licence_files(root))
-
-
 def _fail(message: str, code: int) -> int:
     print(f"index: error: {message}", file=sys.stderr)  # noqa: T201 - the command's answer
     return code
 
-
-def _open_source(args: argparse.Namespace):
-    if args.roco is not None:
-        from engine.atlas.roco import read_roco_layout
-
-        return read_roco_layout(args.roco, splits=args.splits, subsets=args.subsets or ("radiology",))
-    if getattr(args, "rocov2", None) is not None or getattr(args, "figures", None):
-        return _collections(args)
-    if args.subsets:
-        raise AtlasSourceError("--subset applies to --roco only; parquet mirrors hold the radiology subset")
-    from engine.atlas.parquet import read_parquet
-
-    return read_parquet(args.parquet, splits=args.splits)
-
-
-def _collections(args: argparse.Namespace):
-    """--rocov2 or --figures (several): the readers under one licence, language and duplicate-id policy."""
-    from engine.atlas.sources import Collections
-
-    if args.subsets:
-        raise AtlasSourceError("--subset applies to --roco only")
-    if args.rocov2 is not None:
-        from engine.atlas.rocov2 import read_rocov2_layout
-
-        sources: list[tuple[str, Iterable[Any]]] = [
-            (f"ROCOv2 {args.rocov2}", read_rocov2_layout(args.rocov2, splits=args.splits))
-        ]
-    else:
-        from engine.atlas.figures import read_figures
-
-        sources = [(str(path), read_figures(path)) for path in args.figures]
-    return Collections(sources, allow_unknown_licences=args.allow_unknown_licences)

@@ -1,6 +1,7 @@
 """Several collections in one `engine index` run, under one policy (issue 21 item 1).
 
-Between the readers and `ingest`:
+Between the readers and `ingest` (steps 2 and 3 only for a screened source: every ROCOv2 and figure
+collection; ROCO is not screened, so its images are stored exactly as a ROCO-only run stores them):
 1. an id that a collection read earlier in the run already holds is refused, naming both collections
    (`duplicate_id`; the first one keeps the id);
 2. a caption in another language is skipped by the quiz filter's own rule (engine/pipelines/quiz_items.py:
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from engine.atlas.items import DUPLICATE_ID, AtlasItem, Item, SourceProblem
 from engine.pipelines.quiz_items import caption_problem
@@ -56,30 +57,45 @@ def known_licence(text: str | None) -> str | None:
     return "CC BY" + "".join(f"-{p.upper()}" for p in parts) + (f" {version.group()}" if version else "")
 
 
+@dataclass(frozen=True)
+class NamedSource:
+    """One collection of a run: its name (in the report's details), its reader (a sized iterable), and
+    whether the language and licence screens apply to it (the duplicate-id rule always does)."""
+
+    name: str
+    items: Iterable[Item]
+    screened: bool = True
+
+
 class Collections:
     """Named sources read one after the other under the policy above; `len()` sums theirs."""
 
-    def __init__(self, sources: Sequence[tuple[str, Iterable[Item]]], *, allow_unknown_licences: bool = False) -> None:
-        self.sources = list(sources)
+    def __init__(self, sources: Sequence[NamedSource | tuple[str, Iterable[Item]]], *,
+                 allow_unknown_licences: bool = False) -> None:
+        self.sources = [s if isinstance(s, NamedSource) else NamedSource(*s) for s in sources]
         self.allow_unknown_licences = allow_unknown_licences
         self.owner: dict[str, str] = {}
 
     def __len__(self) -> int:
-        return sum(len(source) for _, source in self.sources)  # type: ignore[arg-type,misc]  # each reader is a sized iterable
+        return sum(len(source.items) for source in self.sources)  # type: ignore[arg-type,misc]  # each reader is sized
 
     def __iter__(self) -> Iterator[Item]:
-        for name, source in self.sources:
-            for item in source:
+        for source in self.sources:
+            for item in source.items:
                 if isinstance(item, SourceProblem):
                     yield item
                 else:
-                    yield from self._screen(name, item)
+                    yield from self._screen(source, item)
 
-    def _screen(self, name: str, item: AtlasItem) -> Iterator[Item]:
+    def _screen(self, source: NamedSource, item: AtlasItem) -> Iterator[Item]:
+        name = source.name
         owner = self.owner.setdefault(item.atlas_id, name)
         if owner != name:
             yield SourceProblem(item.atlas_id, DUPLICATE_ID,
                                 f"id {item.atlas_id!r} is in both {owner} and {name}; kept from {owner}")
+            return
+        if not source.screened:
+            yield item
             return
         problem = caption_problem(item.caption) if item.caption.strip() else None
         if problem and problem.startswith("not English"):
