@@ -1,11 +1,10 @@
 """An answer shown while the engine's LLM writes it, then replaced by the checked, cited text.
 
 The first words are posted as one message; later words edit it at most once per `min_interval_s`
-(MIRAGE_PROGRESS_INTERVAL_S: Discord allows five message edits per channel in five seconds, and
-discord.py paces the rest by the rate-limit headers), the latest text winning. Those edits are progress
-for the bot's REST budget (bot/ratelimit.py): they never hold up an answer, and never run in the
-caller's stream-reading loop (a task writes them). `finish` writes the final
-text into that message right away (or posts it when there was none, or when it does not fit one
+(MIRAGE_PROGRESS_INTERVAL_S), the latest text winning: the pacing is bot/flows/throttle.py's, shared with
+the job's status line. Those edits are progress for the bot's REST budget (bot/ratelimit.py): they never
+hold up an answer, and never run in the caller's stream-reading loop (a task writes them). `finish` writes
+the final text into that message right away (or posts it when there was none, or when it does not fit one
 message); `discard` deletes it for an answer posted in full (search's, with its images); `stop` marks
 a message whose answer will not come (cancelled, failed). Failing edits are logged; the final answer
 is never lost to one: it is posted instead.
@@ -13,7 +12,6 @@ is never lost to one: it is posted instead.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -22,10 +20,10 @@ from typing import Any
 
 import discord
 
-from .. import ratelimit
 from ..render import text
 from ..render.images import MESSAGE_MAX_CHARS
 from .reply import Reply
+from .throttle import ThrottledMessage
 
 log = logging.getLogger(__name__)
 
@@ -44,42 +42,39 @@ class LiveText:
         self.reply = reply
         self.min_interval_s = min_interval_s
         self.heading = heading
-        self.message: Any | None = None
-        self.edits = 0  # edits made while writing (not counting the final one)
+        self._words = ThrottledMessage(None, min_interval_s=min_interval_s, clock=clock)  # posted by `update`
         self._written = ""  # the newest words shown or waiting to be
-        self._clock = clock
-        self._last_edit = 0.0
-        self._pending: str | None = None
-        self._flush: asyncio.Task[None] | None = None
-        self._closed = False
-        self._lock = asyncio.Lock()
+
+    @property
+    def message(self) -> Any | None:
+        """The message the words are shown in (None until the first words are posted)."""
+        return self._words.message
+
+    @property
+    def edits(self) -> int:
+        """Edits made while writing (not counting the first post and the final one)."""
+        return self._words.edits
 
     async def update(self, written: str) -> None:
         """The LLM's text so far: posted the first time, then an edit when the interval allows (else later)."""
-        if self._closed or not written.strip():
+        if self._words.closed or not written.strip():
             return
         self._written = written
         content = self._render(written)
-        if self.message is None:
-            async with self._lock:
-                if self.message is None:
-                    self._last_edit = self._clock()
-                    try:
-                        self.message = await self.reply.send(content, notes=False)
-                    except discord.HTTPException:  # the answer itself still comes, posted in full
-                        log.warning("could not post the streamed words; the answer will come whole", exc_info=True)
-                        self._closed = True
+        if self._words.message is None:
+            try:
+                if await self._words.post(content, lambda first: self.reply.send(first, notes=False)):
                     return
-        self._pending = content
-        if self._flush is None:
-            wait = self.min_interval_s - (self._clock() - self._last_edit)
-            self._flush = asyncio.create_task(self._flush_later(max(wait, 0.0)))
+            except discord.HTTPException:  # the answer itself still comes, posted in full
+                log.warning("could not post the streamed words; the answer will come whole", exc_info=True)
+                return
+        await self._words.set(content)
 
     async def finish(
         self, final: str, *, view: discord.ui.View | None = None, embed: discord.Embed | None = None
     ) -> None:
         """Replace the words with the checked `final` text (with `view`, `embed`); posted anew when it cannot be."""
-        await self._close()
+        await self._words.close()
         # notes still waiting on the reply (no thread, no files) go out with a posted answer, not an edit
         notes_waiting = bool(getattr(self.reply, "_notes", None))
         if self.message is not None and len(final) <= MESSAGE_MAX_CHARS and not notes_waiting:
@@ -101,7 +96,7 @@ class LiveText:
 
     async def discard(self) -> None:
         """The words are superseded by an answer posted in full (e.g. search's, with its images): delete them."""
-        await self._close()
+        await self._words.close()
         message = self.message
         if message is None:
             return
@@ -114,7 +109,7 @@ class LiveText:
 
     async def stop(self) -> None:
         """The answer will not come: say so under the words already shown (nothing when none were)."""
-        await self._close()
+        await self._words.close()
         if self.message is None:
             return
         head = f"{self.heading}\n" if self.heading else ""
@@ -126,33 +121,6 @@ class LiveText:
     def _render(self, written: str) -> str:
         head = f"{self.heading}\n" if self.heading else ""
         return _fit(f"{head}{text.escape(written.strip())}{CURSOR}\n{WRITING}", keep_end=True, head=head)
-
-    async def _flush_later(self, wait: float) -> None:
-        with ratelimit.priority(ratelimit.PROGRESS):
-            while True:
-                await asyncio.sleep(wait)
-                content, self._pending = self._pending, None
-                if content is None or self._closed or self.message is None:
-                    break
-                self._last_edit = self._clock()
-                async with self._lock:
-                    try:
-                        await self.message.edit(content=content, allowed_mentions=discord.AllowedMentions.none())
-                        self.edits += 1
-                    except discord.HTTPException:
-                        log.warning("could not edit the streamed answer", exc_info=True)
-                wait = max(0.0, self.min_interval_s - (self._clock() - self._last_edit))  # newer words may wait
-        self._flush = None
-
-    async def _close(self) -> None:
-        self._closed = True
-        if self._flush is not None:
-            self._flush.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flush
-            self._flush = None
-        async with self._lock:  # an edit in flight lands before the last word
-            pass
 
 
 def _fit(content: str, *, keep_end: bool = False, head: str = "") -> str:
