@@ -6,10 +6,12 @@ import asyncio
 import logging
 from typing import Any
 
+import aiohttp
 import discord
 import httpx
 from discord import app_commands
 
+from .acks import AckGate
 from .capacity import follow_engine_capacity
 from .config import BotSettings
 from .drain import Drain
@@ -61,8 +63,20 @@ class MirageBot(discord.Client):
         self._metrics_server: Any = None  # prometheus-client's HTTP server, when metrics are on
         self._capacity: asyncio.Task[None] | None = None  # follows the engine's advertised capacity
         self._retention: asyncio.Task[None] | None = None  # deletes old typed texts (MIRAGE_RETENTION_DAYS)
+        self.acks = AckGate()  # acknowledgements before follow-ups in a burst (bot/acks.py)
         self.drain = Drain(self, settings.bot_drain_grace_s)  # `python -m bot` calls drain.begin on SIGTERM
         self.drain.install_gate(self)
+
+    def dispatch(self, event: str, /, *args: Any, **kwargs: Any) -> None:
+        """Tell the acknowledgement gate of each interaction as it arrives, then dispatch as usual."""
+        if event == "interaction" and args:
+            self.acks.arrived(args[0])
+        super().dispatch(event, *args, **kwargs)
+
+    async def login(self, token: str) -> None:
+        """Log in over a bounded pool of keep-alive connections (`discord_connections`)."""
+        self.http.connector = aiohttp.TCPConnector(limit=self.settings.discord_connections)
+        await super().login(token)
 
     async def setup_hook(self) -> None:
         """Open the engine client, add the commands and persistent buttons, sync the commands."""

@@ -1,7 +1,8 @@
 """The life of one request, from command, button, modal or mention to answer.
 
 1. check the server's limits (channels, roles) and the queue's door (per-user cap, cooldown);
-2. acknowledge at once (Discord wants an answer within 3 s);
+2. acknowledge at once (Discord wants an answer within 3 s), and in a burst let the others' acknowledgements
+   go before this job's follow-ups (bot/acks.py);
 3. open the place to answer in (a thread on the command's message) with a status line and a cancel button;
 4. wait for a fair turn, showing the place in line (exact for the first few, a coarse "about 400 ahead,
    ~6 min" further back), then ask the engine, showing its progress;
@@ -23,7 +24,7 @@ from typing import Any
 
 import discord
 
-from .. import ratelimit
+from .. import acks, ratelimit
 from ..access import access_denied
 from ..engine_client import EngineError
 from ..errors import SORRY
@@ -72,6 +73,9 @@ async def run_job(
         # 2. acknowledge
         await interaction.response.defer(thinking=True)
         METRICS.acknowledged(label, getattr(interaction, "created_at", None))
+        gate = acks.gate_of(getattr(interaction, "client", None))
+        if gate is not None:  # in a burst, the others' acknowledgements go before this job's follow-ups
+            await gate.acks_first()
         await interaction.edit_original_response(
             content=header, allowed_mentions=discord.AllowedMentions.none()
         )
