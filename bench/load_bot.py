@@ -33,6 +33,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -40,15 +41,18 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import TEST_CACHE, write_results  # noqa: E402
-from bench.load_bot_checks import engine_alone, forgotten  # noqa: E402
+from bench.load_bot_checks import cpu_seconds, engine_alone, forgotten  # noqa: E402
 from bot.store.database import default_url  # noqa: E402
 from engine.contract import DISCLAIMER  # noqa: E402
 from tests.e2e.answers import FINAL_MARKS  # noqa: E402
-from tests.e2e.processes import FAST_BOT_ENV, BotProcess, EngineProcess, engine_data_dir  # noqa: E402
+from tests.e2e.processes import BotProcess, EngineProcess, engine_data_dir  # noqa: E402
 from tests.e2e.standin import InteractionRecord, StandIn  # noqa: E402
 from tests.postgres import PostgresServer  # noqa: E402
 
 ACK_LIMIT_S = 3.0
+# The bot as deployed (its default progress interval, retries and timeouts), not the e2e tests' quick
+# settings: each user sends one command, so the per-user cooldown is the only thing turned off.
+LOAD_BOT_ENV = {"MIRAGE_USER_COOLDOWN_S": "0"}
 STILL_GOING = ("⏳", "⚙️", "🔎", "🖼️", "🎨", "⚖️")  # a queue place or a working line (bot/render/text.py)
 
 
@@ -184,21 +188,25 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             db_url = pg.create_database("load_bot")
             db_env["MIRAGE_DATABASE_URL"] = db_url
         # 1. the engine alone: the same mix, straight to it (it is warm afterwards, as for the bot)
+        engine_pid = engine.process.proc.pid if engine is not None and engine.process.proc else None
         alone: dict[str, Any] | None = None
         if args.engine_sample:
             print(f"engine alone: {args.engine_sample} requests …", flush=True)
             alone = await engine_alone(
-                engine_url, engine_token, [command_for(i, scan) for i in range(args.engine_sample)]
+                engine_url, engine_token, [command_for(i, scan) for i in range(args.engine_sample)],
+                cpu=lambda: cpu_seconds(engine_pid),
             )
             print(f"engine alone: {alone}", flush=True)
         # 2. the bot behind the stand-in, under Discord's limits
         async with StandIn() as standin:
             bot = BotProcess(
-                standin.env(), engine_url, engine_token, logs / "bot.log", extra_env={**FAST_BOT_ENV, **db_env}
+                standin.env(), engine_url, engine_token, logs / "bot.log", extra_env={**LOAD_BOT_ENV, **db_env}
             ).start()
             try:
                 await standin.wait_until_ready(90)
                 commands = [command_for(i, scan) for i in range(args.users)]
+                bot_pid = bot.process.proc.pid if bot.process.proc else None
+                cpu_start = {"engine": cpu_seconds(engine_pid), "bot": cpu_seconds(bot_pid), "bench": cpu_seconds(os.getpid())}
                 started = time.monotonic()
                 records = await asyncio.gather(
                     *(
@@ -221,6 +229,10 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 except TimeoutError as exc:
                     print(f"warning: {exc}", flush=True)
                 wall = time.monotonic() - started
+                cpu = {  # cores each process used during the run: on one machine they share the same 2 cores
+                    name: round((cpu_seconds(pid) - cpu_start[name]) / wall, 2)
+                    for name, pid in (("engine", engine_pid), ("bot", bot_pid), ("bench", os.getpid()))
+                }
                 outcomes = [judge(standin, r) for r in records]
                 bot_alive = bot.alive
                 limits = standin.limits
@@ -229,6 +241,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                     "route": limits.refused_route if limits else 0,
                     "rest_calls": len(standin.calls),
                 }
+                by_route = Counter(f"{c.method} {c.route}" for c in standin.calls)
                 thread_of = {
                     o.user: int(t["id"])
                     for o, r in zip(outcomes, records, strict=True)
@@ -265,8 +278,15 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "answers_per_s": answers_per_s and round(answers_per_s, 3),
         "engine_alone": alone,
         "vs_engine_alone": answers_per_s and alone and round(answers_per_s / alone["answers_per_s"], 3),
+        "cores_used": cpu,
+        # answers per second of engine CPU, against the engine alone's: how well the bot feeds the engine,
+        # apart from the cores the bot and the stand-in take from it on one machine
+        "per_engine_core_vs_alone": answers_per_s and alone and alone.get("engine_cores") and cpu["engine"] and round(
+            (answers_per_s / cpu["engine"]) / (alone["answers_per_s"] / alone["engine_cores"]), 3
+        ),
         "forgotten": lost_memory,
         "discord_429s": refused,
+        "rest_calls_by_route": dict(by_route.most_common()),
         "bot_alive_after": bot_alive,
         "by_command": {
             c: {
@@ -308,8 +328,14 @@ def markdown(result: dict[str, object]) -> str:
         f"{(result['engine_alone'] or {}).get('answers_per_s')}"  # type: ignore[attr-defined]
         f" ({result['vs_engine_alone']}x); database {result['database']}",
         f"forgotten: {result['forgotten']}",
+        f"cores used during the run (2 on this machine): {result['cores_used']}; answers per engine core "
+        f"vs the engine alone: {result['per_engine_core_vs_alone']}x",
         f"Discord 429s: {result['discord_429s']}; load average after: {result['load_average']}",
         f"bot alive after: {result['bot_alive_after']}",
+        "",
+        "| REST calls per interaction | route |",
+        "| ---: | --- |",
+        *(f"| {n / result['users']:.2f} | `{route}` |" for route, n in result["rest_calls_by_route"].items()),  # type: ignore[attr-defined,operator]
         "",
         "| command | n | final p50 (s) |",
         "| --- | --- | --- |",

@@ -4,7 +4,9 @@ command mix (no bot, no Discord), and what the bot forgot (threads and jobs its 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -50,9 +52,12 @@ async def _one(engine: EngineClient, path: str, opts: dict[str, Any]) -> None:
     await asyncio.gather(*(engine.fetch_image(h.image_url) for h in hits if getattr(h, "image_url", None)))
 
 
-async def engine_alone(url: str, token: str, commands: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+async def engine_alone(
+    url: str, token: str, commands: list[tuple[str, dict[str, Any]]], cpu: Callable[[], float] = lambda: 0.0
+) -> dict[str, Any]:
     """Answers per second of the engine alone: the commands sent as the bot would, at most the engine's
-    advertised capacity at once (as the bot's queue does), after a few uncounted warm-up requests."""
+    advertised capacity at once (as the bot's queue does), after a few uncounted warm-up requests.
+    `cpu`: the engine process's CPU seconds so far, for the cores it used meanwhile."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=300) as http:
         capacity = await engine_capacity(http) or 2
@@ -70,9 +75,9 @@ async def engine_alone(url: str, token: str, commands: list[tuple[str, dict[str,
 
         await asyncio.gather(*(guarded(path, opts) for path, opts in commands[:WARM_UP]))  # not counted
         failed = 0
-        started = time.monotonic()
+        started, cpu0 = time.monotonic(), cpu()
         await asyncio.gather(*(guarded(path, opts) for path, opts in commands))
-        took = time.monotonic() - started
+        took, cpu_used = time.monotonic() - started, cpu() - cpu0
     answered = len(commands) - failed
     return {
         "requests": len(commands),
@@ -80,7 +85,19 @@ async def engine_alone(url: str, token: str, commands: list[tuple[str, dict[str,
         "capacity": capacity,
         "seconds": round(took, 2),
         "answers_per_s": round(answered / took, 3),
+        "engine_cores": round(cpu_used / took, 2),
     }
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system, all threads) a live process has used so far; 0.0 when unknown."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 async def forgotten(db_url: str, bot_log: Path, outcomes: list[Judged], thread_of: dict[str, int]) -> dict[str, Any]:

@@ -12,7 +12,10 @@ it on what matters first:
 
 `install` wraps the client's `HTTPClient.request`, so every REST call goes through one `RestBudget`
 (a token bucket of `per_s` requests per second, with a small burst); the priority of a call comes from
-the `priority` context it runs in (a context variable, inherited by tasks it starts).
+the `priority` context it runs in (a context variable, inherited by tasks it starts). Within a level,
+calls go oldest work first: a job takes its `order` when it starts, and all its calls carry it, so the
+first job's status line is posted before the thousandth job's thread is opened (calls outside a job
+take theirs when they are made).
 """
 
 from __future__ import annotations
@@ -32,16 +35,27 @@ BURST_S = 0.1  # a full bucket holds this many seconds' worth: 45/s + 4.5 stays 
 
 Priority = int | Callable[[], int]
 _PRIORITY: ContextVar[Priority] = ContextVar("mirage_rest_priority", default=NORMAL)
+_ORDER: ContextVar[int | None] = ContextVar("mirage_rest_order", default=None)
+_ORDERS = itertools.count()  # one sequence for jobs and lone calls: lower goes first within a level
+
+
+def new_order() -> int:
+    """A place in the budget's line, after every one handed out so far (take it when a job starts)."""
+    return next(_ORDERS)
 
 
 @contextlib.contextmanager
-def priority(value: Priority) -> Iterator[None]:
+def priority(value: Priority, *, order: int | None = None) -> Iterator[None]:
     """REST calls made inside (and in tasks started inside) go at `value`: a level, or a function read
-    when the call is made (e.g. URGENT once the job holds an engine slot)."""
+    when the call is made (e.g. URGENT once the job holds an engine slot); and, with `order`, at that
+    place within the level (an enclosing context's order is kept when none is given)."""
     token = _PRIORITY.set(value)
+    order_token = _ORDER.set(order) if order is not None else None
     try:
         yield
     finally:
+        if order_token is not None:
+            _ORDER.reset(order_token)
         _PRIORITY.reset(token)
 
 
@@ -65,8 +79,8 @@ class RestBudget:
         self._tokens = self._burst
         self._progress_tokens = 1.0
         self._stamp = clock()
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []  # (priority, order, future)
-        self._order = itertools.count()
+        self._waiters: list[tuple[int, int, int, asyncio.Future[None]]] = []  # (priority, order, tie, future)
+        self._ties = itertools.count()
         self._wake = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self.granted = {URGENT: 0, NORMAL: 0, PROGRESS: 0}
@@ -78,7 +92,8 @@ class RestBudget:
         if not self._waiters and self._take(level):
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (level, next(self._order), future))
+        order = _ORDER.get()
+        heapq.heappush(self._waiters, (level, new_order() if order is None else order, next(self._ties), future))
         if self._dispatcher is None or self._dispatcher.done():
             self._dispatcher = asyncio.create_task(self._dispatch())
         self._wake.set()
@@ -102,11 +117,11 @@ class RestBudget:
     async def _dispatch(self) -> None:
         while self._waiters:
             self._refill()
-            while self._waiters and self._waiters[0][2].done():
+            while self._waiters and self._waiters[0][3].done():
                 heapq.heappop(self._waiters)  # its request was cancelled
             if not self._waiters:
                 break
-            level, _, future = self._waiters[0]
+            level, _, _, future = self._waiters[0]
             if self._take(level):
                 heapq.heappop(self._waiters)
                 future.set_result(None)

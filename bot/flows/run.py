@@ -121,8 +121,10 @@ def _use_rest_budget(owner: Any, ctx: Context) -> None:
 
 @asynccontextmanager
 async def _job_priority(job: Job) -> AsyncIterator[None]:
-    """The job's REST calls are urgent once it holds an engine slot (and for its last word)."""
-    with ratelimit.priority(lambda: ratelimit.NORMAL if job.state == "waiting" else ratelimit.URGENT):
+    """The job's REST calls are urgent once it holds an engine slot (and for its last word); within a
+    level, older jobs' calls go first."""
+    level = lambda: ratelimit.NORMAL if job.state == "waiting" else ratelimit.URGENT  # noqa: E731
+    with ratelimit.priority(level, order=ratelimit.new_order()):
         yield
 
 

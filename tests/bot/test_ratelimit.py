@@ -57,6 +57,31 @@ async def _priority_in_task() -> int:
     return ratelimit.current_priority()
 
 
+async def test_within_a_level_the_older_jobs_calls_go_first() -> None:
+    """A thousand jobs open their threads at once; the first job's next call (its status line) must not
+    wait behind the 999 other threads, or the engine idles while its first jobs cannot start."""
+    budget = RestBudget(per_s=50, progress_share=0.2)
+    done: list[str] = []
+
+    async def job(n: int, order: int) -> None:
+        with ratelimit.priority(NORMAL, order=order):
+            await budget.acquire()
+            done.append(f"thread {n}")
+            await budget.acquire()
+            done.append(f"status {n}")
+
+    orders = [ratelimit.new_order() for _ in range(100)]
+    tasks = [asyncio.create_task(job(n, order)) for n, order in enumerate(orders)]
+    await asyncio.sleep(0.6)  # ~30 tokens: the first jobs' two calls each, not 30 threads
+    assert done[:20] == [f"{call} {n}" for n in range(10) for call in ("thread", "status")]
+    assert "thread 40" not in done
+    lone = ratelimit.new_order()
+    assert lone > max(orders)  # a call outside a job queues after the jobs that started before it
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class FakeMessage:
     def __init__(self, budget: RestBudget) -> None:
         self.budget = budget
