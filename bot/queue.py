@@ -6,73 +6,33 @@ and a job's slot is freed however it ends (answer, error, timeout or cancel).
 
 Places in line scale to a whole school at once: a start or a cancel wakes only the first
 `live_places` waiters (their exact place changed); everyone behind them gets a coarse `Place`
-("about 400 ahead, ~6 min") from a sorted list of submit tickets (a binary search, not a rebuilt
-order), refreshed every `coarse_refresh_s` by the waiter itself.
+("about 400 ahead, ~6 min", bot/queue_line.py), refreshed every `coarse_refresh_s` by the waiter itself.
+What a job is and the queue's refusals live in bot/queue_job.py (importable from here too).
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import itertools
 import logging
-import secrets
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
+
+from .queue_job import Job as Job
+from .queue_job import JobCancelled as JobCancelled
+from .queue_job import JobState as JobState
+from .queue_job import Place as Place
+from .queue_job import PlaceHook as PlaceHook
+from .queue_job import PositionHook as PositionHook
+from .queue_job import QueueRejected as QueueRejected
+from .queue_line import WaitingLine
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-JobState = Literal["waiting", "running", "done", "cancelled"]
-PositionHook = Callable[[int], Awaitable[None]]
 LIVE_PLACES = 5  # waiters shown their exact place, woken whenever it changes
 COARSE_REFRESH_S = 20.0  # how often a waiter further back recomputes its coarse place
-RATE_WINDOW = 50  # starts remembered to estimate the start rate (for the wait estimate)
-
-
-@dataclass(frozen=True)
-class Place:
-    """Where a waiting job stands: `ahead` jobs start before it (exact when `exact`, else an estimate
-    by submit order), and the expected wait from the recent start rate (None: no starts seen yet)."""
-
-    ahead: int
-    exact: bool
-    eta_s: float | None = None
-
-    @property
-    def number(self) -> int:
-        """1 = next to start."""
-        return self.ahead + 1
-
-
-PlaceHook = Callable[[Place], Awaitable[None]]
-
-
-class QueueRejected(Exception):
-    """A job was refused at the door (cap or cooldown); the message is fit to show the user."""
-
-
-class JobCancelled(Exception):
-    """The job's owner cancelled it."""
-
-
-@dataclass(eq=False)
-class Job:
-    """One user request travelling through the queue."""
-
-    user_id: int
-    label: str
-    id: str = field(default_factory=lambda: secrets.token_hex(6))  # random: old buttons never match new jobs
-    state: JobState = "waiting"
-    interrupted: bool = False  # stopped because the bot is shutting down, not by its owner
-    ticket: int = 0  # submit order, for the coarse place
-    settled: asyncio.Event = field(default_factory=asyncio.Event)  # set by its flow once its user has been told
-    _granted: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
-    _moved: asyncio.Event = field(default_factory=asyncio.Event)
-    _task: asyncio.Task[Any] | None = None
 
 
 class JobQueue:
@@ -97,8 +57,7 @@ class JobQueue:
         self.per_user_cap = per_user_cap
         self.cooldown_s = cooldown_s
         self._clock = clock
-        self._lines: dict[int, deque[Job]] = {}  # user id → their waiting jobs, oldest first
-        self._turns: deque[int] = deque()  # users with waiting jobs, whose turn is next first
+        self._line = WaitingLine()
         self._open: dict[str, Job] = {}
         self._last_submit: dict[int, float] = {}
         self.running = 0
@@ -106,8 +65,6 @@ class JobQueue:
         self.live_places = live_places
         self.coarse_refresh_s = coarse_refresh_s
         self._tickets = itertools.count(1)
-        self._waiting_tickets: list[int] = []  # tickets of waiting jobs, ascending (appended in order)
-        self._starts: deque[float] = deque(maxlen=RATE_WINDOW)
 
     # --- admission ------------------------------------------------------------------------
     def submit(self, user_id: int, label: str) -> Job:
@@ -125,11 +82,8 @@ class JobQueue:
             raise QueueRejected(f"Slow down a little: you can send another request in {wait:.0f} s.")
         self._last_submit[user_id] = now
         job = Job(user_id=user_id, label=label, ticket=next(self._tickets))
-        self._waiting_tickets.append(job.ticket)
         self._open[job.id] = job
-        self._lines.setdefault(user_id, deque()).append(job)
-        if user_id not in self._turns:
-            self._turns.append(user_id)
+        self._line.add(job)
         self._dispatch()
         return job
 
@@ -140,46 +94,17 @@ class JobQueue:
     # --- order ----------------------------------------------------------------------------
     def waiting_order(self) -> list[Job]:
         """Waiting jobs in the order they will start: users take turns, each user's jobs in order."""
-        lines = [list(self._lines[user]) for user in self._turns]
-        order: list[Job] = []
-        for round_ in itertools.zip_longest(*lines):
-            order.extend(job for job in round_ if job is not None)
-        return order
+        return self._line.order()
 
     def head(self, n: int) -> list[Job]:
-        """The first `n` waiting jobs in start order, without building the whole order (O(n) when
-        most users have one job waiting)."""
-        order: list[Job] = []
-        for depth in itertools.count():
-            added = False
-            for user in self._turns:
-                line = self._lines[user]
-                if depth < len(line):
-                    order.append(line[depth])
-                    added = True
-                    if len(order) >= n:
-                        return order
-            if not added:
-                return order
-        return order  # pragma: no cover (the loop returns)
+        """The first `n` waiting jobs in start order, without building the whole order."""
+        return self._line.head(n)
 
     def place(self, job: Job) -> Place:
         """Where `job` stands: exact within the first `live_places`, else estimated by submit order."""
         if job.state != "waiting":
             return Place(ahead=-1, exact=True, eta_s=0.0)
-        head = self.head(self.live_places)
-        if job in head:
-            ahead, exact = head.index(job), True
-        else:
-            ahead, exact = max(bisect.bisect_left(self._waiting_tickets, job.ticket), len(head)), False
-        return Place(ahead=ahead, exact=exact, eta_s=self._eta(ahead + 1))
-
-    def _eta(self, starts: int) -> float | None:
-        """Seconds until `starts` more jobs have started, at the recent start rate."""
-        if len(self._starts) < 2 or self._starts[-1] <= self._starts[0]:
-            return None
-        rate = (len(self._starts) - 1) / (self._starts[-1] - self._starts[0])
-        return starts / rate
+        return self._line.place(job, self.live_places)
 
     def position(self, job: Job) -> int:
         """1 = next to start, 2 = after that …; 0 once running (estimated beyond the first `live_places`)."""
@@ -271,19 +196,8 @@ class JobQueue:
 
     # --- bookkeeping ----------------------------------------------------------------------
     def _remove_waiting(self, job: Job) -> None:
-        line = self._lines.get(job.user_id)
-        if line is not None and job in line:
-            line.remove(job)
-            self._forget_ticket(job)
-            if not line:
-                del self._lines[job.user_id]
-                self._turns.remove(job.user_id)
+        if self._line.remove(job):
             self._notify_waiting()
-
-    def _forget_ticket(self, job: Job) -> None:
-        index = bisect.bisect_left(self._waiting_tickets, job.ticket)
-        if index < len(self._waiting_tickets) and self._waiting_tickets[index] == job.ticket:
-            del self._waiting_tickets[index]
 
     def close(self, job: Job) -> None:
         """Forget a job and free its slot or place in line; safe to call more than once."""
@@ -299,17 +213,9 @@ class JobQueue:
 
     def _dispatch(self) -> None:
         started = False
-        while self.running < self.max_concurrent and self._turns:
-            user = self._turns.popleft()
-            line = self._lines[user]
-            job = line.popleft()
-            if line:
-                self._turns.append(user)  # their next job waits for everyone else's turn
-            else:
-                del self._lines[user]
+        while self.running < self.max_concurrent and self._line:
+            job = self._line.pop_next(self._clock())
             job.state = "running"
-            self._forget_ticket(job)
-            self._starts.append(self._clock())
             self.running += 1
             self.peak_running = max(self.peak_running, self.running)
             job._granted.set_result(None)

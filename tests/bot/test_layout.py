@@ -21,7 +21,7 @@ MAX_LINES = 300
 # Generated-by-hand migrations are long by nature and never read as a module's logic.
 LONG_ALLOWED = ("store/migrations/",)
 # Files already past the limit that another change owns: they may not grow, and should be split.
-GRANDFATHERED = {"queue.py": 325}
+GRANDFATHERED: dict[str, int] = {}
 # Pure component builders (buttons laid out on a message) that flows attach to their replies.
 VIEW_BUILDERS = {"bot.ui.views", "bot.ui.quiz_views", "bot.ui.teach_views"}
 UPPER = ("bot.client", "bot.__main__", "bot.ui", "bot.services", "bot.flows")

@@ -112,7 +112,7 @@ async def test_thousands_of_jobs_with_failures_and_cancels_all_end_and_the_count
     assert [t.exception() for t in done if t.exception()] == []
     assert len(ended) == JOBS and set(ended.values()) == {"done", "cancelled", "failed"}
     assert violations[:5] == []
-    assert queue.running == 0 and queue.open_jobs() == [] and queue._waiting_tickets == []
+    assert queue.running == 0 and queue.open_jobs() == [] and queue._line._tickets == []
     assert peak == MAX_CONCURRENT
 
 
