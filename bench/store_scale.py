@@ -4,7 +4,7 @@ At 1.6M x 768 the float32 matrix alone is 4.9 GB, so nothing here holds it twice
 1. the low-rank set is generated chunk by chunk (each chunk from its own seed) into a float32
    memmap on disk (the same distribution as store_search.py's low-rank set);
 2. the exact top-k of every query is computed chunk by chunk (exact recall, no full matrix in RAM);
-3. an EdgeStore is built from the memmap (upsert, then optimize = index build), both timed;
+3. an EdgeStore (int8 or binary2, `--quantization`) is built from the memmap (upsert, then optimize = index build), both timed;
 4. the store is closed and a FRESH process opens it and serves the queries at each hnsw_ef, so its
    RSS is the serving figure (VmRSS, anonymous vs file-backed, peak), not the builder's;
 5. the NumPy full scan is timed on `--scan-rows` rows held in RAM (all n when the machine has room,
@@ -100,9 +100,10 @@ def exact_top_k(atlas: np.ndarray, queries: np.ndarray, k: int) -> list[list[int
 
 
 def build(path: Path, atlas: np.ndarray, args) -> dict:
-    """An int8 EdgeStore at `path` from the memmap; upsert and optimize timed, disk and RSS measured."""
+    """A quantized EdgeStore (`--quantization`) at `path` from the memmap; upsert and optimize timed, disk
+    and RSS measured."""
     store = EdgeStore.create(
-        path, atlas.shape[1], hnsw_m=args.m, ef_construct=args.ef_construct, quantization="int8",
+        path, atlas.shape[1], hnsw_m=args.m, ef_construct=args.ef_construct, quantization=args.quantization,
         vectors_on_disk=args.vectors_on_disk,
     )
     t0 = time.perf_counter()
@@ -188,7 +189,7 @@ def run_scale(args, meta: dict, workdir: Path) -> tuple[list, dict]:
     label = "numpy full scan" if rows_n == args.n else f"numpy scan of a {rows_n:,}-row subset (machine too small for all)"
     rows = [ss._row("low-rank", label, None, scan_s, ss.recall_at_k(scan_ids, sub_truth, args.k) if sub_truth else 1.0, scan_p50)]
     for run in served["runs"]:
-        rows.append(ss._row("low-rank", f"edge int8 rescore x{args.oversampling:g} (fresh process)", run["ef"],
+        rows.append(ss._row("low-rank", f"edge {args.quantization} rescore x{args.oversampling:g} (fresh process)", run["ef"],
                             np.asarray(run["secs"]), ss.recall_at_k(run["ids"], truth, args.k), scan_p50))
     extra.update(scan_rows=rows_n, serve_mem_mb={
         "after_open": served["mem_after_open_mb"], "after_queries": [r["mem_mb"] for r in served["runs"]],

@@ -245,6 +245,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--int8-efs", type=lambda s: [int(x) for x in s.split(",")], default=[64, 128, 256])
     ap.add_argument("--oversampling", type=float, default=2.0)
+    ap.add_argument("--quantization", choices=("int8", "binary2"), default="int8",
+                    help="large-n run (store_scale.py): the graph walk's quantization (binary2 wants --oversampling 16)")
     ap.add_argument(
         "--stores",
         type=lambda s: s.split(","),

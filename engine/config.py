@@ -55,7 +55,9 @@ class EngineSettings(BaseSettings):
     collection: str = "roco"
     hnsw_ef: int = Field(default=128, ge=1, le=4096)  # bench/README.md: recall@10 0.966 at 0.15 of a full scan (81k x 768, m=32, ef_construct=256, int8)
     search_exact: bool = False
-    quantization: Literal["none", "int8"] = "int8"  # int8 graph walk, float32 rescoring
+    # the graph walk's scores (engine/store/points.py QUANTIZATIONS): int8, or binary2 for a 1.6M atlas
+    # (with MIRAGE_OVERSAMPLING=16); float32 rescoring either way
+    quantization: Literal["none", "int8", "binary2"] = "int8"
     # where a NEW embedded atlas keeps its downsized JPEGs: "pack" files beside it (payload holds a reference;
     # bench/README.md "The atlas at 1.6M") or in each point's "payload"; an existing atlas keeps its own way
     image_storage: Literal["payload", "pack"] = "pack"

@@ -62,7 +62,7 @@ class ClientStore(AtlasStore):
         *,
         hnsw_m: int = 16,
         ef_construct: int = 100,
-        quantization: Literal["none", "int8"] = "none",
+        quantization: Literal["none", "int8", "binary2"] = "none",
         default_params: SearchParams | None = None,
         shards: int | None = None,
         replicas: int | None = None,
@@ -103,7 +103,7 @@ class ClientStore(AtlasStore):
         default_params: SearchParams | None = None,
         hnsw_m: int = 16,
         ef_construct: int = 100,
-        quantization: Literal["none", "int8"] = "none",
+        quantization: Literal["none", "int8", "binary2"] = "none",
     ) -> ClientStore:
         """A store on the Qdrant server at `url` (e.g. http://qdrant:6333); `:memory:` gives an
         in-process throwaway store (tests, demos)."""
@@ -262,21 +262,23 @@ class ClientStore(AtlasStore):
         self, dim: int, hnsw_m: int, ef_construct: int, quantization: str, shards: int | None, replicas: int | None
     ) -> int:
         check_new_atlas(dim, quantization)
-        quant = (
-            models.ScalarQuantization(
-                scalar=models.ScalarQuantizationConfig(
-                    type=models.ScalarType.INT8, quantile=0.99, always_ram=True
+        quant: models.ScalarQuantization | models.BinaryQuantization | None = None
+        if quantization == "int8":
+            quant = models.ScalarQuantization(
+                scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8, quantile=0.99, always_ram=True)
+            )
+        elif quantization == "binary2":
+            quant = models.BinaryQuantization(
+                binary=models.BinaryQuantizationConfig(
+                    always_ram=True, encoding=models.BinaryQuantizationEncoding.TWO_BITS
                 )
             )
-            if quantization == "int8"
-            else None
-        )
         self.client.create_collection(
             self.collection,
             # with int8 in RAM the float32 originals are read only to rescore a few candidates: on disk (mmap),
             # so a node's RAM holds ~1 KB per point instead of ~4 KB (bench/README.md, "The atlas at 1.6M")
             vectors_config={VECTOR_NAME: models.VectorParams(size=dim, distance=models.Distance.COSINE,
-                                                             on_disk=quantization == "int8" or None)},
+                                                             on_disk=quantization != "none" or None)},
             hnsw_config=models.HnswConfigDiff(m=hnsw_m, ef_construct=ef_construct),
             quantization_config=quant,
             on_disk_payload=True,  # images travel in the payload; keep them out of RAM

@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 import numpy as np
 from qdrant_edge import (
+    BinaryQuantizationConfig,
+    BinaryQuantizationEncoding,
     CountRequest,
     Distance,
     EdgeConfig,
@@ -80,7 +82,7 @@ INDEXED_FIELDS = ("modality", "atlas_id")
 # Qdrant's default: below this many KB of vectors a (filtered) search scans instead of walking HNSW.
 FULL_SCAN_THRESHOLD_KB = 10_000
 UPSERT_CHUNK = 512
-Quantization = Literal["none", "int8"]
+Quantization = Literal["none", "int8", "binary2"]
 ImageStorage = Literal["payload", "pack"]
 
 
@@ -127,11 +129,11 @@ class EdgeStore(AtlasStore):
             raise ValueError(f"image_storage: must be 'payload' or 'pack', got {image_storage!r}")
         if (path / CONFIG_FILE).exists():
             raise FileExistsError(f"an atlas already exists at {path}; open it instead")
-        quant = (
-            ScalarQuantizationConfig(type=ScalarType.Int8, quantile=0.99, always_ram=True)
-            if quantization == "int8"
-            else None
-        )
+        quant: ScalarQuantizationConfig | BinaryQuantizationConfig | None = None
+        if quantization == "int8":
+            quant = ScalarQuantizationConfig(type=ScalarType.Int8, quantile=0.99, always_ram=True)
+        elif quantization == "binary2":
+            quant = BinaryQuantizationConfig(always_ram=True, encoding=BinaryQuantizationEncoding.TwoBits)
         config = EdgeConfig(
             vectors={
                 VECTOR_NAME: EdgeVectorParams(

@@ -34,12 +34,18 @@ def check_query_vector(vector: np.ndarray, dim: int) -> list[float]:
     return (arr / norm).tolist()
 
 
+# How the graph walk scores candidates before the float32 rescoring: "int8" (1 byte a dimension), or
+# "binary2" (2 bits a dimension: 16x smaller, fits the caches at 1.6M points, needs oversampling ~16;
+# bench/README.md "The atlas at 1.6M"); "none" walks the float32 vectors themselves.
+QUANTIZATIONS = ("none", "int8", "binary2")
+
+
 def check_new_atlas(dim: Any, quantization: str) -> None:
     """The options of a new atlas; ValueError naming the bad one."""
     if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
         raise ValueError(f"dim: must be a positive integer, got {dim!r}")
-    if quantization not in ("none", "int8"):
-        raise ValueError(f"quantization: must be 'none' or 'int8', got {quantization!r}")
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization: must be one of {', '.join(QUANTIZATIONS)}, got {quantization!r}")
 
 
 def check_k(k: int) -> int:

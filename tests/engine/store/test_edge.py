@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.store.base import SearchParams
+from engine.store.base import AtlasPayload, AtlasRecord, SearchParams
 from engine.store.edge import EdgeStore, stored_dim
 
 from .concurrency import search_while_writing
@@ -88,6 +88,32 @@ def test_int8_quantized_atlas_finds_the_same_neighbours(tmp_path, records):
             expected = [records[j].payload.atlas_id for j in np.argsort(-(matrix @ q))[:5]]
             hits = store.search(q, 5, params=SearchParams(hnsw_ef=64, rescore=True, oversampling=2.0))
             assert [h.atlas_id for h in hits] == expected
+
+
+def test_a_binary2_atlas_walks_on_two_bits_and_answers_with_float32_scores(tmp_path):
+    """2-bit codes are only for CLIP-sized vectors (768-d); with 16x oversampling and rescoring, the
+    neighbours and their scores are the float32 ones."""
+    rng = np.random.default_rng(7)
+    signal = rng.standard_normal((600, 16)) @ rng.standard_normal((16, 768))  # low rank, like embeddings
+    vectors = signal + 0.3 * rng.standard_normal((600, 768))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    records = [AtlasRecord(v, AtlasPayload(atlas_id=f"ROCO_{i:05d}", caption="c")) for i, v in enumerate(vectors)]
+    with EdgeStore.create(tmp_path / "b", 768, quantization="binary2") as store:
+        store.upsert(records)
+        store.optimize()
+        found = 0
+        for i in range(0, 600, 60):
+            expected = [f"ROCO_{j:05d}" for j in np.argsort(-(vectors @ vectors[i]))[:5]]
+            hits = store.search(vectors[i], 5, params=SearchParams(hnsw_ef=64, rescore=True, oversampling=16.0))
+            assert hits[0].atlas_id == expected[0]
+            assert hits[0].score == pytest.approx(1.0, abs=1e-4)  # rescored with the float32 original
+            found += len(set(expected) & {h.atlas_id for h in hits})
+        assert found >= 45  # recall@5 >= 0.9 over the 10 queries
+
+
+def test_an_unknown_quantization_is_refused_naming_the_choices(tmp_path):
+    with pytest.raises(ValueError, match="quantization: must be one of none, int8, binary2, got 'pq'"):
+        EdgeStore.create(tmp_path / "q", DIM, quantization="pq")  # type: ignore[arg-type]  # the bad value under test
 
 
 def test_default_params_come_from_the_constructor(tmp_path):

@@ -30,13 +30,14 @@ def test_search_defaults_come_from_the_settings(tmp_path):
     assert search_params(settings) == p
 
 
-def test_quantization_setting_reaches_the_new_atlas(tmp_path):
+@pytest.mark.parametrize(("quantization", "kind"), [("int8", "scalar"), ("binary2", "binary")])
+def test_quantization_setting_reaches_the_new_atlas(tmp_path, quantization, kind):
     import json
 
-    settings = EngineSettings(data_dir=tmp_path, quantization="int8")
+    settings = EngineSettings(data_dir=tmp_path, quantization=quantization)
     open_store(settings, DIM).close()
     config = json.loads((settings.atlas_dir / "edge_config.json").read_text())
-    assert "scalar" in config["vectors"]["clip"]["quantization_config"]
+    assert kind in config["vectors"]["clip"]["quantization_config"]
 
 
 def test_a_dimension_change_is_refused_with_advice(tmp_path):
