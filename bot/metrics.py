@@ -5,7 +5,8 @@
 - `mirage_bot_ack_latency_seconds{command}`: from Discord creating the interaction to our
   acknowledgement (Discord allows 3 s).
 - `mirage_bot_engine_retries_total{reason}`: retries of engine calls, by the engine's error code.
-- read at scrape time: `mirage_bot_open_jobs{state}` (waiting, running) and
+- read at scrape time: `mirage_bot_open_jobs{state}` (waiting; running, holding an engine slot; posting,
+  its engine work done and its slot freed, its answer still on its way to Discord) and
   `mirage_bot_engine_concurrency` (jobs allowed to talk to the engine at once).
 Labels are command names, outcomes and error codes from the code: never a user, a query or a token.
 
@@ -87,9 +88,12 @@ class _QueueCollector(Collector):
         if queue is None:
             return
         jobs = GaugeMetricFamily("mirage_bot_open_jobs", "Jobs not yet finished, by state.", labels=["state"])
-        running = sum(1 for job in queue.open_jobs() if job.state == "running")
-        jobs.add_metric(["running"], running)
-        jobs.add_metric(["waiting"], len(queue.open_jobs()) - running)
+        open_jobs = queue.open_jobs()
+        started = [job for job in open_jobs if job.state == "running"]
+        posting = sum(1 for job in started if job.slot_freed)
+        jobs.add_metric(["running"], len(started) - posting)
+        jobs.add_metric(["posting"], posting)
+        jobs.add_metric(["waiting"], len(open_jobs) - len(started))
         yield jobs
         yield GaugeMetricFamily(
             "mirage_bot_engine_concurrency", "Jobs allowed to talk to the engine at once.", value=queue.max_concurrent

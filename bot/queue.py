@@ -2,7 +2,8 @@
 
 Each user's jobs wait in their own line; when a slot frees, users take turns, so one person with
 many requests cannot starve the others. No more than `max_concurrent` jobs talk to the engine at once,
-and a job's slot is freed however it ends (answer, error, timeout or cancel).
+and a job's slot is freed however it ends (answer, error, timeout or cancel), or earlier, once it has made
+its last engine call (`release_slot`: posting the answer to Discord needs no engine slot).
 
 Places in line scale to a whole school at once: a start or a cancel wakes only the first
 `live_places` waiters (their exact place changed); everyone behind them gets a coarse `Place`
@@ -60,7 +61,7 @@ class JobQueue:
         self._line = WaitingLine()
         self._open: dict[str, Job] = {}
         self._last_submit: dict[int, float] = {}
-        self.running = 0
+        self.running = 0  # jobs holding an engine slot (not those that freed it early to post their answer)
         self.peak_running = 0
         self.live_places = live_places
         self.coarse_refresh_s = coarse_refresh_s
@@ -187,6 +188,22 @@ class JobQueue:
             self.cancel(job.id, job.user_id)
         return stopped
 
+    def release_slot(self, job: Job) -> bool:
+        """Free a running job's slot before it ends, because it has made its last engine call and only talks
+        to Discord and the database now: the next waiting job starts at once. The job stays open (its cancel
+        button and `interrupt_all` still reach it) and still counts as started; its `close` frees nothing a
+        second time. False when it holds no slot (still waiting, finished, or freed already)."""
+        if self._open.get(job.id) is not job or not self._holds_slot(job):
+            return False
+        job.slot_freed = True
+        self.running -= 1
+        self._dispatch()
+        return True
+
+    @staticmethod
+    def _holds_slot(job: Job) -> bool:
+        return job._granted.done() and not job._granted.cancelled() and not job.slot_freed
+
     def resize(self, max_concurrent: int) -> None:
         """Let `max_concurrent` jobs run at once (the engine's advertised capacity); waiting jobs start if room."""
         if max_concurrent < 1:
@@ -203,9 +220,9 @@ class JobQueue:
         """Forget a job and free its slot or place in line; safe to call more than once."""
         if self._open.pop(job.id, None) is None:
             return
-        if job._granted.done() and not job._granted.cancelled():
+        if self._holds_slot(job):
             self.running -= 1
-        else:
+        elif not job._granted.done() or job._granted.cancelled():
             self._remove_waiting(job)
         if job.state != "cancelled":
             job.state = "done"

@@ -49,6 +49,7 @@ class Job:
     state: JobState = "waiting"
     interrupted: bool = False  # stopped because the bot is shutting down, not by its owner
     ticket: int = 0  # submit order, for the coarse place
+    slot_freed: bool = False  # its engine slot freed before its end (JobQueue.release_slot): it only posts now
     settled: asyncio.Event = field(default_factory=asyncio.Event)  # set by its flow once its user has been told
     _granted: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     _moved: asyncio.Event = field(default_factory=asyncio.Event)

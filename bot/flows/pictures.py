@@ -12,12 +12,16 @@ from ..engine_client import EngineClient, EngineError
 from ..render import text
 from ..render.images import MAX_FILES, ImageFile, fit_images, marked_png, open_image, png_text, side_by_side
 from .reply import Reply
+from .slot import engine_done
 
 log = logging.getLogger(__name__)
 
 
 async def fetch_images(engine: EngineClient, hits: list[Hit]) -> list[bytes | None]:
-    """Each hit's image bytes, fetched together (each distinct image once); a missing image is None."""
+    """Each hit's image bytes, fetched together (each distinct image once); a missing image is None.
+
+    These fetches are the last engine calls of the flows that post images: in a job, its engine slot is
+    freed once they are done (bot/flows/slot.py), while the answer is still being posted."""
 
     async def one(hit: Hit) -> bytes | None:
         try:
@@ -28,6 +32,7 @@ async def fetch_images(engine: EngineClient, hits: list[Hit]) -> list[bytes | No
 
     unique = {hit.image_url: hit for hit in hits}  # e.g. the best match is often also a hit
     fetched = dict(zip(unique, await asyncio.gather(*(one(hit) for hit in unique.values())), strict=True))
+    engine_done()
     return [fetched[hit.image_url] for hit in hits]
 
 
@@ -36,6 +41,7 @@ async def hit_files(
 ) -> tuple[list[ImageFile], dict[int, str]]:
     """Fitted attachments for labelled hits, and which filename shows which hit (by position)."""
     if not reply.can_attach:
+        engine_done()  # no images to fetch: the flow's engine work is already done
         return [], {}
     labelled = labelled[:MAX_FILES]  # fetch no more than Discord lets us attach
     images = await fetch_images(engine, [hit for _, hit in labelled])

@@ -6,8 +6,9 @@
 3. open the place to answer in (a thread on the command's message) with a status line and a cancel button;
 4. wait for a fair turn, showing the place in line (exact for the first few, a coarse "about 400 ahead,
    ~6 min" further back), then ask the engine, showing its progress;
-5. post the answer, or a friendly line saying what went wrong. The queue slot is freed in every case,
-   and the job's record in the database says how it ended (so its buttons know after a restart).
+5. post the answer, or a friendly line saying what went wrong. The queue slot is freed in every case (and
+   early, once the flow has made its last engine call: bot/flows/slot.py), and the job's record in the
+   database says how it ended (so its buttons know after a restart).
 
 Every REST call of a job goes through the bot's REST budget (bot/ratelimit.py, installed on the
 client at the first job): URGENT once the job holds an engine slot, NORMAL while it waits.
@@ -32,7 +33,7 @@ from ..metrics import METRICS
 from ..queue import Job, JobCancelled, Place, QueueRejected
 from ..render import text
 from ..ui.views import cancel_view
-from . import memory
+from . import memory, slot
 from .context import Context
 from .reply import Reply
 from .status import StatusLine
@@ -121,8 +122,8 @@ def _use_rest_budget(owner: Any, ctx: Context) -> None:
 
 @asynccontextmanager
 async def _job_priority(job: Job) -> AsyncIterator[None]:
-    """The job's REST calls are urgent once it holds an engine slot (and for its last word); within a
-    level, older jobs' calls go first."""
+    """The job's REST calls are urgent once it holds an engine slot (and after it freed it early, and for its
+    last word); within a level, older jobs' calls go first."""
     level = lambda: ratelimit.NORMAL if job.state == "waiting" else ratelimit.URGENT  # noqa: E731
     with ratelimit.priority(level, order=ratelimit.new_order()):
         yield
@@ -160,8 +161,9 @@ async def _run_queued(
     status = await _open_status(ctx, job, reply, label, record)
 
     async def timed_work() -> None:
-        async with asyncio.timeout(ctx.settings.job_timeout_s):
-            await work(reply, status)
+        with slot.freeing(lambda: ctx.queue.release_slot(job)):  # the flow frees it after its last engine call
+            async with asyncio.timeout(ctx.settings.job_timeout_s):
+                await work(reply, status)
 
     outcome = "failed"
     try:
