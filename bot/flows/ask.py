@@ -39,7 +39,6 @@ from .context import Context
 from .live import LiveText
 from .reply import Reply
 from .run import Work, engine_status, run_in_thread, run_job
-from .slot import engine_done
 from .status import StatusLine
 
 log = logging.getLogger(__name__)
@@ -86,7 +85,6 @@ def _answer_work(
         except BaseException:  # cancelled, failed, timed out: the words shown stay, marked as stopped
             await live.stop()
             raise
-        engine_done()  # the answer is in: the next job may have the engine while this one posts it
         await send_ask_answer(reply, result, live=live)
         if (thread := reply.target) is not None and is_thread(thread):
             await memory.add_turn(

@@ -5,7 +5,7 @@ answer to Discord under Discord's rate limits, writing the database) no longer u
 burst, slots held by such jobs leave the engine under-fed. So `_run_queued` (bot/flows/run.py) runs each
 job's work inside `freeing(...)`, and the flows' shared image step (bot/flows/pictures.py) calls
 `engine_done()` once the images are fetched: the last engine call of search, more results, image search,
-compare and generate; ask (bot/flows/ask.py) calls it once the engine's answer is in. The next waiting job starts at once; this one stays open (cancel and shutdown still
+compare and generate. The next waiting job starts at once; this one stays open (cancel and shutdown still
 reach it) until its answer is posted.
 
 The releaser travels in a context variable, as the REST priority does (bot/ratelimit.py), so no flow passes
