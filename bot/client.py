@@ -74,7 +74,7 @@ class MirageBot(discord.Client):
         super().dispatch(event, *args, **kwargs)
 
     async def login(self, token: str) -> None:
-        """Log in over a bounded pool of keep-alive connections (`discord_connections`)."""
+        """Log in over a pool of at most `discord_connections` keep-alive connections (0: no limit)."""
         self.http.connector = aiohttp.TCPConnector(limit=self.settings.discord_connections)
         await super().login(token)
 
