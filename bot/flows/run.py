@@ -124,7 +124,10 @@ def _use_rest_budget(owner: Any, ctx: Context) -> None:
 async def _job_priority(job: Job) -> AsyncIterator[None]:
     """The job's REST calls are urgent once it holds an engine slot (and after it freed it early, and for its
     last word); within a level, older jobs' calls go first."""
-    level = lambda: ratelimit.NORMAL if job.state == "waiting" else ratelimit.URGENT  # noqa: E731
+
+    def level() -> int:
+        return ratelimit.NORMAL if job.state == "waiting" else ratelimit.URGENT
+
     with ratelimit.priority(level, order=ratelimit.new_order()):
         yield
 
